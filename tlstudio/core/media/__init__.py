@@ -1,0 +1,1 @@
+"""Decoding user files into arrays the models take."""

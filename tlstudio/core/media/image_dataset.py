@@ -1,0 +1,50 @@
+"""A Dataset over (path, label) samples that survives files which fail to decode.
+
+Module-level classes and functions only, so DataLoader workers work with the spawn start method
+(needed inside Qt and in frozen apps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from tlstudio.core.data import Sample
+from tlstudio.core.media.images import ImageDecodeError, load_rgb
+
+
+class ImageFiles(Dataset):
+    def __init__(self, samples: Sequence[Sample], transform: Callable[[Any], torch.Tensor], min_side: int) -> None:
+        self.samples = list(samples)
+        self.transform = transform
+        self.min_side = min_side
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor | None, int, int, str]:
+        sample = self.samples[index]
+        try:
+            image = load_rgb(sample.path, self.min_side)
+        except ImageDecodeError as exc:
+            return None, sample.label, index, str(exc)
+        except OSError as exc:  # deleted or unreadable since the scan
+            return None, sample.label, index, f"cannot be read ({exc.strerror or exc})"
+        return self.transform(image), sample.label, index, ""
+
+
+def collate_skipping_bad(batch: list[tuple[torch.Tensor | None, int, int, str]]) -> dict[str, Any]:
+    good = [item for item in batch if item[0] is not None]
+    bad = [(item[2], item[3]) for item in batch if item[0] is None]
+    if good:
+        images = torch.stack([item[0] for item in good])
+        labels = torch.tensor([item[1] for item in good], dtype=torch.long)
+        indices = torch.tensor([item[2] for item in good], dtype=torch.long)
+    else:
+        images = torch.empty(0)
+        labels = torch.empty(0, dtype=torch.long)
+        indices = torch.empty(0, dtype=torch.long)
+    return {"images": images, "labels": labels, "indices": indices, "bad": bad}

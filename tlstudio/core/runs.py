@@ -1,0 +1,140 @@
+"""A run folder on disk: the one record that the CLI, the GUI, evaluation and export all read.
+
+    config.json      the settings (TrainConfig plus what was resolved: device, blocks, augmentation)
+    dataset.json     the exact files of each split, and the files skipped with reasons
+    labels.json      class names in label order, and the preprocessing
+    history.csv      one row per epoch
+    metrics.json     final metrics of the best epoch's weights on the validation split
+    model.pt         the best weights (tensors only: loads with torch.load(weights_only=True))
+    checkpoint.pt    the last epoch's full state, to resume
+
+Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tlstudio.core import atomic
+from tlstudio.core.errors import RunError
+from tlstudio.core.paths import runs_home
+
+HISTORY_COLUMNS = ["epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
+MODEL_FORMAT = "tlstudio-model"
+
+
+@dataclass
+class RunDir:
+    path: Path
+
+    @classmethod
+    def create(cls, out: str | Path | None, backbone: str) -> RunDir:
+        if out:
+            path = Path(out).expanduser()
+        else:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            path = runs_home() / f"{stamp}-{backbone}"
+            suffix = 1
+            while path.exists():
+                suffix += 1
+                path = runs_home() / f"{stamp}-{backbone}-{suffix}"
+        if path.exists() and any(path.iterdir()):
+            raise RunError(f"The output folder {path} is not empty.", "Choose a new --out folder, or --resume it.")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunError(f"Cannot create the run folder {path}: {exc.strerror or exc}.",
+                           "Choose a writable --out folder.") from exc
+        return cls(path.resolve())
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunDir:
+        path = Path(path).expanduser()
+        if not (path / "config.json").is_file():
+            raise RunError(f"{path} is not a studio run folder (no config.json).")
+        return cls(path.resolve())
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def write_json(self, name: str, data: Any) -> None:
+        atomic.write_json(self.file(name), data)
+
+    def read_json(self, name: str) -> Any:
+        try:
+            return json.loads(self.file(name).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise RunError(f"The run {self.path.name} has no {name}; it may not have finished an epoch.") from exc
+
+    def write_history(self, rows: list[dict[str, Any]]) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: row.get(key, "") for key in HISTORY_COLUMNS})
+        atomic.write_text(self.file("history.csv"), buffer.getvalue())
+
+    def read_history(self) -> list[dict[str, Any]]:
+        path = self.file("history.csv")
+        if not path.is_file():
+            return []
+        with open(path, encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        out = []
+        for row in rows:
+            parsed: dict[str, Any] = {}
+            for key, value in row.items():
+                if key == "phase":
+                    parsed[key] = value
+                elif key == "epoch":
+                    parsed[key] = int(value)
+                else:
+                    parsed[key] = float(value) if value not in ("", None) else None
+            out.append(parsed)
+        return out
+
+    def save_torch(self, name: str, obj: Any) -> Path:
+        return atomic.torch_save(self.file(name), obj)
+
+    def load_torch(self, name: str) -> Any:
+        import torch
+
+        path = self.file(name)
+        if not path.is_file():
+            raise RunError(f"The run {self.path.name} has no {name}.")
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def model_payload(backbone: str, head: str, classes: list[str], preprocess: dict, state_dict: dict,
+                  extra: dict | None = None) -> dict[str, Any]:
+    return {
+        "format": MODEL_FORMAT,
+        "version": 1,
+        "backbone": backbone,
+        "head": head,
+        "classes": list(classes),
+        "preprocess": preprocess,
+        "state_dict": state_dict,
+        **(extra or {}),
+    }
+
+
+def load_model(run: RunDir):  # -> tuple[TransferModel, list[str], Preprocess]
+    """Rebuild the trained classifier from a run folder (weights_only load, no pretrained file needed)."""
+    from tlstudio.core.backbones import Preprocess, get_entry
+    from tlstudio.core.model import build_model
+
+    payload = run.load_torch("model.pt")
+    if payload.get("format") != MODEL_FORMAT:
+        raise RunError(f"{run.file('model.pt')} is not a studio model file.")
+    entry = get_entry(payload["backbone"])
+    model = build_model(entry, len(payload["classes"]), payload["head"])
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return model, payload["classes"], Preprocess.from_dict(payload["preprocess"])

@@ -1,0 +1,1 @@
+"""The studio window (PySide6): a thin layer over tlstudio.core."""
