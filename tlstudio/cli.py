@@ -146,7 +146,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     d = TrainConfig()
     p = sub.add_parser("train", help="train a classifier on a folder of images",
                        description="Train a classifier on DATA: one sub-folder per class, or train/ and val/.")
-    p.add_argument("data", help="folder with one sub-folder per class, or with train/ and val/ (also valid/, test/)")
+    p.add_argument("data", nargs="?",
+                   help="folder with one sub-folder per class, or with train/ and val/ (also valid/, test/)")
+    p.add_argument("--resume", metavar="RUN",
+                   help="continue a cancelled, crashed or killed run from its last completed epoch")
     p.add_argument("--backbone", default=DEFAULT_BACKBONE, help=f"pretrained network (default {DEFAULT_BACKBONE};"
                    " see `tlstudio backbones`)")
     p.add_argument("--unfreeze", default=d.unfreeze,
@@ -179,14 +182,41 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true")
 
 
+def _run_with_ctrl_c(work) -> dict:
+    """Ctrl-C asks the engine to stop after the current batch and save; a second Ctrl-C aborts."""
+    from tlstudio.core.control import Control
+
+    control = Control()
+
+    def on_interrupt(_signum: int, _frame: Any) -> None:
+        if control.cancelled:
+            raise KeyboardInterrupt
+        print("\nStopping after this batch and saving (Ctrl-C again to abort)...", flush=True)
+        control.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        return work(control)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _train(args: argparse.Namespace) -> int:
     from tlstudio.core import data, engine
     from tlstudio.core.config import TrainConfig
-    from tlstudio.core.control import Control
+    from tlstudio.core.errors import ConfigError
     from tlstudio.core.events import fan_out
     from tlstudio.core.media.images import check_image
     from tlstudio.core.runs import RunDir
 
+    printer = ConsolePrinter(quiet=args.quiet)
+    if args.resume:
+        run = RunDir.open(args.resume)
+        print(f"Resuming {run.path} ...", flush=True)
+        metrics = _run_with_ctrl_c(lambda control: engine.resume(run, fan_out(printer), control))
+        return EXIT_CANCELLED if metrics.get("status") == "cancelled" else EXIT_OK
+    if not args.data:
+        raise ConfigError("Give the DATA folder to train on (or --resume RUN).")
     config = TrainConfig(
         data=str(args.data), backbone=args.backbone, pretrained=args.weights or args.pretrained,
         unfreeze=str(args.unfreeze), head=args.head, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
@@ -196,7 +226,6 @@ def _train(args: argparse.Namespace) -> int:
         cache_features=not args.no_cache,
     )
     config.validate()
-    printer = ConsolePrinter(quiet=args.quiet)
     print(f"Scanning {args.data} ...", flush=True)
     spec = data.scan(args.data, val_split=config.val_split, seed=config.seed, check_file=check_image)
     for warning in spec.warnings:
@@ -208,19 +237,9 @@ def _train(args: argparse.Namespace) -> int:
         if len(spec.skipped) > 10:
             print(f"  ... and {len(spec.skipped) - 10} more (listed in dataset.json in the run folder)")
     run = RunDir.create(args.out, config.backbone)
-    control = Control()
-
-    def on_interrupt(_signum: int, _frame: Any) -> None:
-        if control.cancelled:  # a second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        print("\nStopping after this batch (Ctrl-C again to abort)...", flush=True)
-        control.cancel()
-
-    previous = signal.signal(signal.SIGINT, on_interrupt)
-    try:
-        metrics = engine.train(spec, config, run, fan_out(printer), control)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    metrics = _run_with_ctrl_c(lambda control: engine.train(spec, config, run, fan_out(printer), control))
+    if metrics.get("status") == "cancelled":
+        print(f"Continue later with: tlstudio train --resume {run.path}")
     return EXIT_CANCELLED if metrics.get("status") == "cancelled" else EXIT_OK
 
 
@@ -323,3 +342,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nAborted.", file=sys.stderr)
         return EXIT_CANCELLED
+    except Exception as exc:  # a bug, not the user's doing: short message, details to a file
+        report = _write_crash_report()
+        print(f"error: an internal error stopped the studio ({type(exc).__name__}: {exc}).", file=sys.stderr)
+        print(f"hint: details are in {report}; please include that file when reporting the problem.",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _write_crash_report() -> str:
+    import platform
+    import traceback
+
+    from tlstudio.core.paths import cache_home
+
+    path = cache_home() / "logs" / f"crash-{time.strftime('%Y%m%d-%H%M%S')}.txt"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"tlstudio {__version__}, Python {platform.python_version()}, {platform.platform()}\n\n"
+                        + traceback.format_exc(), encoding="utf-8")
+    except OSError:
+        traceback.print_exc()
+        return "(the log could not be written; the traceback is above)"
+    return str(path)

@@ -60,3 +60,41 @@ def test_the_installed_command_runs(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("tlstudio")
     result = subprocess.run([str(exe), "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("tlstudio ")
+
+
+def test_run_folder_problems_exit_5(shapes_dir: Path, tmp_path: Path, capsys) -> None:
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    assert main(["train", str(shapes_dir), "--out", str(a_file), "--pretrained", "none"]) == 5
+    assert main(["train", "--resume", str(tmp_path)]) == 5
+    err = capsys.readouterr().err
+    assert "is a file, not a folder" in err and "not a studio run folder" in err
+
+
+def test_a_weights_file_that_would_run_code_exits_4(shapes_dir: Path, tmp_path: Path, capsys) -> None:
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    evil = tmp_path / "evil.pth"
+    evil.write_bytes(pickle.dumps({"w": Evil()}))
+    code = main(["train", str(shapes_dir), "--weights", str(evil), "--out", str(tmp_path / "r")])
+    captured = capsys.readouterr()
+    assert code == 4 and "could run code" in captured.err and "pwned" not in captured.out
+
+
+def test_an_internal_error_is_one_line_plus_a_crash_report(shapes_dir: Path, tmp_path: Path, capsys,
+                                                          monkeypatch) -> None:
+    from tlstudio.core import engine
+
+    def broken(*_args, **_kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(engine, "train", broken)
+    assert main(["train", str(shapes_dir), "--out", str(tmp_path / "r"), "--pretrained", "none"]) == 1
+    err = capsys.readouterr().err
+    assert "internal error" in err and "Traceback" not in err
+    report = Path(err.split("details are in ")[1].split(";")[0])
+    assert "ZeroDivisionError" in report.read_text()

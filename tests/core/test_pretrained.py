@@ -15,7 +15,7 @@ from tlstudio.demo import make_image_folder
 
 @pytest.mark.slow
 def test_pretrained_features_beat_random_ones(tmp_path: Path) -> None:
-    data = make_image_folder(tmp_path / "data", classes=("circles", "squares", "triangles"), per_class=30,
+    data = make_image_folder(tmp_path / "data", classes=("circles", "squares", "triangles"), per_class=50,
                              size=(160, 120), seed=21)
     spec = scan(data, val_split=0.3, seed=0)
     results = {}
@@ -25,6 +25,8 @@ def test_pretrained_features_beat_random_ones(tmp_path: Path) -> None:
         run = RunDir.create(tmp_path / pretrained, config.backbone)
         results[pretrained] = engine.train(spec, config, run, lambda _e: None)["val_accuracy"]
     chance = 1 / 3
-    assert results["imagenet"] >= 0.85, results
-    assert results["imagenet"] >= results["none"] + 0.25, results
+    # 45 validation images: one image is 0.022, so the bounds below are several images away from the
+    # measured values (0.89 pretrained, 0.33 random on this machine)
+    assert results["imagenet"] >= 0.8, results
+    assert results["imagenet"] >= results["none"] + 0.35, results
     assert results["none"] < chance + 0.25, results  # random features barely beat guessing

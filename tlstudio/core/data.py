@@ -80,8 +80,11 @@ def _subdirs(folder: Path) -> list[Path]:
     return [Path(entry.path) for entry in entries if not _is_hidden(entry.name) and entry.is_dir()]
 
 
-def _walk_media(folder: Path, suffixes: frozenset[str]) -> list[Path]:
-    """Media files below `folder`, sorted; hidden things ignored, symlink loops survived."""
+def _walk_media(folder: Path, suffixes: frozenset[str], ignored: list[Path] | None = None) -> list[Path]:
+    """Media files below `folder`, sorted; hidden things ignored, symlink loops survived.
+
+    Other visible files are appended to `ignored`, so the user hears that they were left out.
+    """
     found: list[Path] = []
     seen_dirs: set[tuple[int, int]] = set()
     for current, dirnames, filenames in os.walk(folder, followlinks=True):
@@ -101,6 +104,8 @@ def _walk_media(folder: Path, suffixes: frozenset[str]) -> list[Path]:
             path = Path(current) / name
             if path.suffix.lower() in suffixes:
                 found.append(path)
+            elif ignored is not None:
+                ignored.append(path)
     return found
 
 
@@ -181,15 +186,20 @@ def scan(
         class_names.update(sub.name for sub in _subdirs(split_dir))
     classes = sorted(class_names)
 
+    ignored: list[Path] = []
     per_split_files: dict[str, list[tuple[Path, int]]] = {}
     for split, split_dir in split_dirs.items():
         files: list[tuple[Path, int]] = []
         for label, name in enumerate(classes):
             class_dir = split_dir / name
             if class_dir.is_dir():
-                files.extend((path, label) for path in _walk_media(class_dir, suffixes))
+                files.extend((path, label) for path in _walk_media(class_dir, suffixes, ignored))
         per_split_files[split] = files
     loose = _walk_media_top(root if not layout else None, suffixes)
+    if ignored:
+        kind = "image" if modality == "image" else "sound"
+        examples = ", ".join(path.name for path in ignored[:3])
+        warnings.append(f"{len(ignored)} file(s) that are not {kind} files were ignored (e.g. {examples}).")
     if loose:
         warnings.append(
             f"{len(loose)} file(s) lie directly in {root.name}/ outside any class folder and were ignored."

@@ -1,7 +1,8 @@
 """The one training loop behind the GUI, the CLI and the tests.
 
 It emits events (see events.py) and never prints; it honours pause/cancel between batches; it writes
-the run folder as it goes so a crash loses at most the current epoch.
+a checkpoint atomically at every epoch end, so a crash or a kill loses at most the current epoch, and
+`resume()` continues a run as if it had never stopped (same epochs, same shuffles, same history).
 
 Two ways to train, chosen by the config:
 - fast path (feature extraction, no augmentation): the backbone embeds each image once (cached on disk),
@@ -13,8 +14,6 @@ Two ways to train, chosen by the config:
 from __future__ import annotations
 
 import logging
-import math
-import os
 import random
 import time
 from collections.abc import Iterator, Sequence
@@ -28,11 +27,12 @@ from torch.utils.data import DataLoader
 
 from tlstudio import __version__
 from tlstudio.core import devices, freezing
-from tlstudio.core.backbones import BackboneEntry, Preprocess, get_entry
+from tlstudio.core.backbones import BackboneEntry, get_entry
+from tlstudio.core.batching import Batch, auto_workers, image_loader, tensor_batches, warmup_cosine
 from tlstudio.core.config import TrainConfig
 from tlstudio.core.control import Cancelled, Control
 from tlstudio.core.data import DatasetSpec, Sample, SkippedFile
-from tlstudio.core.errors import DataError
+from tlstudio.core.errors import DataError, OutOfMemoryError, RunError
 from tlstudio.core.evaluate import report
 from tlstudio.core.events import (
     BatchEnd,
@@ -46,8 +46,7 @@ from tlstudio.core.events import (
     Progress,
     RunStarted,
 )
-from tlstudio.core.features import FeatureCache, bucket_key, embed
-from tlstudio.core.media.image_dataset import ImageFiles, collate_skipping_bad
+from tlstudio.core.features import Embedded, FeatureCache, bucket_key, embed
 from tlstudio.core.media.image_transforms import eval_transform, train_transform
 from tlstudio.core.model import TransferModel, build_model
 from tlstudio.core.paths import features_cache_dir
@@ -55,8 +54,6 @@ from tlstudio.core.runs import RunDir, model_payload
 from tlstudio.core.weights import pretrained_state, sha256_of
 
 log = logging.getLogger(__name__)
-
-Batch = dict[str, Any]
 
 
 @dataclass
@@ -75,6 +72,7 @@ class _State:
     best_state: dict[str, torch.Tensor] | None = None
     skipped: list[SkippedFile] = field(default_factory=list)
     epoch: int = 0
+    elapsed: float = 0.0  # seconds spent in earlier sessions of a resumed run
 
 
 def seed_everything(seed: int) -> None:
@@ -89,69 +87,21 @@ def _autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def warmup_cosine(total_steps: int, warmup_share: float = 0.1, floor: float = 0.01):
-    """Linear warm-up then cosine decay to `floor` x the peak; works for any number of steps, even 1."""
-    warmup = max(1, round(total_steps * warmup_share))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return factor
-
-
-def _auto_workers(n_samples: int, requested: int) -> int:
-    if requested >= 0:
-        return requested
-    cpus = os.cpu_count() or 1
-    # Spawned workers cost seconds to start; on small data or two cores the main process decodes faster.
-    if cpus <= 2 or n_samples < 1000:
-        return 0
-    return min(4, cpus - 1)
-
-
-def _loader(samples: Sequence[Sample], transform: Any, pre: Preprocess, batch_size: int, workers: int,
-            shuffle: bool, device: torch.device, seed: int, drop_last: bool = False) -> DataLoader:
-    kwargs: dict[str, Any] = {}
-    if workers > 0:
-        kwargs.update(multiprocessing_context="spawn", persistent_workers=True, prefetch_factor=4)
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(
-        ImageFiles(samples, transform, pre.resize),
-        batch_size=batch_size,
-        shuffle=shuffle,
-        num_workers=workers,
-        collate_fn=collate_skipping_bad,
-        pin_memory=device.type == "cuda",
-        drop_last=drop_last,
-        generator=generator,
-        **kwargs,
-    )
-
-
-def _tensor_batches(features: torch.Tensor, labels: torch.Tensor, batch_size: int,
-                    generator: torch.Generator | None) -> Iterator[Batch]:
-    n = len(labels)
-    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    for start in range(0, n, batch_size):
-        index = order[start : start + batch_size]
-        yield {"images": features[index], "labels": labels[index], "indices": index, "bad": []}
-
-
 class Trainer:
-    """One run: holds the model and the state of the loop; `run()` does the work."""
+    """One run: holds the model and the loop's state; `run()` does the work."""
 
     def __init__(self, spec: DatasetSpec, config: TrainConfig, run: RunDir, emit: Listener,
-                 control: Control | None = None) -> None:
+                 control: Control | None = None, checkpoint: dict[str, Any] | None = None) -> None:
         self.spec = spec
         self.config = config
         self.run_dir = run
         self.emit = emit
         self.control = control or Control()
+        self.checkpoint = checkpoint
         self.state = _State(skipped=list(spec.skipped))
         self.entry: BackboneEntry = get_entry(config.backbone)
+        self._embedded: dict[str, Embedded] = {}
+        self.val_paths: list[str] = []
 
     # -- set-up ---------------------------------------------------------------------------------------
     def _prepare(self) -> None:
@@ -190,6 +140,8 @@ class Trainer:
             self.phases = [Phase("train", self.unfreeze, config.epochs)]
         self.model.to(self.device, memory_format=torch.channels_last)
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        # What a restart (after running out of memory) goes back to.
+        self._start_model = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
 
     def _weights_id(self) -> str:
         source = self.config.pretrained
@@ -222,64 +174,104 @@ class Trainer:
     def _write_dataset(self) -> None:
         self.run_dir.write_json("dataset.json", {**self.spec.to_dict(),
                                                  "skipped": [vars(s) for s in self.state.skipped]})
+        lines = ["path\treason"] + [f"{s.path}\t{s.reason}" for s in self.state.skipped]
+        self.run_dir.write_text("skipped.tsv", "\n".join(lines) + "\n")
 
     # -- data -----------------------------------------------------------------------------------------
     def _eval_loader(self, samples: Sequence[Sample], workers: int) -> DataLoader:
-        return _loader(samples, eval_transform(self.preprocess), self.preprocess, self.config.batch_size,
-                       workers, False, self.device, self.config.seed)
+        return image_loader(samples, eval_transform(self.preprocess), self.preprocess, self.config.batch_size,
+                            workers, self.device)
 
     def _note_bad(self, samples: Sequence[Sample], bad: list[tuple[int, str]]) -> None:
-        if not bad:
+        known = {skipped.path for skipped in self.state.skipped}
+        fresh = [(index, reason) for index, reason in bad if samples[index].path not in known]
+        if not fresh:
             return
-        files = [samples[index].path for index, _ in bad]
-        self.state.skipped.extend(SkippedFile(samples[index].path, reason) for index, reason in bad)
-        self.emit(Problem(f"{len(bad)} file(s) could not be decoded and were skipped.", files))
+        files = [samples[index].path for index, _ in fresh]
+        self.state.skipped.extend(SkippedFile(samples[index].path, reason) for index, reason in fresh)
+        self.emit(Problem(f"{len(fresh)} file(s) could not be read and were skipped.", files))
         self._write_dataset()
 
-    # -- the loop -------------------------------------------------------------------------------------
+    # -- the run --------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         self._prepare()
-        self._write_run_header()
+        if self.checkpoint is None:
+            self._write_run_header()
         plan = freezing.plan(self.model, self.unfreeze)
         self.emit(RunStarted(str(self.run_dir.path), self.config.to_dict(), self.spec.sizes(), self.spec.classes))
         self.emit(ModelReady(self.entry.name, str(self.device), plan.trainable_blocks, plan.frozen_blocks,
                              plan.trainable_params, plan.total_params, self.fast_path))
-        started = time.perf_counter()
+        started = self._session_start = time.perf_counter()
         status = "completed"
         try:
-            if self.fast_path:
-                self._run_fast()
-            else:
-                self._run_full()
+            self._train_with_memory_retry()
         except Cancelled:
             status = "cancelled"
             if not self.state.history:
                 self.emit(Finished("cancelled", str(self.run_dir.path), {}))
                 return {"status": "cancelled"}
-        seconds = time.perf_counter() - started
+        seconds = self.state.elapsed + time.perf_counter() - started
         metrics = self._finish(status, seconds)
         self.emit(Finished(status, str(self.run_dir.path), metrics))
         return metrics
 
-    def _optimizer(self, module: nn.Module, phase: Phase, steps_per_epoch: int):
-        config = self.config
-        if isinstance(module, TransferModel):
-            groups = freezing.param_groups(module, config.lr, config.lr * config.backbone_lr_factor,
-                                           config.weight_decay)
-        else:
-            groups = [{"params": [p for p in module.parameters() if p.requires_grad], "lr": config.lr,
-                       "weight_decay": config.weight_decay, "role": "head"}]
-        optimizer = torch.optim.AdamW(groups)
-        total = max(1, steps_per_epoch * phase.epochs)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total))
-        return optimizer, scheduler
+    def _train_with_memory_retry(self) -> None:
+        """Out of memory: say so, halve the batch, start again once; a second time is a clear error."""
+        retried = False
+        while True:
+            try:
+                self._restore()
+                self._train_phases()
+                return
+            except torch.OutOfMemoryError as exc:
+                old = self.config.batch_size
+                if retried or old <= 1:
+                    raise OutOfMemoryError(
+                        f"The {self.device} device ran out of memory even with batch size {old}.",
+                        "Use a smaller --batch-size, a smaller backbone, or fewer unfrozen blocks.",
+                    ) from exc
+                retried = True
+                self.config.batch_size = max(1, old // 2)
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                self.emit(Problem(f"Out of memory with batch size {old}; retrying once with batch size "
+                                  f"{self.config.batch_size}. Choose a smaller batch to avoid this next time."))
+                self._embedded.clear()
+                self.model.load_state_dict(self._start_model)
+                self.state = _State(skipped=self.state.skipped)
+                self.checkpoint = None  # start over with the smaller batch: a clean schedule
 
-    def _run_fast(self) -> None:
-        config = self.config
-        cache = FeatureCache(features_cache_dir() if config.cache_features else None)
+    def _restore(self) -> None:
+        """Put back a checkpoint's model, history and best-so-far (the loop restores the rest per phase)."""
+        checkpoint = self.checkpoint
+        if checkpoint is None:
+            return
+        self.model.load_state_dict(checkpoint["model_state"], strict=False)
+        self.config.batch_size = int(checkpoint.get("batch_size", self.config.batch_size))
+        best = checkpoint["best"]
+        self.state.history = list(checkpoint["history"])
+        self.state.epoch = int(checkpoint["epoch"])
+        self.state.best_epoch, self.state.best_acc, self.state.best_loss = best["epoch"], best["acc"], best["loss"]
+        self.state.best_state = checkpoint["best_state"]
+        self.state.elapsed = float(checkpoint.get("elapsed", 0.0))
+
+    def _train_phases(self) -> None:
+        done = self.checkpoint["epoch"] if self.checkpoint else 0
+        if self.fast_path:
+            self._embed_all()
+        last = 0
+        for index, phase in enumerate(self.phases):
+            first, last = last + 1, last + phase.epochs
+            if done >= last:
+                continue  # finished before the interruption; its weights came back with the checkpoint
+            self._train_phase(index, phase, first, last, resume_at=done + 1 if done >= first else None)
+
+    def _embed_all(self) -> None:
+        if self._embedded:
+            return
+        cache = FeatureCache(features_cache_dir() if self.config.cache_features else None)
         bucket = bucket_key(self.entry.name, self.weights_id, self.preprocess)
-        workers = _auto_workers(len(self.spec.train) + len(self.spec.val), config.workers)
-        embedded = {}
+        workers = auto_workers(len(self.spec.train) + len(self.spec.val), self.config.workers)
         for split in ("train", "val"):
             samples = getattr(self.spec, split)
             result = embed(
@@ -288,73 +280,82 @@ class Trainer:
                 progress=lambda done, total, split=split: self.emit(Progress(f"embedding {split}", done, total)),
                 autocast_dtype=self.autocast_dtype,
             )
-            self._note_bad(samples, result.bad)
-            embedded[split] = result
-        train, val = embedded["train"], embedded["val"]
-        self._val_embedded = val
-        if len(train.labels) == 0:
-            raise DataError("No training file could be decoded.", "Check the files in the folder.")
-        self.val_paths = [self.spec.val[i].path for i in val.kept]
-        head = self.model.head
-        freezing.apply(self.model, 0)
-        phase = self.phases[0]
-        steps = -(-len(train.labels) // config.batch_size)
-        optimizer, scheduler = self._optimizer(head, phase, steps)
-        self.emit(PhaseStarted(phase.name, 1, phase.epochs, [], sum(p.numel() for p in head.parameters())))
-        generator = torch.Generator().manual_seed(config.seed)
-        train_x, train_y = train.features.to(self.device), train.labels.to(self.device)
-        val_x, val_y = val.features.to(self.device), val.labels.to(self.device)
-        for _ in range(phase.epochs):
+            self._note_bad(samples, [(i, reason) for i, reason in result.bad])
+            self._embedded[split] = result
+        if len(self._embedded["train"].labels) == 0:
+            raise DataError("No training file could be read.", "Check the files in the folder.")
+
+    def _train_phase(self, index: int, phase: Phase, first: int, last: int, resume_at: int | None) -> None:
+        config = self.config
+        plan = freezing.apply(self.model, phase.unfreeze)
+        generator = torch.Generator().manual_seed(config.seed + index)
+        if self.fast_path:
+            module: nn.Module = self.model.head
+            train, val = self._embedded["train"], self._embedded["val"]
+            train_x, train_y = train.features.to(self.device), train.labels.to(self.device)
+            val_x, val_y = val.features.to(self.device), val.labels.to(self.device)
+            steps = -(-len(train_y) // config.batch_size)
+            prefix = "head."
+        else:
+            module = self.model
+            workers = auto_workers(len(self.spec.train), config.workers)
+            loader = image_loader(
+                self.spec.train, train_transform(self.preprocess, self.augment), self.preprocess,
+                config.batch_size, workers, self.device, generator=generator,
+                drop_last=len(self.spec.train) > config.batch_size,
+            )
+            val_loader = self._eval_loader(self.spec.val, workers)
+            steps = len(loader)
+            prefix = ""
+        optimizer, scheduler = self._optimizer(module, phase.epochs * steps)
+        if resume_at is not None:
+            checkpoint = self.checkpoint
+            assert checkpoint is not None
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            scheduler.load_state_dict(checkpoint["scheduler"])
+            generator.set_state(checkpoint["generator"])
+            torch.set_rng_state(checkpoint["torch_rng"])
+            random.setstate(checkpoint["python_rng"])
+            first = resume_at
+        self.emit(PhaseStarted(phase.name, first, last, plan.trainable_blocks, plan.trainable_params))
+        for _ in range(first, last + 1):
             self.state.epoch += 1
             tick = time.perf_counter()
-            train_loss, train_acc = self._train_epoch(
-                head, _tensor_batches(train_x, train_y, config.batch_size, generator), steps,
-                optimizer, scheduler, channels_last=False,
-            )
-            val_loss, val_acc, _ = self._validate(head, _tensor_batches(val_x, val_y, 1024, None))
-            self._end_epoch(phase, train_loss, train_acc, val_loss, val_acc, scheduler, optimizer, tick,
-                            trainable=head, prefix="head.")
-
-    def _run_full(self) -> None:
-        config = self.config
-        workers = _auto_workers(len(self.spec.train), config.workers)
-        train_loader = _loader(
-            self.spec.train, train_transform(self.preprocess, self.augment), self.preprocess, config.batch_size,
-            workers, True, self.device, config.seed, drop_last=len(self.spec.train) > config.batch_size,
-        )
-        val_loader = self._eval_loader(self.spec.val, workers)
-        first = 1
-        for phase in self.phases:
-            plan = freezing.apply(self.model, phase.unfreeze)
-            steps = len(train_loader)
-            optimizer, scheduler = self._optimizer(self.model, phase, steps)
-            self.emit(PhaseStarted(phase.name, first, first + phase.epochs - 1, plan.trainable_blocks,
-                                   plan.trainable_params))
-            for _ in range(phase.epochs):
-                self.state.epoch += 1
-                tick = time.perf_counter()
-                train_loss, train_acc = self._train_epoch(self.model, self._image_batches(train_loader,
-                                                          self.spec.train), steps, optimizer, scheduler)
-                val_loss, val_acc, outputs = self._validate(self.model,
-                                                            self._image_batches(val_loader, self.spec.val))
+            if self.fast_path:
+                train_loss, train_acc = self._train_epoch(
+                    module, tensor_batches(train_x, train_y, config.batch_size, generator), steps, optimizer,
+                    scheduler)
+                val_loss, val_acc, _ = self._validate(module, tensor_batches(val_x, val_y, 1024, None))
+                self.val_paths = [self.spec.val[i].path for i in val.kept]
+            else:
+                train_loss, train_acc = self._train_epoch(module, self._image_batches(loader, self.spec.train),
+                                                          steps, optimizer, scheduler)
+                val_loss, val_acc, outputs = self._validate(module, self._image_batches(val_loader, self.spec.val))
                 self.val_paths = [self.spec.val[i].path for i in outputs["indices"].tolist()]
-                self._end_epoch(phase, train_loss, train_acc, val_loss, val_acc, scheduler, optimizer, tick,
-                                trainable=self.model, prefix="")
-            first += phase.epochs
+            self._end_epoch(index, phase, (train_loss, train_acc, val_loss, val_acc), optimizer, scheduler,
+                            generator, tick, module, prefix)
+
+    def _optimizer(self, module: nn.Module, total_steps: int):
+        config = self.config
+        if isinstance(module, TransferModel):
+            groups = freezing.param_groups(module, config.lr, config.lr * config.backbone_lr_factor,
+                                           config.weight_decay)
+        else:
+            groups = [{"params": [p for p in module.parameters() if p.requires_grad], "lr": config.lr,
+                       "weight_decay": config.weight_decay, "role": "head"}]
+        optimizer = torch.optim.AdamW(groups)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(max(1, total_steps)))
+        return optimizer, scheduler
 
     def _image_batches(self, loader: DataLoader, samples: Sequence[Sample]) -> Iterator[Batch]:
-        known_bad = {skipped.path for skipped in self.state.skipped}
-        reported = {i for i, sample in enumerate(samples) if sample.path in known_bad}
         for batch in loader:
-            fresh = [(i, r) for i, r in batch["bad"] if i not in reported]
-            if fresh:
-                reported.update(i for i, _ in fresh)
-                self._note_bad(samples, fresh)
+            if batch["bad"]:
+                self._note_bad(samples, batch["bad"])
             if batch["labels"].numel():
                 yield batch
 
-    def _train_epoch(self, module: nn.Module, batches: Iterator[Batch], steps: int, optimizer, scheduler,
-                     channels_last: bool = True) -> tuple[float, float]:
+    def _train_epoch(self, module: nn.Module, batches: Iterator[Batch], steps: int, optimizer,
+                     scheduler) -> tuple[float, float]:
         module.train()
         scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
         total_loss = 0.0
@@ -364,7 +365,7 @@ class Trainer:
             self.control.checkpoint()
             tick = time.perf_counter()
             inputs = batch["images"].to(self.device, non_blocking=True)
-            if channels_last and inputs.ndim == 4:
+            if inputs.ndim == 4:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
             labels = batch["labels"].to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, dtype=self.autocast_dtype,
@@ -384,15 +385,17 @@ class Trainer:
             elapsed = max(time.perf_counter() - tick, 1e-9)
             self.emit(BatchEnd(epoch, step, steps, batch_loss, optimizer.param_groups[0]["lr"], n / elapsed))
         if seen == 0:
-            raise DataError("No training file could be decoded.", "Check the files in the folder.")
+            raise DataError("No training file could be read.", "Check the files in the folder.")
         return total_loss / seen, correct / seen
 
     @torch.inference_mode()
-    def _validate(self, module: nn.Module, batches: Iterator[Batch]) -> tuple[float, float, dict[str, Any]]:
+    def _validate(self, module: nn.Module, batches: Iterator[Batch],
+                  interruptible: bool = True) -> tuple[float, float, dict[str, Any]]:
         module.eval()
         logits_all, labels_all, index_all = [], [], []
         for batch in batches:
-            self.control.checkpoint()
+            if interruptible:
+                self.control.checkpoint()
             inputs = batch["images"].to(self.device, non_blocking=True)
             if inputs.ndim == 4:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
@@ -403,7 +406,7 @@ class Trainer:
             labels_all.append(batch["labels"].cpu())
             index_all.append(batch["indices"].cpu())
         if not logits_all:
-            return float("nan"), 0.0, {"logits": torch.empty(0), "labels": torch.empty(0),
+            return float("nan"), 0.0, {"logits": torch.empty(0), "labels": torch.empty(0, dtype=torch.long),
                                        "indices": torch.empty(0, dtype=torch.long)}
         logits = torch.cat(logits_all)
         labels = torch.cat(labels_all)
@@ -411,35 +414,39 @@ class Trainer:
         acc = float((logits.argmax(dim=1) == labels).double().mean())
         return loss, acc, {"logits": logits, "labels": labels, "indices": torch.cat(index_all)}
 
-    def _end_epoch(self, phase: Phase, train_loss: float, train_acc: float, val_loss: float, val_acc: float,
-                   scheduler, optimizer, tick: float, trainable: nn.Module, prefix: str) -> None:
+    def _end_epoch(self, phase_index: int, phase: Phase, scores: tuple[float, float, float, float], optimizer,
+                   scheduler, generator: torch.Generator, tick: float, trainable: nn.Module, prefix: str) -> None:
+        train_loss, train_acc, val_loss, val_acc = scores
         state = self.state
         seconds = time.perf_counter() - tick
         is_best = val_acc > state.best_acc or (val_acc == state.best_acc and val_loss < state.best_loss)
         if is_best:
             state.best_acc, state.best_loss, state.best_epoch = val_acc, val_loss, state.epoch
-            state.best_state = {
-                prefix + key: value.detach().to("cpu", copy=True) for key, value in trainable.state_dict().items()
-            }
+            state.best_state = {prefix + k: v.detach().to("cpu", copy=True) for k, v in trainable.state_dict().items()}
         lr = optimizer.param_groups[0]["lr"]
         state.history.append({
             "epoch": state.epoch, "phase": phase.name, "train_loss": round(train_loss, 6),
             "train_acc": round(train_acc, 6), "val_loss": round(val_loss, 6), "val_acc": round(val_acc, 6),
             "lr": lr, "seconds": round(seconds, 4),
         })
-        self.run_dir.write_history(state.history)
         checkpoint = {
+            "format": "tlstudio-checkpoint",
             "epoch": state.epoch,
-            "phase": phase.name,
-            "trainable_prefix": prefix,
-            "trainable_state": {k: v.detach().cpu() for k, v in trainable.state_dict().items()},
+            "phase_index": phase_index,
+            "model_state": {prefix + k: v.detach().cpu() for k, v in trainable.state_dict().items()},
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
+            "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "python_rng": random.getstate(),
+            "history": state.history,
             "best": {"epoch": state.best_epoch, "acc": state.best_acc, "loss": state.best_loss},
             "best_state": state.best_state,
-            "torch_rng": torch.get_rng_state(),
+            "batch_size": self.config.batch_size,
+            "elapsed": state.elapsed + time.perf_counter() - self._session_start,
         }
-        path = self.run_dir.save_torch("checkpoint.pt", checkpoint)
+        path = self.run_dir.save_torch("checkpoint.pt", checkpoint)  # first the state, then the table of it
+        self.run_dir.write_history(state.history)
         self.emit(CheckpointSaved(str(path), state.epoch))
         self.emit(EpochEnd(state.epoch, self.config.epochs, train_loss, train_acc, val_loss, val_acc, lr,
                            seconds, is_best))
@@ -465,6 +472,7 @@ class Trainer:
             "backbone": self.entry.name,
             "unfreeze_blocks": self.unfreeze,
             "fast_path": self.fast_path,
+            "batch_size": self.config.batch_size,
             "classes": self.spec.classes,
             "sizes": {"train": len(self.spec.train), "val": len(labels)},
             "skipped_files": len(state.skipped),
@@ -479,13 +487,13 @@ class Trainer:
 
     def _final_predictions(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.fast_path:
-            val = self._val_embedded
+            val = self._embedded["val"]
             with torch.inference_mode():
                 logits = self.model.head(val.features.to(self.device)).float().cpu()
             self.val_paths = [self.spec.val[i].path for i in val.kept]
             return logits.softmax(dim=1), val.labels
         loader = self._eval_loader(self.spec.val, 0)
-        _, _, outputs = self._validate(self.model, self._image_batches(loader, self.spec.val))
+        _, _, outputs = self._validate(self.model, self._image_batches(loader, self.spec.val), interruptible=False)
         self.val_paths = [self.spec.val[i].path for i in outputs["indices"].tolist()]
         return outputs["logits"].softmax(dim=1), outputs["labels"].long()
 
@@ -495,3 +503,22 @@ def train(spec: DatasetSpec, config: TrainConfig, run: RunDir, on_event: Listene
     """Train per `config` on `spec`, writing `run`; returns the final metrics."""
     return Trainer(spec, config, run, on_event, control).run()
 
+
+def resume(run: RunDir, on_event: Listener, control: Control | None = None) -> dict[str, Any]:
+    """Continue a cancelled, crashed or killed run from its last completed epoch, in the same folder."""
+    config = TrainConfig.from_dict(run.read_json("config.json"))
+    spec = DatasetSpec.from_dict(run.read_json("dataset.json"))
+    checkpoint = run.load_torch("checkpoint.pt") if run.file("checkpoint.pt").is_file() else None
+    if checkpoint is not None and checkpoint.get("format") != "tlstudio-checkpoint":
+        raise RunError(f"{run.file('checkpoint.pt')} is not a studio checkpoint.")
+    if checkpoint is not None and checkpoint["epoch"] >= config.epochs:
+        metrics_file = run.file("metrics.json")
+        if metrics_file.is_file() and run.read_json("metrics.json").get("status") == "completed":
+            raise RunError(f"The run {run.path.name} already finished all {config.epochs} epochs.",
+                           "Start a new run to train more.")
+    from pathlib import Path
+
+    if not Path(spec.root).is_dir():
+        raise DataError(f"The run's data folder {spec.root} is no longer there.",
+                        "Put the folder back where it was to resume this run.")
+    return Trainer(spec, config, run, on_event, control, checkpoint=checkpoint).run()

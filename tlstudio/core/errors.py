@@ -40,3 +40,13 @@ class RunError(StudioError):
     """A run folder that cannot be read or resumed."""
 
     exit_code = 5
+
+
+class StorageError(RunError):
+    """Writing the run folder failed (disk full, read-only, removed); what was saved before is intact."""
+
+
+class OutOfMemoryError(StudioError):
+    """The device ran out of memory even after the automatic retry with a smaller batch."""
+
+    exit_code = 6

@@ -14,15 +14,17 @@ Every file is written atomically.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
+import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tlstudio.core import atomic
-from tlstudio.core.errors import RunError
+from tlstudio.core.errors import RunError, StorageError
 from tlstudio.core.paths import runs_home
 
 HISTORY_COLUMNS = ["epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
@@ -44,6 +46,8 @@ class RunDir:
             while path.exists():
                 suffix += 1
                 path = runs_home() / f"{stamp}-{backbone}-{suffix}"
+        if path.exists() and not path.is_dir():
+            raise RunError(f"{path} is a file, not a folder.", "Choose a folder for --out.")
         if path.exists() and any(path.iterdir()):
             raise RunError(f"The output folder {path} is not empty.", "Choose a new --out folder, or --resume it.")
         try:
@@ -63,8 +67,26 @@ class RunDir:
     def file(self, name: str) -> Path:
         return self.path / name
 
+    def _guarded(self, name: str, write) -> Any:
+        """Writes are atomic; a failure leaves the previous version and says what to do in plain words."""
+        try:
+            return write()
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                reason = "the disk is full"
+            elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                reason = "the folder is read-only or not yours"
+            elif exc.errno == errno.ENOENT:
+                reason = "the run folder was removed"
+            else:
+                reason = exc.strerror or str(exc)
+            raise StorageError(
+                f"Could not save {name} in {self.path}: {reason}. Files saved before are intact.",
+                f"Free some space or fix the folder, then continue with `tlstudio train --resume {self.path}`.",
+            ) from exc
+
     def write_json(self, name: str, data: Any) -> None:
-        atomic.write_json(self.file(name), data)
+        self._guarded(name, lambda: atomic.write_json(self.file(name), data))
 
     def read_json(self, name: str) -> Any:
         try:
@@ -78,7 +100,10 @@ class RunDir:
         writer.writeheader()
         for row in rows:
             writer.writerow({key: row.get(key, "") for key in HISTORY_COLUMNS})
-        atomic.write_text(self.file("history.csv"), buffer.getvalue())
+        self._guarded("history.csv", lambda: atomic.write_text(self.file("history.csv"), buffer.getvalue()))
+
+    def write_text(self, name: str, text: str) -> None:
+        self._guarded(name, lambda: atomic.write_text(self.file(name), text))
 
     def read_history(self) -> list[dict[str, Any]]:
         path = self.file("history.csv")
@@ -100,7 +125,7 @@ class RunDir:
         return out
 
     def save_torch(self, name: str, obj: Any) -> Path:
-        return atomic.torch_save(self.file(name), obj)
+        return self._guarded(name, lambda: atomic.torch_save(self.file(name), obj))
 
     def load_torch(self, name: str) -> Any:
         import torch
@@ -108,7 +133,14 @@ class RunDir:
         path = self.file(name)
         if not path.is_file():
             raise RunError(f"The run {self.path.name} has no {name}.")
-        return torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            raise RunError(f"{path} was refused: it is not a plain tensors file and could run code when opened.",
+                           "Only open run folders from sources you trust.") from exc
+        except Exception as exc:
+            raise RunError(f"{path} cannot be read ({type(exc).__name__}); it may be damaged or not the studio's.",
+                           "Start a new run, or resume from a copy of the folder.") from exc
 
 
 def model_payload(backbone: str, head: str, classes: list[str], preprocess: dict, state_dict: dict,
@@ -131,10 +163,22 @@ def load_model(run: RunDir):  # -> tuple[TransferModel, list[str], Preprocess]
     from tlstudio.core.model import build_model
 
     payload = run.load_torch("model.pt")
-    if payload.get("format") != MODEL_FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise RunError(f"{run.file('model.pt')} is not a studio model file.")
     entry = get_entry(payload["backbone"])
-    model = build_model(entry, len(payload["classes"]), payload["head"])
-    model.load_state_dict(payload["state_dict"])
+    classes = payload["classes"]
+    head_bias = [k for k in payload["state_dict"] if k.startswith("head.") and k.endswith("bias")]
+    if head_bias and payload["state_dict"][head_bias[-1]].shape[0] != len(classes):
+        raise RunError(
+            f"{run.file('model.pt')} has a head for {payload['state_dict'][head_bias[-1]].shape[0]} classes "
+            f"but lists {len(classes)} class names; the file is inconsistent.",
+            "Train the run again.",
+        )
+    model = build_model(entry, len(classes), payload["head"])
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise RunError(f"{run.file('model.pt')} does not fit a {entry.name} model; it may be damaged.",
+                       "Train the run again.") from exc
     model.eval()
     return model, payload["classes"], Preprocess.from_dict(payload["preprocess"])

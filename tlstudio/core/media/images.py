@@ -32,8 +32,10 @@ def check_image(path: Path) -> str | None:
         return "image too large (possible decompression bomb)"
     except UnidentifiedImageError:
         return "not an image (the content does not match its name)"
-    except OSError as exc:
-        return f"cannot be read ({exc})"
+    except PermissionError:
+        return "cannot be read (permission denied)"
+    except (OSError, ValueError, SyntaxError) as exc:
+        return f"corrupt or truncated image ({exc})"
     if width * height > MAX_PIXELS:
         return f"image too large ({width}x{height} pixels)"
     if width < 1 or height < 1:
@@ -53,6 +55,10 @@ def load_rgb(path: str | Path, min_side: int | None = None) -> Image.Image:
                 return _to_rgb(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageDecodeError("image too large (possible decompression bomb)") from exc
+    except FileNotFoundError as exc:
+        raise ImageDecodeError("no longer there (deleted or moved after the scan)") from exc
+    except PermissionError as exc:
+        raise ImageDecodeError("cannot be read (permission denied)") from exc
     except UnidentifiedImageError as exc:
         raise ImageDecodeError("not an image (the content does not match its name)") from exc
     except (OSError, ValueError, SyntaxError) as exc:
