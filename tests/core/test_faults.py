@@ -103,7 +103,7 @@ def test_a_file_deleted_during_training_is_skipped_and_named(tmp_path) -> None:
     assert metrics["status"] == "completed" and metrics["epochs"] == 3
     problems = [e for e in events if isinstance(e, ev.Problem)]
     assert len(problems) == 1 and problems[0].files == [str(victim)]  # named once, not every epoch
-    assert "no longer there" in (tmp_path / "run" / "skipped.tsv").read_text()
+    assert "file not found" in (tmp_path / "run" / "skipped.tsv").read_text()
 
 
 class _Evil:

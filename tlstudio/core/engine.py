@@ -483,7 +483,18 @@ class Trainer:
             {"best_epoch": state.best_epoch, "val_accuracy": metrics["accuracy"]},
         ))
         self.run_dir.write_json("metrics.json", metrics)
+        self._write_predictions(probabilities, labels)
         return metrics
+
+    def _write_predictions(self, probabilities: torch.Tensor, labels: torch.Tensor) -> None:
+        """One row per validation file: what the GUI shows when a confusion-matrix cell is clicked."""
+        classes = self.spec.classes
+        confidence, predicted = probabilities.max(dim=1)
+        rows = ["path\ttrue\tpredicted\tconfidence"] + [
+            f"{path}\t{classes[int(t)]}\t{classes[int(p)]}\t{float(c):.4f}"
+            for path, t, p, c in zip(self.val_paths, labels, predicted, confidence, strict=True)
+        ]
+        self.run_dir.write_text("predictions.tsv", "\n".join(rows) + "\n")
 
     def _final_predictions(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.fast_path:

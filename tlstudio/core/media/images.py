@@ -56,7 +56,7 @@ def load_rgb(path: str | Path, min_side: int | None = None) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageDecodeError("image too large (possible decompression bomb)") from exc
     except FileNotFoundError as exc:
-        raise ImageDecodeError("no longer there (deleted or moved after the scan)") from exc
+        raise ImageDecodeError("file not found (deleted or moved?)") from exc
     except PermissionError as exc:
         raise ImageDecodeError("cannot be read (permission denied)") from exc
     except UnidentifiedImageError as exc:

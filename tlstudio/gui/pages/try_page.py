@@ -1,0 +1,156 @@
+"""Step 5, Try & export: drop files to see top-3 predictions with confidence bars; export the model."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tlstudio.gui.state import StudioState
+from tlstudio.gui.tasks import Task
+
+EXPORT_FILES = ("model.pt", "labels.json", "config.json", "metrics.json")
+
+
+class PredictionCard(QWidget):
+    def __init__(self, prediction, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        picture = QLabel()
+        pixmap = QPixmap(prediction.path)
+        if not pixmap.isNull():
+            picture.setPixmap(pixmap.scaled(96, 96, Qt.AspectRatioMode.KeepAspectRatio,
+                                            Qt.TransformationMode.SmoothTransformation))
+        picture.setFixedSize(100, 100)
+        layout.addWidget(picture)
+        column = QVBoxLayout()
+        column.addWidget(QLabel(f"<b>{Path(prediction.path).name}</b>"))
+        if prediction.error:
+            column.addWidget(QLabel(f"Could not use this file: {prediction.error}"))
+        for name, probability in prediction.top:
+            row = QHBoxLayout()
+            label = QLabel(name)
+            label.setMinimumWidth(120)
+            bar = QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setValue(round(probability * 1000))
+            bar.setFormat(f"{probability:.1%}")
+            row.addWidget(label)
+            row.addWidget(bar, 1)
+            column.addLayout(row)
+        layout.addLayout(column, 1)
+
+
+class TryPage(QWidget):
+    error = Signal(str, str)
+    predicted = Signal(list)
+
+    def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.task: Task | None = None
+        self.setAcceptDrops(True)
+        self.hint = QLabel("Drop image files or a folder here, or choose them, to see what the model says.")
+        self.hint.setWordWrap(True)
+        choose = QPushButton("Choose files…")
+        choose.clicked.connect(self._choose)
+        self.export_button = QPushButton("Export model folder…")
+        self.export_button.setToolTip("Copies the trained weights, class names and preprocessing to a folder. "
+                                      "ONNX and TorchScript exports come in a later version.")
+        self.export_button.clicked.connect(self._export)
+        self.busy = QProgressBar()
+        self.busy.setVisible(False)
+        self.cards = QWidget()
+        self.cards_layout = QVBoxLayout(self.cards)
+        self.cards_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.cards)
+        row = QHBoxLayout()
+        row.addWidget(choose)
+        row.addWidget(self.export_button)
+        row.addWidget(self.busy, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("<h2>5 · Try &amp; export</h2>"))
+        layout.addWidget(self.hint)
+        layout.addLayout(row)
+        layout.addWidget(scroll, 1)
+        state.run_changed.connect(self._run_changed)
+        self._run_changed(state.run_dir)
+
+    def _run_changed(self, run_dir) -> None:
+        ready = run_dir is not None and (Path(run_dir) / "model.pt").is_file()
+        self.export_button.setEnabled(ready)
+        if ready:
+            self.hint.setText(f"Model: {Path(run_dir).name}. Drop image files or a folder here, or choose them.")
+
+    def _choose(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Choose images", str(self.state.folder or Path.home()),
+                                                "Images (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff)")
+        if files:
+            self.predict(files)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        self.predict([url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()])
+
+    def predict(self, paths: list[str]) -> Task | None:
+        run_dir = self.state.run_dir
+        if run_dir is None:
+            self.error.emit("There is no trained model yet.", "Train one on the Train page first.")
+            return None
+
+        def work(progress, _control):
+            from tlstudio.core.predict import Predictor, expand
+            from tlstudio.core.runs import RunDir
+
+            return Predictor(RunDir.open(run_dir)).predict(expand(paths), progress=progress)
+
+        self.busy.setVisible(True)
+        self.busy.setRange(0, 0)
+        task = Task(work)
+        task.progress.connect(lambda done, total: (self.busy.setRange(0, total), self.busy.setValue(done)))
+        task.finished.connect(self._show)
+        task.failed.connect(self.error)
+        task.done.connect(lambda: self.busy.setVisible(False))
+        self.task = task.start()
+        return self.task
+
+    def _show(self, predictions: list) -> None:
+        while self.cards_layout.count() > 1:
+            item = self.cards_layout.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        for prediction in predictions[:200]:
+            self.cards_layout.insertWidget(self.cards_layout.count() - 1, PredictionCard(prediction))
+        self.predicted.emit(predictions)
+
+    def _export(self) -> None:
+        target = QFileDialog.getExistingDirectory(self, "Export the model to…", str(Path.home()))
+        if target:
+            self.export_to(Path(target))
+
+    def export_to(self, target: Path) -> Path:
+        run_dir = Path(self.state.run_dir)
+        out = target / f"{run_dir.name}-model"
+        out.mkdir(parents=True, exist_ok=True)
+        for name in EXPORT_FILES:
+            if (run_dir / name).is_file():
+                shutil.copy2(run_dir / name, out / name)
+        self.hint.setText(f"Exported to {out}")
+        return out

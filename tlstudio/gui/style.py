@@ -1,0 +1,37 @@
+"""Light and dark looks: Fusion style, a palette, and the stylesheet from resources/style.qss."""
+
+from __future__ import annotations
+
+import importlib.resources
+
+import pyqtgraph as pg
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+
+def _dark_palette() -> QPalette:
+    palette = QPalette()
+    colors = {
+        QPalette.ColorRole.Window: QColor(37, 39, 43), QPalette.ColorRole.WindowText: QColor(230, 230, 230),
+        QPalette.ColorRole.Base: QColor(28, 30, 33), QPalette.ColorRole.AlternateBase: QColor(44, 46, 50),
+        QPalette.ColorRole.Text: QColor(230, 230, 230), QPalette.ColorRole.Button: QColor(50, 53, 58),
+        QPalette.ColorRole.ButtonText: QColor(230, 230, 230), QPalette.ColorRole.Highlight: QColor(45, 120, 220),
+        QPalette.ColorRole.HighlightedText: QColor(255, 255, 255), QPalette.ColorRole.ToolTipBase: QColor(50, 53, 58),
+        QPalette.ColorRole.ToolTipText: QColor(230, 230, 230),
+        QPalette.ColorRole.PlaceholderText: QColor(140, 140, 140),
+    }
+    for role, color in colors.items():
+        palette.setColor(role, color)
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor(120, 120, 120))
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor(120, 120, 120))
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText, QColor(120, 120, 120))
+    return palette
+
+
+def apply_style(app: QApplication, dark: bool = False) -> None:
+    app.setStyle("Fusion")
+    app.setPalette(_dark_palette() if dark else app.style().standardPalette())
+    qss = (importlib.resources.files("tlstudio.resources") / "style.qss").read_text(encoding="utf-8")
+    app.setStyleSheet(qss)
+    pg.setConfigOption("background", (28, 30, 33) if dark else "w")
+    pg.setConfigOption("foreground", (220, 220, 220) if dark else (60, 60, 60))

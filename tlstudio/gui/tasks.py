@@ -1,0 +1,100 @@
+"""Run a plain function off the GUI thread and get its result (or its error) back as a signal.
+
+Scans, model builds, weight downloads and predictions go through here, so no slot ever blocks the window.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from tlstudio.core.control import Cancelled, Control
+from tlstudio.core.errors import StudioError
+
+log = logging.getLogger(__name__)
+_IMPORT_LOCK = threading.Lock()
+
+
+def import_torch_once() -> None:
+    """The first import of torch must not run in two threads at once (it fails half-initialised)."""
+    with _IMPORT_LOCK:
+        import torch  # noqa: F401
+        import torchvision  # noqa: F401
+
+
+class _Job(QObject):
+    finished = Signal(object)
+    failed = Signal(str, str)  # message, hint
+    progress = Signal(int, int)
+
+    def __init__(self, work: Callable[..., Any], control: Control) -> None:
+        super().__init__()
+        self.work = work
+        self.control = control
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            import_torch_once()
+            result = self.work(self.progress.emit, self.control)
+        except Cancelled:
+            self.failed.emit("Cancelled.", "")
+        except StudioError as exc:
+            self.failed.emit(exc.message, exc.hint)
+        except Exception as exc:  # a bug: keep the window alive and say so
+            log.error("background task failed:\n%s", traceback.format_exc())
+            self.failed.emit(f"Unexpected error: {type(exc).__name__}: {exc}", "Details are in the log.")
+        else:
+            self.finished.emit(result)
+
+
+class Task(QObject):
+    """`work(progress, control)` runs in its own thread; connect to `finished`, `failed`, `progress`."""
+
+    finished = Signal(object)
+    failed = Signal(str, str)
+    progress = Signal(int, int)
+    done = Signal()
+
+    _alive: ClassVar[set[Task]] = set()
+
+    def __init__(self, work: Callable[..., Any], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.control = Control()
+        self.thread = QThread()
+        self.job = _Job(work, self.control)
+        self.job.moveToThread(self.thread)
+        self.thread.started.connect(self.job.run)
+        self.job.finished.connect(self.finished)
+        self.job.failed.connect(self.failed)
+        self.job.progress.connect(self.progress)
+        self.job.finished.connect(self.thread.quit)
+        self.job.failed.connect(self.thread.quit)
+        self.thread.finished.connect(self._cleanup)
+
+    def start(self) -> Task:
+        Task._alive.add(self)  # keep Python references until the thread is done
+        self.thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self.control.cancel()
+
+    def wait(self, ms: int = 30000) -> bool:
+        self.control.cancel()
+        self.thread.quit()
+        return self.thread.wait(ms)
+
+    def _cleanup(self) -> None:
+        Task._alive.discard(self)
+        self.done.emit()
+
+    @classmethod
+    def wait_all(cls, ms: int = 30000) -> None:
+        for task in list(cls._alive):
+            task.wait(ms)

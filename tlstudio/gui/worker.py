@@ -1,0 +1,111 @@
+"""The training worker: runs the core engine in a QThread and relays its events as Qt signals.
+
+Batch events are coalesced (at most one signal per ~50 ms, carrying all batches since the last), so a
+fast run cannot flood the GUI thread's event queue. The Stop and Pause buttons act on the engine's
+Control directly: a queued slot on this worker would never run while its thread is busy in the loop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from tlstudio.core import events as ev
+from tlstudio.core.config import TrainConfig
+from tlstudio.core.control import Control
+from tlstudio.core.data import DatasetSpec
+from tlstudio.core.errors import StudioError
+
+FLUSH_SECONDS = 0.05
+
+
+class TrainWorker(QObject):
+    event = Signal(object)  # any engine event except BatchEnd
+    batches = Signal(list)  # list[BatchEnd]
+    failed = Signal(str, str)
+    done = Signal(object)  # final metrics, or None
+
+    def __init__(self, spec: DatasetSpec | None, config: TrainConfig, run_dir: Path, resume: bool = False) -> None:
+        super().__init__()
+        self.spec, self.config, self.run_dir, self.resume = spec, config, run_dir, resume
+        self.control = Control()
+        self._pending: list[ev.BatchEnd] = []
+        self._lock = threading.Lock()
+        self._last_flush = 0.0
+
+    def _relay(self, event: Any) -> None:
+        if isinstance(event, ev.BatchEnd):
+            with self._lock:
+                self._pending.append(event)
+            if time.perf_counter() - self._last_flush >= FLUSH_SECONDS:
+                self._flush()
+            return
+        self._flush()
+        self.event.emit(event)
+
+    def _flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        self._last_flush = time.perf_counter()
+        if pending:
+            self.batches.emit(pending)
+
+    @Slot()
+    def run(self) -> None:
+        from tlstudio.gui.tasks import import_torch_once
+
+        import_torch_once()
+        from tlstudio.core import engine
+        from tlstudio.core.runs import RunDir
+
+        metrics = None
+        try:
+            if self.resume:
+                metrics = engine.resume(RunDir.open(self.run_dir), self._relay, self.control)
+            else:
+                assert self.spec is not None
+                run = RunDir.create(self.run_dir, self.config.backbone)
+                metrics = engine.train(self.spec, self.config, run, self._relay, self.control)
+        except StudioError as exc:
+            self._flush()
+            self.failed.emit(exc.message, exc.hint)
+        except Exception as exc:
+            self._flush()
+            self.failed.emit(f"Unexpected error: {type(exc).__name__}: {exc}", traceback.format_exc(limit=3))
+        self._flush()
+        self.done.emit(metrics)
+
+
+class TrainingSession(QObject):
+    """Owns the thread and the worker; `stop()` cancels cleanly and waits (used when the window closes)."""
+
+    def __init__(self, worker: TrainWorker) -> None:
+        super().__init__()
+        self.worker = worker
+        self.thread = QThread()
+        worker.moveToThread(self.thread)
+        self.thread.started.connect(worker.run)
+        worker.done.connect(self.thread.quit)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def pause(self) -> None:
+        self.worker.control.pause()
+
+    def resume(self) -> None:
+        self.worker.control.resume()
+
+    def stop(self, wait_ms: int = 0) -> None:
+        self.worker.control.cancel()
+        if wait_ms:
+            self.thread.quit()
+            self.thread.wait(wait_ms)
+
+    def is_running(self) -> bool:
+        return self.thread.isRunning()
