@@ -29,9 +29,11 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 
 # Reinstall only when the dependency list or the requested extras changed.
-stamp=".venv/.tlstudio-setup-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)${extras:+-test}"
-if [[ ! -f "$stamp" ]]; then
-  echo "setup: installing tlstudio${extras} and its dependencies into .venv (first time: torch is ~2.6 GB)"
+base=".venv/.tlstudio-setup-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
+stamp="${base}${extras:+-test}"
+# A test install includes everything the studio needs, so it also satisfies a plain set-up.
+if [[ ! -f "$stamp" && ! ( -z "$extras" && -f "${base}-test" ) ]]; then
+  echo "setup: installing tlstudio${extras} and its dependencies into .venv (the first time, torch is ~2.6 GB)"
   log=".venv/setup.log"
   if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip &&
          .venv/bin/python -m pip install --disable-pip-version-check -e ".${extras}"; } >"$log" 2>&1; then
