@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 
 from tlstudio import __version__
 from tlstudio.core import devices, freezing
+from tlstudio.core import steps as steps_mod
 from tlstudio.core.backbones import BackboneEntry, get_entry
 from tlstudio.core.batching import Batch, auto_workers, image_loader, tensor_batches, warmup_cosine
 from tlstudio.core.config import TrainConfig
@@ -35,7 +36,6 @@ from tlstudio.core.data import DatasetSpec, Sample, SkippedFile
 from tlstudio.core.errors import DataError, OutOfMemoryError, RunError
 from tlstudio.core.evaluate import report
 from tlstudio.core.events import (
-    BatchEnd,
     CheckpointSaved,
     EpochEnd,
     Finished,
@@ -356,63 +356,15 @@ class Trainer:
 
     def _train_epoch(self, module: nn.Module, batches: Iterator[Batch], steps: int, optimizer,
                      scheduler) -> tuple[float, float]:
-        module.train()
-        scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
-        total_loss = 0.0
-        correct = seen = 0
-        epoch = self.state.epoch
-        for step, batch in enumerate(batches, start=1):
-            self.control.checkpoint()
-            tick = time.perf_counter()
-            inputs = batch["images"].to(self.device, non_blocking=True)
-            if inputs.ndim == 4:
-                inputs = inputs.contiguous(memory_format=torch.channels_last)
-            labels = batch["labels"].to(self.device, non_blocking=True)
-            with torch.autocast(self.device.type, dtype=self.autocast_dtype,
-                                enabled=self.autocast_dtype is not None):
-                logits = module(inputs)
-                loss = self.loss_fn(logits.float(), labels)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            n = len(labels)
-            batch_loss = float(loss.detach())
-            total_loss += batch_loss * n
-            correct += int((logits.argmax(dim=1) == labels).sum())
-            seen += n
-            elapsed = max(time.perf_counter() - tick, 1e-9)
-            self.emit(BatchEnd(epoch, step, steps, batch_loss, optimizer.param_groups[0]["lr"], n / elapsed))
-        if seen == 0:
-            raise DataError("No training file could be read.", "Check the files in the folder.")
-        return total_loss / seen, correct / seen
+        return steps_mod.train_epoch(self._step_context(), module, batches, steps, self.state.epoch, optimizer,
+                                     scheduler)
 
-    @torch.inference_mode()
     def _validate(self, module: nn.Module, batches: Iterator[Batch],
                   interruptible: bool = True) -> tuple[float, float, dict[str, Any]]:
-        module.eval()
-        logits_all, labels_all, index_all = [], [], []
-        for batch in batches:
-            if interruptible:
-                self.control.checkpoint()
-            inputs = batch["images"].to(self.device, non_blocking=True)
-            if inputs.ndim == 4:
-                inputs = inputs.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(self.device.type, dtype=self.autocast_dtype,
-                                enabled=self.autocast_dtype is not None):
-                logits = module(inputs).float()
-            logits_all.append(logits.cpu())
-            labels_all.append(batch["labels"].cpu())
-            index_all.append(batch["indices"].cpu())
-        if not logits_all:
-            return float("nan"), 0.0, {"logits": torch.empty(0), "labels": torch.empty(0, dtype=torch.long),
-                                       "indices": torch.empty(0, dtype=torch.long)}
-        logits = torch.cat(logits_all)
-        labels = torch.cat(labels_all)
-        loss = float(self.loss_fn(logits, labels))
-        acc = float((logits.argmax(dim=1) == labels).double().mean())
-        return loss, acc, {"logits": logits, "labels": labels, "indices": torch.cat(index_all)}
+        return steps_mod.validate(self._step_context(), module, batches, interruptible)
+
+    def _step_context(self) -> steps_mod.StepContext:
+        return steps_mod.StepContext(self.device, self.autocast_dtype, self.loss_fn, self.control, self.emit)
 
     def _end_epoch(self, phase_index: int, phase: Phase, scores: tuple[float, float, float, float], optimizer,
                    scheduler, generator: torch.Generator, tick: float, trainable: nn.Module, prefix: str) -> None:
