@@ -80,6 +80,20 @@ def main() -> None:
                 app.processEvents()
                 time.sleep(0.06)
             shots[f"{name}{suffix}"] = window.grab()
+    apply_style(app, False)
+    window.train_page.plots.apply_theme(False)
+    from tlstudio.demo_audio import make_speech_folder
+
+    speech, _, _ = make_speech_folder(Path(home) / "speech", words=("yes", "no", "stop"), n_speakers=6, repeats=2)
+    window.steps.setCurrentRow(0)
+    window.data_page.open_folder(speech)
+    wait(app, lambda: window.state.spec is not None and window.state.spec.modality == "audio")
+    window.data_page.clips.setCurrentRow(3)
+    wait(app, window.data_page.audio.rendered)
+    for _ in range(5):
+        app.processEvents()
+        time.sleep(0.05)
+    shots["data-sound"] = window.grab()
     for name, pixmap in shots.items():
         pixmap.save(str(out / f"{name}.png"))
     print(f"wrote {len(shots)} screenshots to {out}")

@@ -45,5 +45,17 @@ if [[ ! -f "$stamp" && ! ( -z "$extras" && -f "${base}-test" ) ]]; then
   touch "$stamp"
 fi
 
+# The tests synthesise speech (espeak-ng) and load Qt's sound library (libpulse0).
+if [[ -n "$extras" ]] && { ! command -v espeak-ng >/dev/null 2>&1 || ! ldconfig -p | grep -q libpulse.so.0; }; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing espeak-ng and libpulse0 (system packages the tests need)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng libpulse0; } \
+      >.venv/apt.log 2>&1 || { tail -n 20 .venv/apt.log >&2; echo "setup: apt-get failed" >&2; exit 1; }
+  else
+    echo "setup: the tests need espeak-ng and libpulse0; install them (e.g. sudo apt-get install espeak-ng libpulse0)" >&2
+    exit 1
+  fi
+fi
+
 # The default backbone works out of the box, also on machines that cannot reach the model host.
 .venv/bin/tlstudio weights fetch mobilenet_v2 | tail -n 1

@@ -68,7 +68,8 @@ class ConsolePrinter:
             sizes = event.sizes
             self._line(f"Run folder: {event.run_dir}")
             self._line(f"Classes ({len(event.classes)}): {', '.join(event.classes)}")
-            self._line(f"Images: {sizes['train']} train, {sizes['val']} validation"
+            kind = "Sound clips" if event.modality == "audio" else "Images"
+            self._line(f"{kind}: {sizes['train']} train, {sizes['val']} validation"
                        + (f", {sizes['test']} test" if sizes.get("test") else ""))
         elif isinstance(event, ev.ModelReady):
             trainable = ", ".join(event.trainable_blocks) if event.trainable_blocks else "none"
@@ -144,8 +145,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     from tlstudio.core.config import AUGMENT_PRESETS, SCHEDULES, TrainConfig
 
     d = TrainConfig()
-    p = sub.add_parser("train", help="train a classifier on a folder of images",
-                       description="Train a classifier on DATA: one sub-folder per class, or train/ and val/.")
+    p = sub.add_parser("train", help="train a classifier on a folder of images or sound files",
+                       description="Train a classifier on DATA: one sub-folder per class, or train/ and val/. "
+                                   "Images or sound (wav, flac, ogg, mp3) are recognised by themselves.")
     p.add_argument("data", nargs="?",
                    help="folder with one sub-folder per class, or with train/ and val/ (also valid/, test/)")
     p.add_argument("--resume", metavar="RUN",
@@ -179,6 +181,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="none = random initialisation (to measure what pretraining brings)")
     p.add_argument("--weights", metavar="FILE", help="initialise the backbone from this state-dict file instead")
     p.add_argument("--out", help="run folder (default: a new folder under the studio's data folder)")
+    p.add_argument("--window", type=float, default=d.window_seconds, dest="window_seconds",
+                   help="sound: clip length in seconds the model sees; longer clips are scored over sliding windows")
     p.add_argument("--quiet", action="store_true")
 
 
@@ -206,7 +210,6 @@ def _train(args: argparse.Namespace) -> int:
     from tlstudio.core.config import TrainConfig
     from tlstudio.core.errors import ConfigError
     from tlstudio.core.events import fan_out
-    from tlstudio.core.media.images import check_image
     from tlstudio.core.runs import RunDir
 
     printer = ConsolePrinter(quiet=args.quiet)
@@ -223,11 +226,11 @@ def _train(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, backbone_lr_factor=args.backbone_lr_factor,
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, augment=args.augment,
         val_split=args.val_split, seed=args.seed, device=args.device, amp=not args.no_amp, workers=args.workers,
-        cache_features=not args.no_cache,
+        cache_features=not args.no_cache, window_seconds=args.window_seconds,
     )
     config.validate()
     print(f"Scanning {args.data} ...", flush=True)
-    spec = data.scan(args.data, val_split=config.val_split, seed=config.seed, check_file=check_image)
+    spec = data.scan(args.data, val_split=config.val_split, seed=config.seed, check_file="auto")
     for warning in spec.warnings:
         print(f"note: {warning}")
     if spec.skipped:
@@ -244,20 +247,24 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _backbones(args: argparse.Namespace) -> int:
-    from tlstudio.core.backbones import CATALOGUE, DEFAULT_BACKBONE
+    from tlstudio.core.backbones import DEFAULT_BACKBONE, all_entries
     from tlstudio.core.weights import is_cached
 
     rows = []
-    for entry in CATALOGUE.values():
+    for entry in all_entries().values():
         meta = entry.meta()
+        image = entry.modality == "image"
         rows.append((entry.name + (" *" if entry.name == DEFAULT_BACKBONE else ""), _human(meta["params"]),
-                     f"{meta['input_size']}px", f"{meta['imagenet_top1']:.1f}%", f"{meta['gflops']:.2f}",
+                     f"{meta['input_size']}px" if image else str(meta["input_size"]),
+                     f"{meta['imagenet_top1']:.1f}%" if image else "-", f"{meta['gflops']:.2f}" if image else "-",
+                     "images, sound" if image else "sound only",
                      "cached" if is_cached(entry) else f"download {meta['file_mb']:.0f} MB"))
-    header = ("backbone", "params", "input", "ImageNet top-1", "GFLOPs", "weights")
+    header = ("backbone", "params", "input", "ImageNet top-1", "GFLOPs", "for", "weights")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-    print("* default. Weights are downloaded on first use; offline, see `tlstudio weights --help`.")
+    print("* default. Image backbones also classify sound through a log-mel spectrogram front end.")
+    print("Weights are downloaded on first use; offline, see `tlstudio weights --help`.")
     return EXIT_OK
 
 
@@ -302,7 +309,7 @@ def _weights(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tlstudio", description="Transfer Learning Studio: a strong classifier from a folder of images.",
+        prog="tlstudio", description="Transfer Learning Studio: a strong classifier from a folder of images or sounds.",
         epilog="Run without a command to open the studio window. Exit codes: 0 ok, 2 bad settings, 3 unusable "
                "data, 4 weights problem, 5 run-folder problem, 130 cancelled, 1 internal error.",
     )

@@ -47,8 +47,8 @@ def test_fast_path_writes_a_complete_run_folder(shapes_dir: Path, tmp_path: Path
     assert json.loads((out / "labels.json").read_text())["classes"] == ["circles", "squares", "triangles"]
     payload = torch.load(out / "model.pt", weights_only=True)
     assert payload["backbone"] == "mobilenet_v3_small"
-    _model, classes, pre = load_model(RunDir.open(out))
-    assert classes == ["circles", "squares", "triangles"] and pre.crop == 224
+    _model, classes, pipeline = load_model(RunDir.open(out))
+    assert classes == ["circles", "squares", "triangles"] and pipeline.preprocess.crop == 224
     kinds = [type(e).__name__ for e in events]
     assert kinds[0] == "RunStarted" and kinds[-1] == "Finished"
     assert kinds.count("EpochEnd") == 3 and "BatchEnd" in kinds and "Progress" in kinds

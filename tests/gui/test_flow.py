@@ -29,7 +29,7 @@ def _pick_backbone(window, name: str) -> None:
 def test_folder_to_curves_to_matrix_to_prediction(window, qtbot, shapes_dir: Path, record_property) -> None:
     _open(window, qtbot, shapes_dir)
     assert window.data_page.table.rowCount() == 3
-    assert "3 classes, 72 image files" in window.data_page.summary.text()
+    assert "3 classes, 72 images" in window.data_page.summary.text()
     window.data_page.class_pick.setCurrentIndex(2)
     qtbot.waitUntil(lambda: len(window.data_page.grid.thumbs.paths) == 24, timeout=5000)
 

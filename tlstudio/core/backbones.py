@@ -65,6 +65,7 @@ class BackboneEntry:
     weights_enum: str
     weights_tag: str
     summary: str
+    modality: str = "image"  # image backbones also serve sound, through the log-mel front end
 
     def weights(self) -> Any:
         import torchvision.models as models
@@ -90,6 +91,18 @@ class BackboneEntry:
             "file_mb": float(meta["_file_size"]),
             "input_size": int(transforms.crop_size[0]),
         }
+
+    def build_backbone(self, state: dict | None = None) -> tuple[nn.Module, Layout]:
+        """The torchvision network with pretrained `state` (or random), its classifier removed."""
+        from tlstudio.core.model import strip_classifier
+        from tlstudio.core.weights import load_backbone_state
+
+        net = build_torchvision(self)
+        layout = layout_of(self, net)
+        if state is not None:
+            load_backbone_state(self, net, state, layout.classifier)
+        strip_classifier(net, layout.classifier)
+        return net, layout
 
     def preprocess(self) -> Preprocess:
         transforms = self.weights().transforms()
@@ -229,11 +242,19 @@ CATALOGUE: dict[str, BackboneEntry] = {
 DEFAULT_BACKBONE = "mobilenet_v2"
 
 
-def get_entry(name: str) -> BackboneEntry:
+def all_entries() -> dict[str, Any]:
+    """Image backbones, then the audio encoders."""
+    from tlstudio.core.audio_encoders import AUDIO_ENCODERS
+
+    return {**CATALOGUE, **AUDIO_ENCODERS}
+
+
+def get_entry(name: str) -> Any:
+    entries = all_entries()
     try:
-        return CATALOGUE[name]
+        return entries[name]
     except KeyError:
-        known = ", ".join(CATALOGUE)
+        known = ", ".join(entries)
         raise ConfigError(f"Unknown backbone '{name}'.", f"Choose one of: {known}.") from None
 
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
-from tlstudio.core.backbones import Preprocess
-from tlstudio.core.data import Sample
-from tlstudio.core.media.image_dataset import ImageFiles, collate_skipping_bad
+from tlstudio.core.media.audio_dataset import collate_windows
+from tlstudio.core.media.image_dataset import collate_skipping_bad
 
 Batch = dict[str, Any]
 
@@ -27,19 +26,19 @@ def auto_workers(n_samples: int, requested: int) -> int:
     return min(4, cpus - 1)
 
 
-def image_loader(samples: Sequence[Sample], transform: Any, pre: Preprocess, batch_size: int, workers: int,
-                 device: torch.device, generator: torch.Generator | None = None,
-                 drop_last: bool = False) -> DataLoader:
+def make_loader(dataset: Dataset, batch_size: int, workers: int, device: torch.device,
+                generator: torch.Generator | None = None, drop_last: bool = False) -> DataLoader:
     """Shuffles when given a generator (its state is checkpointed, so a resumed run sees the same order)."""
     kwargs: dict[str, Any] = {}
     if workers > 0:  # spawn: safe inside Qt and in frozen apps
         kwargs.update(multiprocessing_context="spawn", persistent_workers=True, prefetch_factor=4)
+    collate = collate_windows if getattr(dataset, "collate_name", "single") == "windows" else collate_skipping_bad
     return DataLoader(
-        ImageFiles(samples, transform, pre.resize),
+        dataset,
         batch_size=batch_size,
         shuffle=generator is not None,
         num_workers=workers,
-        collate_fn=collate_skipping_bad,
+        collate_fn=collate,
         pin_memory=device.type == "cuda",
         drop_last=drop_last,
         generator=generator,
@@ -53,7 +52,7 @@ def tensor_batches(features: torch.Tensor, labels: torch.Tensor, batch_size: int
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     for start in range(0, n, batch_size):
         index = order[start : start + batch_size]
-        yield {"images": features[index], "labels": labels[index], "indices": index, "bad": []}
+        yield {"images": features[index], "labels": labels[index], "indices": index, "bad": [], "groups": None}
 
 
 def warmup_cosine(total_steps: int, warmup_share: float = 0.1, floor: float = 0.01):

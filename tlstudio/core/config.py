@@ -34,6 +34,7 @@ class TrainConfig:
     amp: bool = True  # mixed precision where the device supports it (CUDA)
     workers: int = -1  # DataLoader workers; -1 = decide from the data size and CPU count
     cache_features: bool = True
+    window_seconds: float = 1.0  # sound: the clip length the model sees; longer clips are windowed
 
     def resolved_augment(self, unfreeze_blocks: int) -> str:
         if self.augment != "auto":
@@ -56,6 +57,8 @@ class TrainConfig:
             raise ConfigError(
                 f"A two-phase schedule needs 1 <= --warmup-epochs < --epochs ({self.warmup_epochs} vs {self.epochs})."
             )
+        if not 0.1 <= self.window_seconds <= 30:
+            raise ConfigError("--window takes a length in seconds between 0.1 and 30.")
         if self.head not in ("linear", "mlp"):
             raise ConfigError(f"--head takes linear or mlp, not '{self.head}'.")
 

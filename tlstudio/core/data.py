@@ -162,10 +162,13 @@ def scan(
     folder: str | os.PathLike[str],
     val_split: float = 0.2,
     seed: int = 0,
-    check_file: Callable[[Path], str | None] | None = None,
+    check_file: Callable[[Path], str | None] | str | None = None,
     progress: ProgressFn | None = None,
 ) -> DatasetSpec:
-    """Read the folder's layout; `check_file` returns a reason to skip a file, or None to keep it."""
+    """Read the folder's layout; `check_file` returns a reason to skip a file, or None to keep it.
+
+    check_file="auto" checks each file with the decoder of the folder's modality (images or sound).
+    """
     root = Path(folder).expanduser()
     if not root.exists():
         raise DataError(f"The folder {root} does not exist.", "Check the path and try again.")
@@ -176,6 +179,11 @@ def scan(
     root = root.resolve()
     modality = _detect_modality(root)
     suffixes = IMAGE_SUFFIXES if modality == "image" else AUDIO_SUFFIXES
+    if check_file == "auto":
+        if modality == "image":
+            from tlstudio.core.media.images import check_image as check_file
+        else:
+            from tlstudio.core.media.audio import check_audio as check_file
     skipped: list[SkippedFile] = []
     warnings: list[str] = []
 

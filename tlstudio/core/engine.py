@@ -29,11 +29,11 @@ from tlstudio import __version__
 from tlstudio.core import devices, freezing
 from tlstudio.core import steps as steps_mod
 from tlstudio.core.backbones import BackboneEntry, get_entry
-from tlstudio.core.batching import Batch, auto_workers, image_loader, tensor_batches, warmup_cosine
+from tlstudio.core.batching import Batch, auto_workers, make_loader, tensor_batches, warmup_cosine
 from tlstudio.core.config import TrainConfig
 from tlstudio.core.control import Cancelled, Control
 from tlstudio.core.data import DatasetSpec, Sample, SkippedFile
-from tlstudio.core.errors import DataError, OutOfMemoryError, RunError
+from tlstudio.core.errors import ConfigError, DataError, OutOfMemoryError, RunError
 from tlstudio.core.evaluate import report
 from tlstudio.core.events import (
     CheckpointSaved,
@@ -47,7 +47,8 @@ from tlstudio.core.events import (
     RunStarted,
 )
 from tlstudio.core.features import Embedded, FeatureCache, bucket_key, embed
-from tlstudio.core.media.image_transforms import eval_transform, train_transform
+from tlstudio.core.media.audio import AudioSettings
+from tlstudio.core.media.pipelines import AudioPipeline, ImagePipeline
 from tlstudio.core.model import TransferModel, build_model
 from tlstudio.core.paths import features_cache_dir
 from tlstudio.core.runs import RunDir, model_payload
@@ -107,11 +108,15 @@ class Trainer:
     def _prepare(self) -> None:
         config, spec = self.config, self.spec
         config.validate()
-        if spec.modality != "image":
-            raise DataError(
-                "This folder holds sound files; training on sound is not available in this version yet.",
-                "Use a folder of images for now.",
-            )
+        if spec.modality == "image" and self.entry.modality == "audio":
+            raise ConfigError(f"{self.entry.name} is a sound encoder and cannot read images.",
+                              "Choose an image backbone such as mobilenet_v2 (see `tlstudio backbones`).")
+        if spec.modality == "audio":
+            settings = AudioSettings(window_seconds=config.window_seconds)
+            self.pipeline = AudioPipeline(settings, "raw" if self.entry.modality == "audio" else "logmel")
+        else:
+            self.pipeline = ImagePipeline(self.entry.preprocess())
+        self.description = self.pipeline.describe()
         if not spec.val:
             raise DataError(
                 "There are no validation files, so the run could not be judged.",
@@ -120,7 +125,6 @@ class Trainer:
         seed_everything(config.seed)
         self.device = torch.device(devices.resolve(config.device))
         self.autocast_dtype = _autocast_dtype(self.device, config.amp)
-        self.preprocess = self.entry.preprocess()
         backbone_state = pretrained_state(
             self.entry, config.pretrained,
             progress=lambda done, total: self.emit(Progress("download weights", done, total)),
@@ -130,6 +134,7 @@ class Trainer:
         del backbone_state
         self.unfreeze = freezing.parse_unfreeze(config.unfreeze, len(self.model.blocks))
         self.augment = config.resolved_augment(self.unfreeze)
+        self.model.frontend = self.pipeline.frontend(self.augment)
         self.fast_path = self.unfreeze == 0 and self.augment == "none" and config.schedule == "one-phase"
         if config.schedule == "two-phase":
             self.phases = [
@@ -166,9 +171,7 @@ class Trainer:
             "torch_version": torch.__version__,
         }
         self.run_dir.write_json("config.json", resolved)
-        self.run_dir.write_json("labels.json", {"classes": self.spec.classes,
-                                                "preprocess": self.preprocess.to_dict(),
-                                                "modality": self.spec.modality})
+        self.run_dir.write_json("labels.json", {"classes": self.spec.classes, **self.description})
         self._write_dataset()
 
     def _write_dataset(self) -> None:
@@ -179,8 +182,7 @@ class Trainer:
 
     # -- data -----------------------------------------------------------------------------------------
     def _eval_loader(self, samples: Sequence[Sample], workers: int) -> DataLoader:
-        return image_loader(samples, eval_transform(self.preprocess), self.preprocess, self.config.batch_size,
-                            workers, self.device)
+        return make_loader(self.pipeline.eval_dataset(samples), self.config.batch_size, workers, self.device)
 
     def _note_bad(self, samples: Sequence[Sample], bad: list[tuple[int, str]]) -> None:
         known = {skipped.path for skipped in self.state.skipped}
@@ -198,7 +200,8 @@ class Trainer:
         if self.checkpoint is None:
             self._write_run_header()
         plan = freezing.plan(self.model, self.unfreeze)
-        self.emit(RunStarted(str(self.run_dir.path), self.config.to_dict(), self.spec.sizes(), self.spec.classes))
+        self.emit(RunStarted(str(self.run_dir.path), self.config.to_dict(), self.spec.sizes(), self.spec.classes,
+                             self.spec.modality))
         self.emit(ModelReady(self.entry.name, str(self.device), plan.trainable_blocks, plan.frozen_blocks,
                              plan.trainable_params, plan.total_params, self.fast_path))
         started = self._session_start = time.perf_counter()
@@ -270,7 +273,7 @@ class Trainer:
         if self._embedded:
             return
         cache = FeatureCache(features_cache_dir() if self.config.cache_features else None)
-        bucket = bucket_key(self.entry.name, self.weights_id, self.preprocess)
+        bucket = bucket_key(self.entry.name, self.weights_id, self.description)
         workers = auto_workers(len(self.spec.train) + len(self.spec.val), self.config.workers)
         for split in ("train", "val"):
             samples = getattr(self.spec, split)
@@ -299,10 +302,9 @@ class Trainer:
         else:
             module = self.model
             workers = auto_workers(len(self.spec.train), config.workers)
-            loader = image_loader(
-                self.spec.train, train_transform(self.preprocess, self.augment), self.preprocess,
-                config.batch_size, workers, self.device, generator=generator,
-                drop_last=len(self.spec.train) > config.batch_size,
+            loader = make_loader(
+                self.pipeline.train_dataset(self.spec.train, self.augment), config.batch_size, workers, self.device,
+                generator=generator, drop_last=len(self.spec.train) > config.batch_size,
             )
             val_loader = self._eval_loader(self.spec.val, workers)
             steps = len(loader)
@@ -431,7 +433,7 @@ class Trainer:
         })
         cpu_state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
         self.run_dir.save_torch("model.pt", model_payload(
-            self.entry.name, self.config.head, self.spec.classes, self.preprocess.to_dict(), cpu_state,
+            self.entry.name, self.config.head, self.spec.classes, self.description, cpu_state,
             {"best_epoch": state.best_epoch, "val_accuracy": metrics["accuracy"]},
         ))
         self.run_dir.write_json("metrics.json", metrics)

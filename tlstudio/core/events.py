@@ -13,6 +13,7 @@ class RunStarted:
     config: dict[str, Any]
     sizes: dict[str, int]
     classes: list[str]
+    modality: str = "image"
 
 
 @dataclass(frozen=True)

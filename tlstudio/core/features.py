@@ -18,16 +18,17 @@ from pathlib import Path
 import torch
 
 from tlstudio.core.atomic import torch_save
-from tlstudio.core.backbones import Preprocess
 from tlstudio.core.control import Control
 from tlstudio.core.data import Sample
+from tlstudio.core.media.audio_dataset import pool_groups
 from tlstudio.core.model import TransferModel
 
 log = logging.getLogger(__name__)
 
 
-def bucket_key(backbone: str, weights_id: str, preprocess: Preprocess) -> str:
-    text = json.dumps({"backbone": backbone, "weights": weights_id, "pre": preprocess.to_dict()}, sort_keys=True)
+def bucket_key(backbone: str, weights_id: str, description: dict) -> str:
+    """`description`: the pipeline's (image preprocessing, or sound settings and front end)."""
+    text = json.dumps({"backbone": backbone, "weights": weights_id, "pre": description}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -107,11 +108,11 @@ def embed(
                 for local, reason in batch["bad"]:
                     bad.append((todo[local], reason))
                 if batch["images"].numel():
-                    images = batch["images"].to(device, non_blocking=True).contiguous(
-                        memory_format=torch.channels_last
-                    )
+                    images = batch["images"].to(device, non_blocking=True)
+                    if images.ndim == 4:
+                        images = images.contiguous(memory_format=torch.channels_last)
                     with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                        feats = model.features(images).float().cpu()
+                        feats = pool_groups(model.features(images).float().cpu(), batch.get("groups"))
                     for local, feat in zip(batch["indices"].tolist(), feats, strict=True):
                         found[todo[local]] = feat
                 done += len(batch["indices"]) + len(batch["bad"])

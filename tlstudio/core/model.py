@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tlstudio.core.backbones import BackboneEntry, Block, Layout, build_torchvision, layout_of
+from tlstudio.core.backbones import Block, Layout
 
 HEADS = ("linear", "mlp")
 
@@ -21,20 +21,26 @@ def make_head(kind: str, feature_dim: int, num_classes: int, hidden: int = 512, 
 
 
 class TransferModel(nn.Module):
-    """backbone -> features -> head. Frozen blocks keep BatchNorm/Dropout in eval mode while training."""
+    """[frontend ->] backbone -> features -> head. Frozen blocks keep BatchNorm/Dropout in eval mode.
 
-    def __init__(self, backbone: nn.Module, head: nn.Module, layout: Layout) -> None:
+    The optional frontend (the log-mel spectrogram for sound) has no parameters and travels with the model.
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, layout: Layout, frontend: nn.Module | None = None) -> None:
         super().__init__()
+        self.frontend = frontend
         self.backbone = backbone
         self.head = head
         self.layout = layout
         self._frozen_modules: list[nn.Module] = []
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(images))
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(inputs))
 
-    def features(self, images: torch.Tensor) -> torch.Tensor:
-        return self.backbone(images)
+    def features(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.frontend is not None:
+            inputs = self.frontend(inputs)
+        return self.backbone(inputs)
 
     @property
     def blocks(self) -> list[Block]:
@@ -58,17 +64,12 @@ def strip_classifier(model: nn.Module, path: str) -> None:
 
 
 def build_model(
-    entry: BackboneEntry,
+    entry,
     num_classes: int,
     head: str = "linear",
     backbone_state: dict[str, torch.Tensor] | None = None,
+    frontend: nn.Module | None = None,
 ) -> TransferModel:
-    """`backbone_state` is a torchvision state dict (pretrained weights); None leaves weights random."""
-    net = build_torchvision(entry)
-    layout = layout_of(entry, net)
-    if backbone_state is not None:
-        from tlstudio.core.weights import load_backbone_state
-
-        load_backbone_state(entry, net, backbone_state, layout.classifier)
-    strip_classifier(net, layout.classifier)
-    return TransferModel(net, make_head(head, layout.feature_dim, num_classes), layout)
+    """`backbone_state` is the pretrained state dict; None leaves the weights random."""
+    net, layout = entry.build_backbone(backbone_state)
+    return TransferModel(net, make_head(head, layout.feature_dim, num_classes), layout, frontend)

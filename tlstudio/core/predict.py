@@ -1,4 +1,6 @@
-"""Top-k predictions for new files with a trained run: the same preprocessing as training, by construction."""
+"""Top-k predictions for new files with a trained run: the run's own pipeline, so preprocessing (image
+resize and normalisation, or sound resampling, windows and spectrogram) is the same as in training.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +10,9 @@ from pathlib import Path
 
 import torch
 
-from tlstudio.core.data import IMAGE_SUFFIXES
-from tlstudio.core.media.image_transforms import eval_transform
-from tlstudio.core.media.images import ImageDecodeError, load_rgb
+from tlstudio.core.batching import make_loader
+from tlstudio.core.data import AUDIO_SUFFIXES, IMAGE_SUFFIXES, Sample
+from tlstudio.core.media.audio_dataset import pool_groups
 from tlstudio.core.runs import RunDir, load_model
 
 
@@ -21,12 +23,13 @@ class Prediction:
     error: str = ""
 
 
-def expand(paths: Sequence[str | Path]) -> list[Path]:
-    """Files as given, and the images inside given folders (sorted, hidden ones left out)."""
+def expand(paths: Sequence[str | Path], modality: str = "image") -> list[Path]:
+    """Files as given, and the media files inside given folders (sorted, hidden ones left out)."""
+    suffixes = IMAGE_SUFFIXES if modality == "image" else AUDIO_SUFFIXES
     out: list[Path] = []
     for item in map(Path, paths):
         if item.is_dir():
-            out.extend(sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+            out.extend(sorted(p for p in item.rglob("*") if p.suffix.lower() in suffixes
                               and not any(part.startswith(".") for part in p.relative_to(item).parts)))
         else:
             out.append(item)
@@ -35,33 +38,33 @@ def expand(paths: Sequence[str | Path]) -> list[Path]:
 
 class Predictor:
     def __init__(self, run: RunDir, device: str = "cpu") -> None:
-        self.model, self.classes, self.preprocess = load_model(run)
+        self.model, self.classes, self.pipeline = load_model(run)
         self.device = torch.device(device)
         self.model.to(self.device)
-        self.transform = eval_transform(self.preprocess)
+
+    @property
+    def modality(self) -> str:
+        return self.pipeline.modality
 
     @torch.inference_mode()
     def predict(self, files: Sequence[str | Path], top_k: int = 3, batch_size: int = 16,
                 progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
-        results: list[Prediction] = []
         files = [Path(f) for f in files]
         k = min(top_k, len(self.classes))
-        for start in range(0, len(files), batch_size):
-            chunk = files[start : start + batch_size]
-            tensors, ok = [], []
-            for path in chunk:
-                try:
-                    tensors.append(self.transform(load_rgb(path, self.preprocess.resize)))
-                    ok.append(path)
-                except ImageDecodeError as exc:
-                    results.append(Prediction(str(path), [], str(exc)))
-            if tensors:
-                probabilities = self.model(torch.stack(tensors).to(self.device)).softmax(dim=1).cpu()
-                values, indices = probabilities.topk(k, dim=1)
-                for path, vals, idxs in zip(ok, values, indices, strict=True):
-                    results.append(Prediction(str(path), [(self.classes[int(i)], float(v))
-                                                          for v, i in zip(vals, idxs, strict=True)]))
+        loader = make_loader(self.pipeline.eval_dataset([Sample(str(f), 0) for f in files]), batch_size, 0,
+                             self.device)
+        results: dict[int, Prediction] = {}
+        done = 0
+        for batch in loader:
+            for index, reason in batch["bad"]:
+                results[index] = Prediction(str(files[index]), [], reason)
+            if batch["indices"].numel():
+                logits = pool_groups(self.model(batch["images"].to(self.device)).float(), batch.get("groups"))
+                values, indices = logits.softmax(dim=1).cpu().topk(k, dim=1)
+                for index, vals, idxs in zip(batch["indices"].tolist(), values, indices, strict=True):
+                    results[index] = Prediction(str(files[index]), [(self.classes[int(i)], float(v))
+                                                                     for v, i in zip(vals, idxs, strict=True)])
+            done += len(batch["indices"]) + len(batch["bad"])
             if progress:
-                progress(min(start + batch_size, len(files)), len(files))
-        order = {str(path): i for i, path in enumerate(files)}
-        return sorted(results, key=lambda r: order[r.path])
+                progress(done, len(files))
+        return [results[i] for i in range(len(files))]

@@ -143,23 +143,25 @@ class RunDir:
                            "Start a new run, or resume from a copy of the folder.") from exc
 
 
-def model_payload(backbone: str, head: str, classes: list[str], preprocess: dict, state_dict: dict,
+def model_payload(backbone: str, head: str, classes: list[str], pipeline: dict, state_dict: dict,
                   extra: dict | None = None) -> dict[str, Any]:
+    """`pipeline`: how inputs are prepared (image preprocessing, or sound settings and front end)."""
     return {
         "format": MODEL_FORMAT,
         "version": 1,
         "backbone": backbone,
         "head": head,
         "classes": list(classes),
-        "preprocess": preprocess,
+        "pipeline": pipeline,
         "state_dict": state_dict,
         **(extra or {}),
     }
 
 
-def load_model(run: RunDir):  # -> tuple[TransferModel, list[str], Preprocess]
-    """Rebuild the trained classifier from a run folder (weights_only load, no pretrained file needed)."""
-    from tlstudio.core.backbones import Preprocess, get_entry
+def load_model(run: RunDir):  # -> tuple[TransferModel, list[str], ImagePipeline | AudioPipeline]
+    """Rebuild the trained classifier and its input pipeline from a run folder (weights_only load)."""
+    from tlstudio.core.backbones import get_entry
+    from tlstudio.core.media.pipelines import pipeline_from_description
     from tlstudio.core.model import build_model
 
     payload = run.load_torch("model.pt")
@@ -174,11 +176,12 @@ def load_model(run: RunDir):  # -> tuple[TransferModel, list[str], Preprocess]
             f"but lists {len(classes)} class names; the file is inconsistent.",
             "Train the run again.",
         )
-    model = build_model(entry, len(classes), payload["head"])
+    pipeline = pipeline_from_description(payload["pipeline"])
+    model = build_model(entry, len(classes), payload["head"], frontend=pipeline.frontend("none"))
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:
         raise RunError(f"{run.file('model.pt')} does not fit a {entry.name} model; it may be damaged.",
                        "Train the run again.") from exc
     model.eval()
-    return model, payload["classes"], Preprocess.from_dict(payload["preprocess"])
+    return model, payload["classes"], pipeline

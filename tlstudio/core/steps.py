@@ -18,6 +18,7 @@ from tlstudio.core.batching import Batch
 from tlstudio.core.control import Control
 from tlstudio.core.errors import DataError
 from tlstudio.core.events import BatchEnd, Listener
+from tlstudio.core.media.audio_dataset import pool_groups
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def validate(ctx: StepContext, module: nn.Module, batches: Iterator[Batch],
         if interruptible:
             ctx.control.checkpoint()
         with ctx.autocast():
-            logits = module(ctx.inputs(batch)).float()
+            logits = pool_groups(module(ctx.inputs(batch)).float(), batch.get("groups"))
         logits_all.append(logits.cpu())
         labels_all.append(batch["labels"].cpu())
         index_all.append(batch["indices"].cpu())

@@ -196,7 +196,7 @@ def load_backbone_state(entry: BackboneEntry, net: nn.Module, state: dict[str, t
     """Load all but the old classifier; a file for another architecture says so in plain words."""
     state = {key.removeprefix("module."): value for key, value in state.items()}
     own = net.state_dict()
-    prefix = classifier + "."
+    prefix = classifier + "." if classifier else "\0"
     wanted = {k for k in own if not k.startswith(prefix)}
     given = {k for k in state if not k.startswith(prefix)}
     missing, unexpected = wanted - given, given - wanted
@@ -236,12 +236,9 @@ def pretrained_state(entry: BackboneEntry, source: str, progress: ProgressFn | N
 
 def import_file(entry: BackboneEntry, file: Path) -> Path:
     """Put torchvision's own weights file, copied from elsewhere, where the studio and torchvision look."""
-    from tlstudio.core.backbones import build_torchvision, layout_of
-
     file = Path(file)
     state = read_state_dict(file)
-    net = build_torchvision(entry)
-    load_backbone_state(entry, net, state, layout_of(entry, net).classifier)
+    entry.build_backbone(state)  # raises, in plain words, when the file does not fit
     expected = _HASH_IN_NAME.search(entry.weights_filename)
     if expected and not sha256_of(file).startswith(expected.group(1)):
         raise WeightsError(

@@ -17,6 +17,8 @@ from tlstudio.core.media.images import ImageDecodeError, load_rgb
 
 
 class ImageFiles(Dataset):
+    collate_name = "single"
+
     def __init__(self, samples: Sequence[Sample], transform: Callable[[Any], torch.Tensor], min_side: int) -> None:
         self.samples = list(samples)
         self.transform = transform
@@ -47,4 +49,4 @@ def collate_skipping_bad(batch: list[tuple[torch.Tensor | None, int, int, str]])
         images = torch.empty(0)
         labels = torch.empty(0, dtype=torch.long)
         indices = torch.empty(0, dtype=torch.long)
-    return {"images": images, "labels": labels, "indices": indices, "bad": bad}
+    return {"images": images, "labels": labels, "indices": indices, "bad": bad, "groups": None}

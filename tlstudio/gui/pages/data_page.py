@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from tlstudio.core.data import DatasetSpec
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task
+from tlstudio.gui.widgets.audio_view import AudioView
 from tlstudio.gui.widgets.thumbnails import ThumbnailGrid
 
 
@@ -36,13 +37,12 @@ def demo_folder() -> Path:
 
 def scan_folder(folder: Path, val_split: float, seed: int, progress, control) -> DatasetSpec:
     from tlstudio.core.data import scan
-    from tlstudio.core.media.images import check_image
 
     def report(done: int, total: int) -> None:
         control.checkpoint()
         progress(done, total)
 
-    return scan(folder, val_split=val_split, seed=seed, check_file=check_image, progress=report)
+    return scan(folder, val_split=val_split, seed=seed, check_file="auto", progress=report)
 
 
 class DataPage(QWidget):
@@ -56,9 +56,9 @@ class DataPage(QWidget):
         self.setAcceptDrops(True)
 
         title = QLabel("<h2>1 · Your data</h2>")
-        intro = QLabel("Choose a folder with one sub-folder per class (for example <i>cats/</i> and <i>dogs/</i>), "
-                       "or with <i>train/</i> and <i>val/</i> folders. You can also drop a folder here. "
-                       "The studio only reads it.")
+        intro = QLabel("Choose a folder of images or sound clips with one sub-folder per class (for example "
+                       "<i>cats/</i> and <i>dogs/</i>, or <i>yes/</i> and <i>no/</i>), or with <i>train/</i> and "
+                       "<i>val/</i> folders. You can also drop a folder here. The studio only reads it.")
         intro.setWordWrap(True)
         self.choose = QPushButton("Choose folder…")
         self.choose.setToolTip("Pick the folder that holds one sub-folder per class.")
@@ -89,6 +89,15 @@ class DataPage(QWidget):
         self.class_pick = QComboBox()
         self.class_pick.currentIndexChanged.connect(self._show_class)
         self.grid = ThumbnailGrid(96)
+        self.clips = QListWidget()
+        self.clips.setToolTip("Click a clip to see its waveform and spectrogram, and to play it.")
+        self.clips.currentTextChanged.connect(self._clip_selected)
+        self.audio = AudioView()
+        self.audio_panel = QSplitter(Qt.Orientation.Vertical)
+        self.audio_panel.addWidget(self.clips)
+        self.audio_panel.addWidget(self.audio)
+        self.audio_panel.setSizes([180, 420])
+        self.audio_panel.setVisible(False)
 
         top = QHBoxLayout()
         for widget in (self.choose, self.demo, self.path_label):
@@ -108,10 +117,12 @@ class DataPage(QWidget):
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         pick = QHBoxLayout()
-        pick.addWidget(QLabel("<b>Thumbnails of</b>"))
+        self.pick_label = QLabel("<b>Thumbnails of</b>")
+        pick.addWidget(self.pick_label)
         pick.addWidget(self.class_pick, 1)
         right_layout.addLayout(pick)
         right_layout.addWidget(self.grid)
+        right_layout.addWidget(self.audio_panel)
         splitter = QSplitter()
         splitter.addWidget(left)
         splitter.addWidget(right)
@@ -190,7 +201,8 @@ class DataPage(QWidget):
         total = sum(train.values()) + sum(val.values())
         split = ("your train/ and val/ folders" if spec.split_source == "folders"
                  else f"a random {round(100 * len(spec.val) / max(total, 1))}% held out for validation")
-        self.summary.setText(f"<b>{len(spec.classes)} classes, {total} {spec.modality} files</b>: "
+        kind = "sound clips" if spec.modality == "audio" else "images"
+        self.summary.setText(f"<b>{len(spec.classes)} classes, {total} {kind}</b>: "
                              f"{len(spec.train)} to train, {len(spec.val)} to validate ({split}).")
         self.table.setRowCount(len(spec.classes))
         largest = max((train[c] + val[c] for c in spec.classes), default=1)
@@ -225,5 +237,21 @@ class DataPage(QWidget):
         if spec is None or index < 0:
             return
         label = spec.classes.index(self.class_pick.itemData(index))
-        paths = [s.path for s in spec.train + spec.val if s.label == label]
-        self.grid.thumbs.set_paths(sorted(paths))
+        paths = sorted(s.path for s in spec.train + spec.val if s.label == label)
+        sound = spec.modality == "audio"
+        self.grid.setVisible(not sound)
+        self.audio_panel.setVisible(sound)
+        self.pick_label.setText("<b>Clips of</b>" if sound else "<b>Thumbnails of</b>")
+        if sound:
+            self._clip_paths = {Path(p).name: p for p in paths}
+            self.clips.clear()
+            self.clips.addItems(list(self._clip_paths))
+            if paths:
+                self.clips.setCurrentRow(0)
+        else:
+            self.grid.thumbs.set_paths(paths)
+
+    def _clip_selected(self, name: str) -> None:
+        path = getattr(self, "_clip_paths", {}).get(name)
+        if path:
+            self.audio.show_clip(path)

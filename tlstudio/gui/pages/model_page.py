@@ -45,10 +45,11 @@ TIPS = {
 
 
 def catalogue_rows(_progress, _control) -> list[dict[str, Any]]:
-    from tlstudio.core.backbones import CATALOGUE
+    from tlstudio.core.backbones import all_entries
     from tlstudio.core.weights import is_cached
 
-    return [{"name": e.name, "summary": e.summary, "cached": is_cached(e), **e.meta()} for e in CATALOGUE.values()]
+    return [{"name": e.name, "summary": e.summary, "cached": is_cached(e), "modality": e.modality, **e.meta()}
+            for e in all_entries().values()]
 
 
 def block_info(name: str, num_classes: int, head: str) -> dict[str, Any]:
@@ -225,7 +226,7 @@ class ModelPage(QWidget):
 
         self._run(catalogue_rows, self._fill_catalogue)
         self._run(detect_devices, self._fill_devices)
-        state.data_changed.connect(lambda _spec: self._backbone_changed())
+        state.data_changed.connect(lambda _spec: (self._show_rows_for_data(), self._backbone_changed()))
         self.head.currentIndexChanged.connect(lambda _i: self._backbone_changed())
 
     # -- background helpers ---------------------------------------------------------------------------
@@ -245,19 +246,29 @@ class ModelPage(QWidget):
 
     def _fill_catalogue(self, rows: list[dict[str, Any]]) -> None:
         self.rows = rows
-        fastest = min(r["gflops"] for r in rows)
+        fastest = min(r["gflops"] for r in rows if r["gflops"])
         self.table.setRowCount(len(rows))
         for i, row in enumerate(rows):
-            speed = fastest / row["gflops"]
-            cells = [row["name"], f"{row['params'] / 1e6:.1f} M", f"{row['input_size']} px",
-                     f"{row['imagenet_top1']:.1f} %", "●" * max(1, min(5, round(5 * speed ** 0.35))),
+            image = row["modality"] == "image"
+            speed = fastest / row["gflops"] if image else fastest / 20.0
+            cells = [row["name"], f"{row['params'] / 1e6:.1f} M",
+                     f"{row['input_size']} px" if image else str(row["input_size"]),
+                     f"{row['imagenet_top1']:.1f} %" if image else "– (speech)",
+                     "●" * max(1, min(5, round(5 * speed ** 0.35))),
                      "✓ on this computer" if row["cached"] else f"download {row['file_mb']:.0f} MB"]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(row["summary"])
                 self.table.setItem(i, col, item)
+        self._show_rows_for_data()
         names = [r["name"] for r in rows]
         self.table.selectRow(names.index(self.state.config.backbone) if self.state.config.backbone in names else 0)
+
+    def _show_rows_for_data(self) -> None:
+        """Sound encoders only appear for sound folders; image backbones serve both (via spectrograms)."""
+        sound = self.state.spec is not None and self.state.spec.modality == "audio"
+        for i, row in enumerate(self.rows):
+            self.table.setRowHidden(i, row["modality"] == "audio" and not sound)
 
     def _fill_devices(self, devices: list[tuple[str, str]]) -> None:
         for device_id, text in devices:
@@ -273,8 +284,14 @@ class ModelPage(QWidget):
         if row is None:
             return
         self.state.config.backbone = row["name"]
-        self.about.setText(f"<b>{row['name']}</b>: {row['summary']} {row['params'] / 1e6:.1f} M parameters, "
-                           f"{row['gflops']:.2f} GFLOPs per image, {row['imagenet_top1']:.1f}% on ImageNet.")
+        if row["modality"] == "image":
+            sound = self.state.spec is not None and self.state.spec.modality == "audio"
+            via = " Sound is turned into a log-mel spectrogram picture first." if sound else ""
+            self.about.setText(f"<b>{row['name']}</b>: {row['summary']} {row['params'] / 1e6:.1f} M parameters, "
+                               f"{row['gflops']:.2f} GFLOPs per image, {row['imagenet_top1']:.1f}% on ImageNet.{via}")
+        else:
+            self.about.setText(f"<b>{row['name']}</b>: {row['summary']} {row['params'] / 1e6:.1f} M parameters; "
+                               "the slider counts its transformer layers.")
         self.weights_label.setText("Pretrained weights: ✓ on this computer" if row["cached"]
                                    else f"Pretrained weights: not here yet ({row['file_mb']:.0f} MB)")
         self.download.setVisible(not row["cached"])

@@ -62,7 +62,7 @@ class TryPage(QWidget):
         self.state = state
         self.task: Task | None = None
         self.setAcceptDrops(True)
-        self.hint = QLabel("Drop image files or a folder here, or choose them, to see what the model says.")
+        self.hint = QLabel("Drop image or sound files, or a folder, here, or choose them, to see what the model says.")
         self.hint.setWordWrap(True)
         choose = QPushButton("Choose files…")
         choose.clicked.connect(self._choose)
@@ -94,11 +94,12 @@ class TryPage(QWidget):
         ready = run_dir is not None and (Path(run_dir) / "model.pt").is_file()
         self.export_button.setEnabled(ready)
         if ready:
-            self.hint.setText(f"Model: {Path(run_dir).name}. Drop image files or a folder here, or choose them.")
+            self.hint.setText(f"Model: {Path(run_dir).name}. Drop files or a folder here, or choose them.")
 
     def _choose(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Choose images", str(self.state.folder or Path.home()),
-                                                "Images (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff)")
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Choose files", str(self.state.folder or Path.home()),
+            "Images or sound (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff *.wav *.flac *.ogg *.mp3)")
         if files:
             self.predict(files)
 
@@ -119,7 +120,8 @@ class TryPage(QWidget):
             from tlstudio.core.predict import Predictor, expand
             from tlstudio.core.runs import RunDir
 
-            return Predictor(RunDir.open(run_dir)).predict(expand(paths), progress=progress)
+            predictor = Predictor(RunDir.open(run_dir))
+            return predictor.predict(expand(paths, predictor.modality), progress=progress)
 
         self.busy.setVisible(True)
         self.busy.setRange(0, 0)

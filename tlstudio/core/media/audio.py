@@ -1,0 +1,126 @@
+"""Sound decoding: any format libsndfile reads (wav, flac, ogg, mp3), mixed to mono, resampled, windowed.
+
+Decoding uses soundfile (torchaudio 2.11 no longer decodes files); resampling uses torchaudio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SILENCE_PEAK = 10 ** (-60 / 20)  # -60 dBFS: below this a clip is treated as silent
+SCAN_SECONDS = 60.0  # the silence check reads at most this much of a file
+
+
+class AudioDecodeError(Exception):
+    """A file that cannot be used as sound; the message says why in plain words."""
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """Saved with every run and export: how waveforms become model inputs."""
+
+    sample_rate: int = 16000
+    window_seconds: float = 1.0
+    hop_seconds: float = 0.5  # sliding windows over long clips at evaluation and prediction
+    n_mels: int = 128
+    n_fft: int = 1024
+    mel_hop: int = 160
+    top_db: float = 80.0
+
+    @property
+    def window(self) -> int:
+        return round(self.sample_rate * self.window_seconds)
+
+    @property
+    def hop(self) -> int:
+        return max(1, round(self.sample_rate * self.hop_seconds))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AudioSettings:
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def check_audio(path: Path) -> str | None:
+    """For the scan: a reason to skip the file (unreadable, empty, silent), or None."""
+    import soundfile as sf
+
+    try:
+        if path.stat().st_size == 0:
+            return "empty file (0 bytes)"
+        info = sf.info(str(path))
+        if info.frames == 0:
+            return "no audio in the file (0 samples)"
+        frames = min(info.frames, int(SCAN_SECONDS * info.samplerate))
+        data, _ = sf.read(str(path), frames=frames, dtype="float32", always_2d=True)
+    except PermissionError:
+        return "cannot be read (permission denied)"
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+        return f"not a readable sound file ({exc})"
+    if not np.isfinite(data).all():
+        return "corrupt samples (not finite numbers)"
+    if data.size == 0 or float(np.abs(data).max()) < SILENCE_PEAK:
+        return "silent (nothing above -60 dBFS)"
+    return None
+
+
+@lru_cache(maxsize=16)
+def _resampler(orig: int, new: int):
+    import torchaudio
+
+    return torchaudio.transforms.Resample(orig, new)
+
+
+def load_mono(path: str | Path, sample_rate: int):
+    """Float32 mono waveform tensor at `sample_rate`."""
+    import soundfile as sf
+    import torch
+
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except FileNotFoundError as exc:
+        raise AudioDecodeError("file not found (deleted or moved?)") from exc
+    except PermissionError as exc:
+        raise AudioDecodeError("cannot be read (permission denied)") from exc
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+        raise AudioDecodeError(f"not a readable sound file ({exc})") from exc
+    if data.shape[0] == 0:
+        raise AudioDecodeError("no audio in the file (0 samples)")
+    wave = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))
+    if rate != sample_rate:
+        wave = _resampler(int(rate), int(sample_rate))(wave)
+    return wave
+
+
+def fit_window(wave, length: int, offset: int | None = None):
+    """Cut or zero-pad to `length` samples: centred unless an offset (a random time shift) is given."""
+    import torch
+
+    n = wave.shape[-1]
+    if n >= length:
+        start = (n - length) // 2 if offset is None else min(max(offset, 0), n - length)
+        return wave[..., start : start + length]
+    pad = length - n
+    left = pad // 2 if offset is None else min(max(offset, 0), pad)
+    return torch.nn.functional.pad(wave, (left, pad - left))
+
+
+def sliding_windows(wave, length: int, hop: int):
+    """(W, length) windows covering the clip; a clip no longer than one window gives one, padded."""
+    import torch
+
+    n = wave.shape[-1]
+    if n <= length:
+        return fit_window(wave, length).unsqueeze(0)
+    starts = list(range(0, n - length + 1, hop))
+    if starts[-1] != n - length:
+        starts.append(n - length)
+    return torch.stack([wave[s : s + length] for s in starts])
