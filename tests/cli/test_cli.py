@@ -98,3 +98,30 @@ def test_an_internal_error_is_one_line_plus_a_crash_report(shapes_dir: Path, tmp
     assert "internal error" in err and "Traceback" not in err
     report = Path(err.split("details are in ")[1].split(";")[0])
     assert "ZeroDivisionError" in report.read_text()
+
+
+def test_evaluate_predict_and_export_from_the_command_line(shapes_dir: Path, tmp_path: Path, capsys) -> None:
+    import csv
+    import shutil
+
+    run = tmp_path / "run"
+    assert main(["train", str(shapes_dir), "--backbone", "mobilenet_v3_small", "--pretrained", "none",
+                 "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)["result"]
+    assert result["files"] == 15 and len(result["confusion_matrix"]) == 3
+    drift = tmp_path / "new"
+    shutil.copytree(shapes_dir, drift)
+    shutil.copytree(shapes_dir / "circles", drift / "hexagons")  # a class the model never saw
+    assert main(["evaluate", str(run), str(drift), "--tta"]) == 0
+    printed = capsys.readouterr().out
+    assert "at training, on its validation split" in printed and "With test-time augmentation" in printed
+    assert "does not know were left out: hexagons" in printed
+    out_csv = tmp_path / "predictions.csv"
+    assert main(["predict", str(run), str(shapes_dir / "squares"), "--csv", str(out_csv)]) == 0
+    with open(out_csv, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 24 and rows[0]["label1"] in ("circles", "squares", "triangles")
+    assert main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "export")]) == 0
+    assert (tmp_path / "export" / "model.ts").is_file() and (tmp_path / "export" / "predict.py").is_file()

@@ -60,7 +60,7 @@ def test_windows_cut_pad_and_slide() -> None:
     assert fit_window(short, settings.window).shape == (16000,)
     assert fit_window(long, settings.window)[0] == 16000  # the centre second
     windows = sliding_windows(long, settings.window, settings.hop)
-    assert windows.shape == (5, 16000) and windows[-1][-1] == long[-1]
+    assert windows.shape == (6, 16000) and windows[-1][-1] == long[-1]  # 5 every half second + the end
     assert sliding_windows(short, settings.window, settings.hop).shape == (1, 16000)
 
 

@@ -46,25 +46,50 @@ class Predictor:
     def modality(self) -> str:
         return self.pipeline.modality
 
+    def _scores(self, inputs: torch.Tensor, groups: list[int] | None, tta: bool) -> torch.Tensor:
+        probabilities = pool_groups(self.model(inputs).float().softmax(dim=1), groups)
+        if tta:
+            if self.modality == "image":  # the mirror image
+                flipped = self.model(inputs.flip(-1)).float().softmax(dim=1)
+                probabilities = (probabilities + pool_groups(flipped, groups)) / 2
+            else:  # the same windows shifted by a quarter window (half a hop)
+                shift = max(1, inputs.shape[-1] // 4)
+                shifted = self.model(torch.roll(inputs, shifts=shift, dims=-1)).float().softmax(dim=1)
+                probabilities = (probabilities + pool_groups(shifted, groups)) / 2
+        return probabilities
+
     @torch.inference_mode()
-    def predict(self, files: Sequence[str | Path], top_k: int = 3, batch_size: int = 16,
-                progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
+    def probabilities(self, files: Sequence[str | Path], batch_size: int = 16, tta: bool = False,
+                      progress: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, dict[int, str]]:
+        """(len(files), classes) probabilities; rows of unreadable files are NaN, their reasons in the dict."""
         files = [Path(f) for f in files]
-        k = min(top_k, len(self.classes))
         loader = make_loader(self.pipeline.eval_dataset([Sample(str(f), 0) for f in files]), batch_size, 0,
                              self.device)
-        results: dict[int, Prediction] = {}
+        out = torch.full((len(files), len(self.classes)), float("nan"))
+        errors: dict[int, str] = {}
         done = 0
         for batch in loader:
             for index, reason in batch["bad"]:
-                results[index] = Prediction(str(files[index]), [], reason)
+                errors[index] = reason
             if batch["indices"].numel():
-                logits = pool_groups(self.model(batch["images"].to(self.device)).float(), batch.get("groups"))
-                values, indices = logits.softmax(dim=1).cpu().topk(k, dim=1)
-                for index, vals, idxs in zip(batch["indices"].tolist(), values, indices, strict=True):
-                    results[index] = Prediction(str(files[index]), [(self.classes[int(i)], float(v))
-                                                                     for v, i in zip(vals, idxs, strict=True)])
+                scores = self._scores(batch["images"].to(self.device), batch.get("groups"), tta).cpu()
+                out[batch["indices"]] = scores
             done += len(batch["indices"]) + len(batch["bad"])
             if progress:
                 progress(done, len(files))
-        return [results[i] for i in range(len(files))]
+        return out, errors
+
+    def predict(self, files: Sequence[str | Path], top_k: int = 3, batch_size: int = 16, tta: bool = False,
+                progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
+        files = [Path(f) for f in files]
+        probabilities, errors = self.probabilities(files, batch_size, tta, progress)
+        k = min(top_k, len(self.classes))
+        results = []
+        for index, path in enumerate(files):
+            if index in errors:
+                results.append(Prediction(str(path), [], errors[index]))
+                continue
+            values, indices = probabilities[index].topk(k)
+            results.append(Prediction(str(path), [(self.classes[int(i)], float(v))
+                                                  for v, i in zip(values, indices, strict=True)]))
+        return results

@@ -167,6 +167,8 @@ def load_model(run: RunDir):  # -> tuple[TransferModel, list[str], ImagePipeline
     payload = run.load_torch("model.pt")
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise RunError(f"{run.file('model.pt')} is not a studio model file.")
+    if "pipeline" not in payload:
+        raise RunError(f"{run.file('model.pt')} was made by an older version of the studio.", "Train the run again.")
     entry = get_entry(payload["backbone"])
     classes = payload["classes"]
     head_bias = [k for k in payload["state_dict"] if k.startswith("head.") and k.endswith("bias")]

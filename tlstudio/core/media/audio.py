@@ -114,13 +114,11 @@ def fit_window(wave, length: int, offset: int | None = None):
 
 
 def sliding_windows(wave, length: int, hop: int):
-    """(W, length) windows covering the clip; a clip no longer than one window gives one, padded."""
+    """(W, length) windows every `hop`, plus one ending at the clip's end, so the tail is always heard;
+    a clip no longer than one window gives one, padded. The exported models compute the same windows."""
     import torch
 
     n = wave.shape[-1]
     if n <= length:
         return fit_window(wave, length).unsqueeze(0)
-    starts = list(range(0, n - length + 1, hop))
-    if starts[-1] != n - length:
-        starts.append(n - length)
-    return torch.stack([wave[s : s + length] for s in starts])
+    return torch.cat([wave.unfold(-1, length, hop), wave[-length:].unsqueeze(0)])

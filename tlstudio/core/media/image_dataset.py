@@ -19,7 +19,8 @@ from tlstudio.core.media.images import ImageDecodeError, load_rgb
 class ImageFiles(Dataset):
     collate_name = "single"
 
-    def __init__(self, samples: Sequence[Sample], transform: Callable[[Any], torch.Tensor], min_side: int) -> None:
+    def __init__(self, samples: Sequence[Sample], transform: Callable[[Any], torch.Tensor],
+                 min_side: int | None) -> None:
         self.samples = list(samples)
         self.transform = transform
         self.min_side = min_side

@@ -15,13 +15,35 @@ def _interpolation(pre: Preprocess) -> InterpolationMode:
     return InterpolationMode(pre.interpolation)
 
 
+class CentreRegionResize(torch.nn.Module):
+    """The region that "resize the short side to `resize`, centre-crop `crop`" keeps, resized straight to
+    crop x crop (antialiased), on float [0, 1] pixels.
+
+    The exported models (export.py) compute exactly this, so the studio and an export agree to float
+    precision; doing the crop first also gives the network a fixed input size in ONNX.
+    """
+
+    def __init__(self, resize: int, crop: int, mode: str) -> None:
+        super().__init__()
+        self.resize, self.crop, self.mode = resize, crop, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2], x.shape[-1]
+        side = max(min(h, w) * self.crop // self.resize, 1)
+        top, left = (h - side) // 2, (w - side) // 2
+        region = x[..., top : top + side, left : left + side]
+        batch = region.unsqueeze(0) if region.ndim == 3 else region
+        out = torch.nn.functional.interpolate(batch, size=(self.crop, self.crop), mode=self.mode, antialias=True,
+                                              align_corners=False).clamp(0.0, 1.0)
+        return out[0] if region.ndim == 3 else out
+
+
 def eval_transform(pre: Preprocess) -> T.Compose:
-    """Exactly what torchvision's weights expect: resize the short side, centre crop, normalise."""
+    """What the weights expect (short side to `resize`, centre crop, normalise), as the exports do it."""
     return T.Compose([
         T.PILToTensor(),
-        T.Resize(pre.resize, interpolation=_interpolation(pre), antialias=True),
-        T.CenterCrop(pre.crop),
         T.ToDtype(torch.float32, scale=True),
+        CentreRegionResize(pre.resize, pre.crop, pre.interpolation),
         T.Normalize(pre.mean, pre.std),
     ])
 

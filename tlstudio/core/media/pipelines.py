@@ -36,7 +36,8 @@ class ImagePipeline:
         from tlstudio.core.media.image_dataset import ImageFiles
         from tlstudio.core.media.image_transforms import eval_transform
 
-        return ImageFiles(samples, eval_transform(self.preprocess), self.preprocess.resize)
+        # full decoding (no JPEG draft mode): the pixels a user of an exported model would have
+        return ImageFiles(samples, eval_transform(self.preprocess), None)
 
     def frontend(self, augment: str) -> nn.Module | None:
         return None

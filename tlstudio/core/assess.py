@@ -1,0 +1,55 @@
+"""Judging a trained run: on its own validation split, or on a new folder (how users notice drift)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tlstudio.core.data import DatasetSpec, scan
+from tlstudio.core.errors import DataError
+from tlstudio.core.evaluate import report
+from tlstudio.core.predict import Predictor
+from tlstudio.core.runs import RunDir
+
+
+def evaluate_run(run: RunDir, data: str | Path | None = None, tta: bool = False,
+                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    predictor = Predictor(run)
+    classes = predictor.classes
+    result: dict[str, Any] = {"run": str(run.path), "backbone": None, "tta": tta}
+    saved = run.read_json("metrics.json") if run.file("metrics.json").is_file() else {}
+    result["backbone"] = saved.get("backbone")
+    if data is None:
+        spec = DatasetSpec.from_dict(run.read_json("dataset.json"))
+        samples = spec.val
+        result["data"] = f"{spec.root} (the run's validation split)"
+        unknown: list[str] = []
+        paths = [s.path for s in samples]
+        labels = [s.label for s in samples]
+    else:
+        spec = scan(data, val_split=0.0, check_file="auto")
+        if spec.modality != predictor.modality:
+            raise DataError(f"{data} holds {spec.modality} files but the model was trained on {predictor.modality}.")
+        unknown = [name for name in spec.classes if name not in classes]
+        everything = spec.train + spec.val + spec.test
+        kept = [s for s in everything if spec.classes[s.label] in classes]
+        if not kept:
+            raise DataError(f"None of the class folders in {data} are classes this model knows ({', '.join(classes)}).",
+                            "Name the sub-folders after the classes the model was trained on.")
+        paths = [s.path for s in kept]
+        labels = [classes.index(spec.classes[s.label]) for s in kept]
+        result["data"] = str(Path(data).resolve())
+        result["skipped"] = [{"path": s.path, "reason": s.reason} for s in spec.skipped]
+    probabilities, errors = predictor.probabilities(paths, tta=tta, progress=progress)
+    ok = [i for i in range(len(paths)) if i not in errors]
+    metrics = report(probabilities[ok], torch.tensor([labels[i] for i in ok], dtype=torch.long), classes,
+                     [paths[i] for i in ok])
+    result.update(metrics)
+    result["files"] = len(ok)
+    result["unreadable"] = [{"path": paths[i], "reason": errors[i]} for i in sorted(errors)]
+    result["unknown_classes"] = unknown
+    result["trained_val_accuracy"] = saved.get("val_accuracy")
+    return result

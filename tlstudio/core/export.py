@@ -1,0 +1,228 @@
+"""Exports that predict exactly like the studio: the preprocessing is inside the exported model.
+
+Input contract (also written to the sidecar JSON):
+- images: float tensor (N, 3, H, W), RGB, values in [0, 1], any H and W; the model resizes the short side,
+  centre-crops and normalises as in training, and returns class probabilities (N, classes);
+- sound: float waveform (N, samples) at the sidecar's sample rate, any length; the model cuts it into
+  the training window (sliding windows for long clips), builds the log-mel spectrogram and returns the
+  probabilities averaged over windows.
+Formats: TorchScript (`torch.jit.load`), ONNX (`onnxruntime`), and checkpoint (tensors only).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tlstudio import __version__
+from tlstudio.core.errors import ConfigError, StudioError
+from tlstudio.core.media.pipelines import AudioPipeline, ImagePipeline
+from tlstudio.core.runs import RunDir, load_model
+
+FORMATS = ("torchscript", "onnx", "checkpoint")
+
+
+class ExportError(StudioError):
+    exit_code = 7
+
+
+class ImageClassifier(nn.Module):
+    """(N, 3, H, W) in [0, 1] -> probabilities; resize + crop + normalise inside."""
+
+    def __init__(self, core: nn.Module, resize: int, crop: int, mean: tuple, std: tuple, mode: str) -> None:
+        super().__init__()
+        self.core = core
+        self.resize = resize
+        self.crop = crop
+        self.mode = mode
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        # The region that "resize the short side to `resize`, centre-crop `crop`" keeps, in input pixels,
+        # resized straight to crop x crop: the network then sees a fixed size (ONNX keeps H, W free).
+        h, w = images.shape[-2], images.shape[-1]
+        if torch.jit.is_scripting():
+            side = max(min(h, w) * self.crop // self.resize, 1)
+        else:
+            side = torch.sym_max(torch.sym_min(h, w) * self.crop // self.resize, 1)
+        top = (h - side) // 2
+        left = (w - side) // 2
+        region = images.narrow(2, top, side).narrow(3, left, side)
+        x = F.interpolate(region, size=(self.crop, self.crop), mode=self.mode, antialias=True, align_corners=False)
+        x = (x.clamp(0.0, 1.0) - self.mean) / self.std
+        return self.core(x).softmax(dim=1)
+
+
+class SoundClassifier(nn.Module):
+    """(N, samples) at the sidecar's rate -> probabilities averaged over sliding windows."""
+
+    def __init__(self, core: nn.Module, window: int, hop: int) -> None:
+        super().__init__()
+        self.core = core
+        self.window = window
+        self.hop = hop
+
+    def forward(self, waves: torch.Tensor) -> torch.Tensor:
+        n = waves.shape[0]
+        if torch.jit.is_scripting():
+            short = max(self.window - waves.shape[-1], 0)
+        else:  # symbolic, so ONNX pads clips shorter than a window too
+            short = torch.sym_max(self.window - waves.shape[-1], 0)
+        waves = F.pad(waves, (short // 2, short - short // 2))
+        # windows every hop plus one ending at the clip's end, as the studio does (media/audio.py)
+        windows = torch.cat([waves.unfold(-1, self.window, self.hop), waves[:, -self.window :].unsqueeze(1)], dim=1)
+        count = windows.shape[1]
+        probabilities = self.core(windows.reshape(n * count, self.window)).softmax(dim=1)
+        return probabilities.reshape(n, count, -1).mean(dim=1)
+
+
+def _wrap(model: nn.Module, pipeline: ImagePipeline | AudioPipeline) -> nn.Module:
+    if isinstance(pipeline, ImagePipeline):
+        pre = pipeline.preprocess
+        return ImageClassifier(model, pre.resize, pre.crop, pre.mean, pre.std, pre.interpolation).eval()
+    settings = pipeline.settings
+    return SoundClassifier(model, settings.window, settings.hop).eval()
+
+
+def input_spec(pipeline: ImagePipeline | AudioPipeline) -> dict[str, Any]:
+    if isinstance(pipeline, ImagePipeline):
+        pre = pipeline.preprocess
+        return {"kind": "image", "shape": ["N", 3, "H", "W"], "dtype": "float32", "range": [0.0, 1.0],
+                "channels": "RGB", "any_size": True, "included_preprocessing": [
+                    f"resize short side to {pre.resize} ({pre.interpolation}, antialiased)",
+                    f"centre crop {pre.crop}x{pre.crop}", f"normalise mean={list(pre.mean)} std={list(pre.std)}"]}
+    settings = pipeline.settings
+    return {"kind": "audio", "shape": ["N", "samples"], "dtype": "float32", "sample_rate": settings.sample_rate,
+            "mono": True, "any_length": True, "included_preprocessing": [
+                f"windows of {settings.window_seconds} s every {settings.hop_seconds} s (probabilities averaged)",
+                *(["log-mel spectrogram"] if pipeline.frontend_kind == "logmel" else [])]}
+
+
+def _example(pipeline: ImagePipeline | AudioPipeline) -> torch.Tensor:
+    if isinstance(pipeline, ImagePipeline):
+        return torch.rand(2, 3, 300, 400)  # batch 2: a batch of 1 would be specialised to a constant
+    return torch.randn(2, int(pipeline.settings.window * 1.7)) * 0.1
+
+
+def export_run(run: RunDir, fmt: str, out: str | Path) -> Path:
+    """Write the export, its sidecar JSON and a runnable snippet into the folder `out`."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format takes one of {', '.join(FORMATS)}, not '{fmt}'.")
+    model, classes, pipeline = load_model(run)
+    out = Path(out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    wrapped = _wrap(model, pipeline)
+    metrics = run.read_json("metrics.json") if run.file("metrics.json").is_file() else {}
+    if fmt == "torchscript":
+        name = "model.ts"
+        _torchscript(wrapped, model, pipeline).save(str(out / name))
+    elif fmt == "onnx":
+        name = "model.onnx"
+        _onnx(wrapped, pipeline, out / name)
+    else:
+        name = "model.pt"
+        shutil.copy2(run.file("model.pt"), out / name)
+    sidecar = {
+        "format": fmt,
+        "file": name,
+        "classes": classes,
+        "input": input_spec(pipeline),
+        "output": {"shape": ["N", len(classes)], "meaning": "class probabilities (softmax), in `classes` order"},
+        "backbone": metrics.get("backbone"),
+        "metrics": {k: metrics.get(k) for k in ("val_accuracy", "val_loss", "macro_f1", "epochs", "best_epoch")},
+        "pipeline": pipeline.describe(),
+        "created_with": {"tlstudio": __version__, "torch": torch.__version__},
+        "run": str(run.path),
+    }
+    (out / "model.json").write_text(json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "predict.py").write_text(_snippet(fmt, pipeline), encoding="utf-8")
+    return out / name
+
+
+def _torchscript(wrapped: nn.Module, model: nn.Module, pipeline: ImagePipeline | AudioPipeline):
+    """Trace the network at its fixed input size; script the wrapper so input sizes stay free."""
+    with torch.no_grad():
+        if isinstance(pipeline, ImagePipeline):
+            crop = pipeline.preprocess.crop
+            core = torch.jit.trace(model, torch.rand(2, 3, crop, crop), check_trace=False)
+        else:
+            core = torch.jit.trace(model, torch.randn(2, pipeline.settings.window) * 0.1, check_trace=False)
+    wrapped.core = core
+    return torch.jit.script(wrapped)
+
+
+def _onnx(wrapped: nn.Module, pipeline: ImagePipeline | AudioPipeline, path: Path) -> None:
+    import onnx
+
+    example = _example(pipeline)
+    if isinstance(pipeline, ImagePipeline):
+        dims = {0: torch.export.Dim("batch", max=4096), 2: torch.export.Dim("height", min=32, max=16384),
+                3: torch.export.Dim("width", min=32, max=16384)}
+        names = ["images"]
+    else:
+        dims = {0: torch.export.Dim("batch", max=4096),
+                1: torch.export.Dim("samples", min=16, max=pipeline.settings.window * 3600)}
+        names = ["waveform"]
+    try:
+        program = torch.onnx.export(wrapped, (example,), dynamo=True, input_names=names, output_names=["probabilities"],
+                                    dynamic_shapes=(dims,), opset_version=18, verbose=False)
+        program.save(str(path))
+        onnx.checker.check_model(onnx.load(str(path)))
+    except Exception as exc:  # the exporter's own errors are long and technical
+        path.unlink(missing_ok=True)
+        raise ExportError(
+            f"This model could not be exported to ONNX ({type(exc).__name__}).",
+            "Export TorchScript instead (--format torchscript): it keeps the full preprocessing.",
+        ) from exc
+
+
+def _snippet(fmt: str, pipeline: ImagePipeline | AudioPipeline) -> str:
+    image = isinstance(pipeline, ImagePipeline)
+    read = (
+        "from PIL import Image\n"
+        "import numpy as np\n\n"
+        "def load(path):\n"
+        "    rgb = np.asarray(Image.open(path).convert('RGB'), dtype=np.float32) / 255.0\n"
+        "    return rgb.transpose(2, 0, 1)[None]  # (1, 3, H, W) in [0, 1]\n"
+        if image else
+        "import numpy as np\n"
+        "import soundfile as sf\n\n"
+        "def load(path):\n"
+        "    wave, rate = sf.read(path, dtype='float32', always_2d=True)\n"
+        "    if rate != SPEC['input']['sample_rate']:\n"
+        "        raise SystemExit(f\"resample {path} to {SPEC['input']['sample_rate']} Hz first (it is {rate} Hz)\")\n"
+        "    return wave.mean(axis=1)[None]  # (1, samples), mono\n"
+    )
+    if fmt == "onnx":
+        run = ("import onnxruntime as ort\n\n"
+               "session = ort.InferenceSession(str(HERE / SPEC['file']))\n"
+               "def predict(x):\n"
+               "    return session.run(None, {session.get_inputs()[0].name: x})[0][0]\n")
+    elif fmt == "torchscript":
+        run = ("import torch\n\n"
+               "model = torch.jit.load(str(HERE / SPEC['file']))\n"
+               "def predict(x):\n"
+               "    with torch.no_grad():\n"
+               "        return model(torch.from_numpy(x)).numpy()[0]\n")
+    else:
+        run = ('raise SystemExit("The checkpoint format holds the studio weights "\n'
+               '                 "(torch.load(..., weights_only=True)); export torchscript or onnx "\n'
+               '                 "for a model that runs without the studio.")\n')
+    return (
+        '"""Run the exported classifier on files: python predict.py FILE [FILE ...]  (no studio needed)."""\n\n'
+        "import json\nimport sys\nfrom pathlib import Path\n\n"
+        "HERE = Path(__file__).resolve().parent\n"
+        "SPEC = json.loads((HERE / 'model.json').read_text())\n\n"
+        f"{read}\n{run}\n"
+        "for path in sys.argv[1:]:\n"
+        "    probabilities = predict(load(path))\n"
+        "    best = sorted(range(len(probabilities)), key=lambda i: -probabilities[i])[:3]\n"
+        "    print(path + ': ' + ', '.join(f\"{SPEC['classes'][i]} {probabilities[i]:.3f}\" for i in best))\n"
+    )
