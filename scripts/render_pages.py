@@ -70,9 +70,17 @@ def main() -> None:
                              str(demo / "triangles" / "triangles_0003.jpg")])
     wait(app, lambda: window.try_page.cards_layout.count() > 3)
     wait(app, lambda: window.evaluate_page.gallery.thumbs.pending() == 0)
+    apply_style(app, False)
+    window.apply_plot_theme(False)
+    window.check_transfer(window.state.project.runs[0])  # "Does transfer help?" on the first run
+    wait(app, lambda: not window.state.training and len(window.state.runs) == 3)
+    wait(app, lambda: window.steps.currentRow() == 5)
+    app.processEvents()
+    shots["compare"] = window.grab()
+    window.state.set_run(Path(window.state.project.runs[1]))
     for dark in (False, True):
         apply_style(app, dark)
-        window.train_page.plots.apply_theme(dark)
+        window.apply_plot_theme(dark)
         suffix = "-dark" if dark else ""
         for row, name in ((2, "train"), (3, "evaluate"), (4, "try")):
             window.steps.setCurrentRow(row)
@@ -81,7 +89,7 @@ def main() -> None:
                 time.sleep(0.06)
             shots[f"{name}{suffix}"] = window.grab()
     apply_style(app, False)
-    window.train_page.plots.apply_theme(False)
+    window.apply_plot_theme(False)
     from tlstudio.demo_audio import make_speech_folder
 
     speech, _, _ = make_speech_folder(Path(home) / "speech", words=("yes", "no", "stop"), n_speakers=6, repeats=2)

@@ -85,8 +85,10 @@ def test_folder_to_curves_to_matrix_to_prediction(window, qtbot, shapes_dir: Pat
     (prediction,) = predicted.args[0]
     assert prediction.path == str(dropped) and len(prediction.top) == 3
     assert abs(sum(p for _, p in prediction.top) - 1.0) < 1e-3
-    exported = window.try_page.export_to(Path(window.state.run_dir).parent / "exports")
-    assert (exported / "model.pt").is_file() and (exported / "labels.json").is_file()
+    with qtbot.waitSignal(window.try_page.exported, timeout=120000) as exported:
+        window.try_page.export_to(Path(window.state.run_dir).parent / "exports", "torchscript")
+    folder = Path(exported.args[0]).parent
+    assert (folder / "model.ts").is_file() and (folder / "model.json").is_file() and (folder / "predict.py").is_file()
 
 
 def test_closing_during_training_asks_then_stops_cleanly(window, qtbot, shapes_dir: Path) -> None:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.core.paths import runs_home
+from tlstudio.gui.pages.compare_page import ComparePage
 from tlstudio.gui.pages.data_page import DataPage, demo_folder
 from tlstudio.gui.pages.evaluate_page import EvaluatePage
 from tlstudio.gui.pages.model_page import ModelPage
@@ -26,7 +27,7 @@ from tlstudio.gui.pages.try_page import TryPage
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task
 
-STEPS = ("1  Data", "2  Model", "3  Train", "4  Evaluate", "5  Try & export")
+STEPS = ("1  Data", "2  Model", "3  Train", "4  Evaluate", "5  Try & export", "6  Compare")
 MAX_RECENT = 8
 
 
@@ -50,7 +51,10 @@ class MainWindow(QMainWindow):
         self.train_page = TrainPage(self.state)
         self.evaluate_page = EvaluatePage(self.state)
         self.try_page = TryPage(self.state)
-        for page in (self.data_page, self.model_page, self.train_page, self.evaluate_page, self.try_page):
+        self.compare_page = ComparePage(self.state)
+        self.compare_page.transfer_check_requested.connect(self.check_transfer)
+        for page in (self.data_page, self.model_page, self.train_page, self.evaluate_page, self.try_page,
+                     self.compare_page):
             self.stack.addWidget(page)
             if hasattr(page, "error"):
                 page.error.connect(self.show_error)
@@ -62,6 +66,7 @@ class MainWindow(QMainWindow):
         self.state.data_changed.connect(lambda _s: self._update_steps())
         self.state.run_changed.connect(lambda _r: self._update_steps())
         self.state.training_changed.connect(lambda _t: self._update_steps())
+        self.state.runs_changed.connect(self._update_steps)
 
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -74,7 +79,7 @@ class MainWindow(QMainWindow):
         self._update_steps()
         self.steps.setCurrentRow(0)
         self.ask_before_closing = self._ask_before_closing  # replaced in tests
-        self.train_page.plots.apply_theme(self.dark_action.isChecked())
+        self.apply_plot_theme(self.dark_action.isChecked())
         geometry = settings().value("window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
@@ -93,6 +98,17 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &recent")
         self._fill_recent()
         file_menu.addSeparator()
+        open_project = QAction("Open &project…", self)
+        open_project.triggered.connect(self._open_project_dialog)
+        save_project = QAction("&Save project", self, shortcut=QKeySequence.StandardKey.Save)
+        save_project.triggered.connect(lambda: self.save_project())
+        save_as = QAction("Save project &as…", self, shortcut=QKeySequence.StandardKey.SaveAs)
+        save_as.triggered.connect(lambda: self.save_project(ask=True))
+        for action in (open_project, save_project, save_as):
+            file_menu.addAction(action)
+        self.recent_projects_menu = file_menu.addMenu("Recent pro&jects")
+        self._fill_recent_projects()
+        file_menu.addSeparator()
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
@@ -109,7 +125,12 @@ class MainWindow(QMainWindow):
 
         settings().setValue("view/dark", dark)
         apply_style(QApplication.instance(), dark)
+        self.apply_plot_theme(dark)
+
+    def apply_plot_theme(self, dark: bool) -> None:
         self.train_page.plots.apply_theme(dark)
+        self.compare_page.apply_theme(dark)
+        self.data_page.audio.apply_theme(dark)
 
     def recent_folders(self) -> list[str]:
         value = settings().value("recent/folders", [])
@@ -130,11 +151,96 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction(action)
         self.recent_menu.setEnabled(bool(folders))
 
+    # -- projects -------------------------------------------------------------------------------------
+    def _open_project_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", str(Path.home()), "Studio projects (*.tlsproj)")
+        if path:
+            self.open_project(Path(path))
+
+    def open_project(self, path: Path) -> None:
+        from tlstudio.core.errors import StudioError
+        from tlstudio.core.project import Project
+
+        try:
+            project = Project.load(path)
+        except StudioError as exc:
+            self.show_error(exc.message, exc.hint)
+            return
+        self.state.project = project
+        if project.settings:
+            from tlstudio.core.config import TrainConfig
+
+            self.state.config = TrainConfig.from_dict(project.settings)
+        self._remember_project(project.path)
+        self.state.runs_changed.emit()
+        finished = [r for r in project.runs if (Path(r) / "metrics.json").is_file()]
+        if finished:
+            self.state.set_run(Path(finished[-1]))
+        if project.data and Path(project.data).is_dir():
+            self.data_page.open_folder(Path(project.data))
+        else:
+            self.show_error(f"The project's data folder {project.data} is not there.", "Choose the folder again.")
+        self.setWindowTitle(f"{Path(project.path).stem} — Transfer Learning Studio")
+
+    def save_project(self, ask: bool = False, path: Path | None = None) -> Path | None:
+        from PySide6.QtWidgets import QFileDialog
+
+        project = self.state.project
+        project.data = str(self.state.folder or project.data)
+        project.settings = self.state.config.to_dict()
+        if path is None and (ask or not project.path):
+            chosen, _ = QFileDialog.getSaveFileName(self, "Save project", str(Path.home() / "project.tlsproj"),
+                                                    "Studio projects (*.tlsproj)")
+            if not chosen:
+                return None
+            path = Path(chosen)
+        saved = project.save(path)
+        self._remember_project(str(saved))
+        self.setWindowTitle(f"{saved.stem} — Transfer Learning Studio")
+        self.statusBar().showMessage(f"Project saved to {saved}")
+        return saved
+
+    def recent_projects(self) -> list[str]:
+        value = settings().value("recent/projects", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _remember_project(self, path: str) -> None:
+        recent = [path] + [p for p in self.recent_projects() if p != path]
+        settings().setValue("recent/projects", recent[:MAX_RECENT])
+        self._fill_recent_projects()
+
+    def _fill_recent_projects(self) -> None:
+        self.recent_projects_menu.clear()
+        for path in self.recent_projects():
+            action = QAction(path, self)
+            action.triggered.connect(lambda _c=False, p=path: self.open_project(Path(p)))
+            self.recent_projects_menu.addAction(action)
+        self.recent_projects_menu.setEnabled(bool(self.recent_projects()))
+
+    def check_transfer(self, run_path: str) -> None:
+        """Train the same network and head from random weights with the same budget, then compare."""
+        import json
+
+        from tlstudio.core.config import TrainConfig
+        from tlstudio.core.project import from_scratch
+
+        if self.state.training or self.state.spec is None:
+            return
+        config = TrainConfig.from_dict(json.loads((Path(run_path) / "config.json").read_text(encoding="utf-8")))
+        twin = from_scratch(config)
+        target = runs_home() / f"{time.strftime('%Y%m%d-%H%M%S')}-{twin.backbone}-scratch"
+        self._compare_after = [run_path, str(target)]
+        self.steps.setCurrentRow(2)
+        self.train_page.start(target, twin)
+        self.statusBar().showMessage("Training the same network from scratch, with the same budget…")
+
     # -- flow -----------------------------------------------------------------------------------------
     def _update_steps(self) -> None:
         has_data = self.state.spec is not None
         has_run = self.state.run_dir is not None
-        enabled = [True, has_data, has_data, has_run, has_run]
+        enabled = [True, has_data, has_data, has_run, has_run, bool(self.state.project.runs)]
         for row, on in enumerate(enabled):
             item = self.steps.item(row)
             flags = item.flags()
@@ -158,6 +264,11 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Training… the run is saved in {run_path}")
 
     def _training_finished(self, metrics) -> None:
+        pending = getattr(self, "_compare_after", None)
+        if pending and metrics:
+            self._compare_after = None
+            self.compare_page.select_paths([str(Path(p).resolve()) for p in pending])
+            self.steps.setCurrentRow(5)
         if metrics:
             self.statusBar().showMessage(f"Done: validation accuracy {metrics['val_accuracy']:.1%}. "
                                          "See the Evaluate step.")

@@ -15,6 +15,21 @@ REDRAW_MS = 50
 OLD_RUN_PENS = [(150, 150, 150), (120, 170, 200), (200, 160, 110)]
 
 
+def theme_plot(plot: pg.PlotWidget, dark: bool) -> None:
+    """Background, axes, title and legend colours of an existing plot, for light or dark mode."""
+    text = (220, 220, 220) if dark else (40, 40, 40)
+    plot.setBackground((28, 30, 33) if dark else "w")
+    for axis in ("left", "bottom"):
+        plot.getAxis(axis).setPen((200, 200, 200) if dark else (60, 60, 60))
+        plot.getAxis(axis).setTextPen((200, 200, 200) if dark else (60, 60, 60))
+    plot.setTitle(plot.plotItem.titleLabel.text, color=text)
+    legend = plot.plotItem.legend
+    if legend is not None:
+        legend.setLabelTextColor(text)
+        for _sample, label in legend.items:
+            label.setText(label.text, color=text)
+
+
 def _plot(title: str, y_label: str, x_label: str, legend_at: tuple[int, int] = (-10, 10)) -> pg.PlotWidget:
     plot = pg.PlotWidget(title=title)
     plot.setLabel("left", y_label)
@@ -86,16 +101,7 @@ class TrainingPlots(QWidget):
 
     def apply_theme(self, dark: bool) -> None:
         for plot in (self.batch_plot, self.loss_plot, self.acc_plot, self.lr_plot):
-            plot.setBackground((28, 30, 33) if dark else "w")
-            for axis in ("left", "bottom"):
-                plot.getAxis(axis).setPen((200, 200, 200) if dark else (60, 60, 60))
-                plot.getAxis(axis).setTextPen((200, 200, 200) if dark else (60, 60, 60))
-            plot.setTitle(plot.plotItem.titleLabel.text, color=(220, 220, 220) if dark else (40, 40, 40))
-            legend = plot.plotItem.legend
-            if legend is not None:
-                legend.setLabelTextColor((220, 220, 220) if dark else (40, 40, 40))
-                for _sample, label in legend.items:
-                    label.setText(label.text, color=(220, 220, 220) if dark else (40, 40, 40))
+            theme_plot(plot, dark)
 
     def add_old_run(self, label: str, history: list[dict]) -> None:
         """Earlier runs' validation curves, dashed, beside the current one."""

@@ -9,6 +9,7 @@ from PySide6.QtCore import QObject, Signal
 
 from tlstudio.core.config import TrainConfig
 from tlstudio.core.data import DatasetSpec
+from tlstudio.core.project import Project
 
 
 class StudioState(QObject):
@@ -23,7 +24,8 @@ class StudioState(QObject):
         self.spec: DatasetSpec | None = None
         self.config = TrainConfig()
         self.run_dir: Path | None = None
-        self.runs: list[dict[str, Any]] = []  # {"path", "label", "history"}: curves of earlier runs
+        self.runs: list[dict[str, Any]] = []  # {"path", "metrics"}: runs finished in this session
+        self.project = Project()
         self.training = False
 
     def set_data(self, folder: Path, spec: DatasetSpec) -> None:
@@ -34,6 +36,15 @@ class StudioState(QObject):
     def set_run(self, run_dir: Path | None) -> None:
         self.run_dir = run_dir
         self.run_changed.emit(run_dir)
+
+    def add_run(self, run_dir: Path, metrics: dict[str, Any]) -> None:
+        self.runs.append({"path": str(run_dir), "metrics": metrics})
+        self.project.add_run(run_dir)
+        self.project.data = str(self.folder or self.project.data)
+        self.project.settings = self.config.to_dict()
+        if self.project.path:
+            self.project.save()
+        self.runs_changed.emit()
 
     def set_training(self, training: bool) -> None:
         self.training = training

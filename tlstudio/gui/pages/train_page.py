@@ -66,7 +66,7 @@ class TrainPage(QWidget):
         if not running:
             self.pause_button.setChecked(False)
 
-    def start(self, run_path: Path) -> TrainingSession:
+    def start(self, run_path: Path, config=None) -> TrainingSession:
         """Start a run in a worker thread; the previous run's curves stay, faint, for comparison."""
         if self.session is not None and self.session.is_running():
             raise RuntimeError("a run is already in progress")
@@ -76,13 +76,14 @@ class TrainPage(QWidget):
             self.runs_started += 1
         self.plots.reset()
         self.run_path = run_path
-        self.epochs = self.state.config.epochs
+        config = copy.deepcopy(config or self.state.config)
+        self.epochs = config.epochs
         self.epoch_started = time.perf_counter()
         self.epoch_seconds: list[float] = []
         self.bar.setRange(0, self.epochs)
         self.bar.setValue(0)
         self.log.appendPlainText(f"— New run: {run_path}")
-        worker = TrainWorker(self.state.spec, copy.deepcopy(self.state.config), run_path)
+        worker = TrainWorker(self.state.spec, config, run_path)
         worker.event.connect(self._on_event)
         worker.batches.connect(self._on_batches)
         worker.failed.connect(self._on_failed)
@@ -163,6 +164,6 @@ class TrainPage(QWidget):
         self.state.set_training(False)
         self.plots.redraw()
         if metrics and self.run_path is not None:
-            self.state.runs.append({"path": str(self.run_path), "metrics": metrics})
+            self.state.add_run(self.run_path, metrics)
             self.state.set_run(self.run_path)
         self.finished.emit(metrics)

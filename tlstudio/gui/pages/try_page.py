@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -20,8 +20,6 @@ from PySide6.QtWidgets import (
 
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task
-
-EXPORT_FILES = ("model.pt", "labels.json", "config.json", "metrics.json")
 
 
 class PredictionCard(QWidget):
@@ -56,6 +54,7 @@ class PredictionCard(QWidget):
 class TryPage(QWidget):
     error = Signal(str, str)
     predicted = Signal(list)
+    exported = Signal(str)
 
     def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -66,9 +65,13 @@ class TryPage(QWidget):
         self.hint.setWordWrap(True)
         choose = QPushButton("Choose files…")
         choose.clicked.connect(self._choose)
-        self.export_button = QPushButton("Export model folder…")
-        self.export_button.setToolTip("Copies the trained weights, class names and preprocessing to a folder. "
-                                      "ONNX and TorchScript exports come in a later version.")
+        self.export_format = QComboBox()
+        self.export_format.addItem("TorchScript (PyTorch, no studio needed)", "torchscript")
+        self.export_format.addItem("ONNX (ONNX Runtime, any language)", "onnx")
+        self.export_format.addItem("Checkpoint (the studio's weights)", "checkpoint")
+        self.export_format.setToolTip("Every format includes the preprocessing (resizing and normalising, or the "
+                                      "spectrogram for sound), class names in model.json, and a predict.py example.")
+        self.export_button = QPushButton("Export…")
         self.export_button.clicked.connect(self._export)
         self.busy = QProgressBar()
         self.busy.setVisible(False)
@@ -80,6 +83,7 @@ class TryPage(QWidget):
         scroll.setWidget(self.cards)
         row = QHBoxLayout()
         row.addWidget(choose)
+        row.addWidget(self.export_format)
         row.addWidget(self.export_button)
         row.addWidget(self.busy, 1)
         layout = QVBoxLayout(self)
@@ -147,12 +151,22 @@ class TryPage(QWidget):
         if target:
             self.export_to(Path(target))
 
-    def export_to(self, target: Path) -> Path:
+    def export_to(self, target: Path, fmt: str | None = None) -> Task:
+        """Export in the background (ONNX takes a while); the result and any error reach the page."""
         run_dir = Path(self.state.run_dir)
-        out = target / f"{run_dir.name}-model"
-        out.mkdir(parents=True, exist_ok=True)
-        for name in EXPORT_FILES:
-            if (run_dir / name).is_file():
-                shutil.copy2(run_dir / name, out / name)
-        self.hint.setText(f"Exported to {out}")
-        return out
+        fmt = fmt or self.export_format.currentData()
+        out = target / f"{run_dir.name}-{fmt}"
+
+        def work(_progress, _control):
+            from tlstudio.core.export import export_run
+            from tlstudio.core.runs import RunDir
+
+            return export_run(RunDir.open(run_dir), fmt, out)
+
+        self.hint.setText(f"Exporting {fmt}…")
+        task = Task(work)
+        task.finished.connect(lambda path: (self.hint.setText(f"Exported to {path} (with model.json and predict.py)"),
+                                            self.exported.emit(str(path))))
+        task.failed.connect(self.error)
+        self.export_task = task.start()
+        return self.export_task

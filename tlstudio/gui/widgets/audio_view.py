@@ -82,6 +82,12 @@ class AudioView(QWidget):
         layout.addWidget(self.wave_plot, 1)
         layout.addWidget(self.mel_plot, 1)
 
+    def apply_theme(self, dark: bool) -> None:
+        from tlstudio.gui.plots import theme_plot
+
+        for plot in (self.wave_plot, self.mel_plot):
+            theme_plot(plot, dark)
+
     def show_clip(self, path: str) -> Task:
         self.path = path
         self.title.setText(f"<b>{Path(path).name}</b> · loading…")

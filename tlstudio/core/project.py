@@ -1,0 +1,96 @@
+"""A project (.tlsproj, JSON): the data folder, the runs made on it and the settings last used.
+
+Runs stay in their own folders; the project only lists them, so a moved or deleted run is reported, not
+fatal. Written atomically, so a crash never leaves a half-written project.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tlstudio import __version__
+from tlstudio.core import atomic
+from tlstudio.core.config import TrainConfig
+from tlstudio.core.errors import RunError
+
+SUFFIX = ".tlsproj"
+FORMAT = "tlstudio-project"
+
+
+@dataclass
+class Project:
+    data: str = ""
+    runs: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    path: str = ""
+
+    def add_run(self, run_dir: str | Path) -> None:
+        run = str(Path(run_dir).resolve())
+        if run not in self.runs:
+            self.runs.append(run)
+
+    def save(self, path: str | Path | None = None) -> Path:
+        target = Path(path or self.path).expanduser()
+        if target.suffix != SUFFIX:
+            target = target.with_suffix(SUFFIX)
+        self.path = str(target.resolve())
+        payload = {"format": FORMAT, "version": 1, "created_with": __version__,
+                   **{k: v for k, v in asdict(self).items() if k != "path"}}
+        atomic.write_json(target, payload)
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> Project:
+        path = Path(path).expanduser()
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise RunError(f"The project {path} does not exist.") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RunError(f"{path.name} is not a readable project file ({exc}).") from exc
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            raise RunError(f"{path.name} is not a Transfer Learning Studio project.")
+        return cls(data=payload.get("data", ""), runs=list(payload.get("runs", [])),
+                   settings=dict(payload.get("settings", {})), path=str(path.resolve()))
+
+
+def run_summary(run_dir: str | Path) -> dict[str, Any]:
+    """One row of the runs table: what was trained and how well."""
+    run = Path(run_dir)
+    row: dict[str, Any] = {"path": str(run), "name": run.name, "exists": run.is_dir()}
+    try:
+        config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+        metrics_file = run / "metrics.json"
+        metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        row["status"] = "missing" if not run.exists() else "unreadable"
+        return row
+    resolved = config.get("resolved", {})
+    row.update({
+        "backbone": config.get("backbone"),
+        "pretrained": config.get("pretrained"),
+        "depth": resolved.get("unfreeze_blocks"),
+        "schedule": config.get("schedule"),
+        "epochs": metrics.get("epochs"),
+        "val_accuracy": metrics.get("val_accuracy"),
+        "val_loss": metrics.get("val_loss"),
+        "seconds": metrics.get("train_seconds"),
+        "status": metrics.get("status", "incomplete"),
+    })
+    return row
+
+
+def from_scratch(config: TrainConfig) -> TrainConfig:
+    """The same network, head and budget without pretraining: what transfer learning is measured against.
+
+    Everything trains (nothing pretrained is worth freezing), at one learning rate, with the same epochs,
+    batch size and augmentation as the run it is compared with.
+    """
+    data = config.to_dict()
+    data.update(pretrained="none", unfreeze="all", backbone_lr_factor=1.0, schedule="one-phase")
+    if data["augment"] == "auto":
+        data["augment"] = "light"
+    return TrainConfig.from_dict(data)
