@@ -159,3 +159,26 @@ window.close()
     lines = dict(line.split(" ", 1) for line in result.stdout.strip().splitlines())
     assert lines["main_thread_imports"] == "0", result.stdout
     print(result.stdout)
+
+
+def test_evaluating_on_a_new_folder_shows_old_and_new_accuracy(window, qtbot, shapes_dir: Path,
+                                                              tmp_path: Path) -> None:
+    import shutil
+
+    _open(window, qtbot, shapes_dir)
+    _pick_backbone(window, "mobilenet_v2")
+    window.model_page.depth.setValue(0)
+    window.model_page.epochs.setValue(2)
+    with qtbot.waitSignal(window.train_page.finished, timeout=300000):
+        window.start_training()
+    drift = tmp_path / "drift"
+    shutil.copytree(shapes_dir, drift)
+    shutil.copytree(shapes_dir / "circles", drift / "ovals")
+    page = window.evaluate_page
+    page.tta.setChecked(True)
+    with qtbot.waitSignal(page.evaluated, timeout=120000) as done:
+        page.evaluate(drift)
+    result = done.args[0]
+    assert result["plain"]["files"] == 72 and result["tta"] is not None
+    assert "at training" in page.headline.text() and "test-time augmentation" in page.headline.text()
+    assert "ovals" in page.headline.text()

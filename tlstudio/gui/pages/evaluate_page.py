@@ -6,10 +6,14 @@ import csv
 import json
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
+    QPushButton,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -18,15 +22,27 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.gui.state import StudioState
+from tlstudio.gui.tasks import Task
 from tlstudio.gui.widgets.confusion import ConfusionMatrix
 from tlstudio.gui.widgets.thumbnails import ThumbnailGrid
 
 
 class EvaluatePage(QWidget):
+    error = Signal(str, str)
+    evaluated = Signal(dict)
+
     def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self.predictions: list[dict[str, str]] = []
+        self.task: Task | None = None
+        self.other = QPushButton("Evaluate on another folder…")
+        self.other.setToolTip("A new folder with the same class names: see whether the model still holds up (drift).")
+        self.other.clicked.connect(self._choose_other)
+        self.again = QPushButton("Re-evaluate the validation files")
+        self.again.clicked.connect(lambda: self.evaluate(None))
+        self.tta = QCheckBox("Test-time augmentation")
+        self.tta.setToolTip("Also score a mirrored image (or a time-shifted sound) and average; reported separately.")
         self.headline = QLabel("Train a model to see how good it is.")
         self.headline.setWordWrap(True)
         self.per_class = QTableWidget(0, 5)
@@ -57,6 +73,11 @@ class EvaluatePage(QWidget):
         splitter.setSizes([520, 460])
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("<h2>4 · Evaluate</h2>"))
+        actions = QHBoxLayout()
+        for widget in (self.again, self.other, self.tta):
+            actions.addWidget(widget)
+        actions.addStretch(1)
+        layout.addLayout(actions)
         layout.addWidget(self.headline)
         layout.addWidget(splitter, 1)
         state.run_changed.connect(self.load_run)
@@ -89,6 +110,61 @@ class EvaluatePage(QWidget):
             with open(path, encoding="utf-8", newline="") as handle:
                 self.predictions = list(csv.DictReader(handle, delimiter="\t"))
         self.show_mistakes()
+
+    def _choose_other(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "A folder with the same class names", str(Path.home()))
+        if folder:
+            self.evaluate(Path(folder))
+
+    def evaluate(self, folder: Path | None) -> Task | None:
+        """Evaluate the current run (on its validation files, or a new folder), with TTA if ticked."""
+        run_dir = self.state.run_dir
+        if run_dir is None:
+            return None
+        tta = self.tta.isChecked()
+
+        def work(progress, _control):
+            from tlstudio.core.assess import evaluate_run
+            from tlstudio.core.runs import RunDir
+
+            run = RunDir.open(run_dir)
+            plain = evaluate_run(run, folder, progress=progress)
+            return {"plain": plain, "tta": evaluate_run(run, folder, tta=True) if tta else None}
+
+        self.headline.setText("Evaluating…")
+        task = Task(work)
+        task.finished.connect(self._show_result)
+        task.failed.connect(self.error)
+        self.task = task.start()
+        return self.task
+
+    def _show_result(self, results: dict) -> None:
+        result, tta = results["plain"], results["tta"]
+        classes = list(result["per_class"])
+        text = f"<b>Accuracy {result['accuracy']:.1%}</b> on {result['files']} files of {result['data']}"
+        if result.get("trained_val_accuracy") is not None and not result["data"].endswith("validation split)"):
+            change = result["accuracy"] - result["trained_val_accuracy"]
+            text += (f" · at training (its validation files): {result['trained_val_accuracy']:.1%} "
+                     f"<b>({change:+.1%})</b>")
+        if tta:
+            text += f" · with test-time augmentation: {tta['accuracy']:.1%}"
+        if result["unknown_classes"]:
+            text += f"<br>Class folders the model does not know were left out: {', '.join(result['unknown_classes'])}"
+        self.headline.setText(text)
+        self.per_class.setRowCount(len(classes))
+        for row, name in enumerate(classes):
+            values = result["per_class"][name]
+            for col, value in enumerate([name, f"{values['precision']:.3f}", f"{values['recall']:.3f}",
+                                         f"{values['f1']:.3f}", str(values["support"])]):
+                item = QTableWidgetItem(value)
+                if col:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                self.per_class.setItem(row, col, item)
+        self.matrix.set_matrix(classes, result["confusion_matrix"])
+        self.predictions = [{"path": m["path"], "true": m["true"], "predicted": m["predicted"],
+                             "confidence": str(m["confidence"])} for m in result.get("misclassified", [])]
+        self.show_mistakes()
+        self.evaluated.emit(results)
 
     def show_mistakes(self) -> None:
         wrong = [p for p in self.predictions if p["true"] != p["predicted"]]
