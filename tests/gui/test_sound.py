@@ -30,3 +30,28 @@ def test_selecting_a_clip_shows_waveform_spectrogram_and_plays(window, qtbot, tm
     qtbot.mouseClick(page.audio.play, Qt.MouseButton.LeftButton)  # plays, or says why it cannot
     qtbot.wait(200)
     assert page.audio.player is not None or "Playback is off" in page.audio.playback_note.text()
+
+
+def test_a_sound_run_is_evaluated_and_tried_as_sound(window, qtbot, tmp_path: Path) -> None:
+    folder = make_sound_folder(tmp_path / "sounds", per_class=6, seed=6)
+    window.data_page.open_folder(folder)
+    qtbot.waitUntil(lambda: window.state.spec is not None, timeout=30000)
+    qtbot.waitUntil(lambda: bool(window.model_page.rows) and hasattr(window.model_page, "_current_blocks"),
+                    timeout=60000)
+    visible = [row["name"] for i, row in enumerate(window.model_page.rows)
+               if not window.model_page.table.isRowHidden(i)]
+    assert "wav2vec2_base" in visible and "mobilenet_v2" in visible  # sound encoders listed for sound
+    window.model_page.epochs.setValue(2)
+    with qtbot.waitSignal(window.train_page.finished, timeout=300000):
+        window.start_training()
+    page = window.evaluate_page
+    assert page.modality == "audio" and page.samples_view.currentIndex() == 1
+    page.matrix.cellClicked.emit(0, 0)
+    assert page.clip_list.count() == int(page.matrix.item(0, 0).text().split()[0])
+    if page.clip_list.count():
+        page.clip_list.setCurrentRow(0)
+        qtbot.waitUntil(page.clip_view.rendered, timeout=30000)
+    clip = sorted((folder / "tone").iterdir())[0]
+    with qtbot.waitSignal(window.try_page.predicted, timeout=60000) as predicted:
+        window.try_page.predict([str(clip)])
+    assert predicted.args[0][0].top and not predicted.args[0][0].error

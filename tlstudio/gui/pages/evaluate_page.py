@@ -13,8 +13,10 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QListWidget,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -23,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task
+from tlstudio.gui.widgets.audio_view import AudioView
 from tlstudio.gui.widgets.confusion import ConfusionMatrix
 from tlstudio.gui.widgets.thumbnails import ThumbnailGrid
 
@@ -56,6 +59,17 @@ class EvaluatePage(QWidget):
         self.matrix.cell_chosen.connect(self.show_cell)
         self.cell_title = QLabel("<b>Most confident mistakes</b>")
         self.gallery = ThumbnailGrid(110)
+        # sound runs: the same files as a list, with the waveform/spectrogram/play view below
+        self.clip_list = QListWidget()
+        self.clip_list.currentRowChanged.connect(self._clip_chosen)
+        self.clip_view = AudioView()
+        sound_panel = QSplitter(Qt.Orientation.Vertical)
+        sound_panel.addWidget(self.clip_list)
+        sound_panel.addWidget(self.clip_view)
+        self.samples_view = QStackedWidget()
+        self.samples_view.addWidget(self.gallery)
+        self.samples_view.addWidget(sound_panel)
+        self.modality = "image"
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
@@ -66,7 +80,7 @@ class EvaluatePage(QWidget):
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(self.cell_title)
-        right_layout.addWidget(self.gallery)
+        right_layout.addWidget(self.samples_view)
         splitter = QSplitter()
         splitter.addWidget(left)
         splitter.addWidget(right)
@@ -87,6 +101,10 @@ class EvaluatePage(QWidget):
             return
         run_dir = Path(run_dir)
         metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+        labels_file = run_dir / "labels.json"
+        self.modality = (json.loads(labels_file.read_text(encoding="utf-8")).get("modality", "image")
+                         if labels_file.is_file() else "image")
+        self.samples_view.setCurrentIndex(1 if self.modality == "audio" else 0)
         classes = metrics["classes"]
         self.headline.setText(
             f"<b>Validation accuracy {metrics['val_accuracy']:.1%}</b> on {metrics['sizes']['val']} files · "
@@ -181,6 +199,15 @@ class EvaluatePage(QWidget):
     def _show(self, rows: list[dict[str, str]]) -> None:
         captions = [f"{p['predicted']} {float(p['confidence']):.0%}" for p in rows]
         self.gallery.thumbs.set_paths([p["path"] for p in rows], captions)
+        self._clip_rows = rows
+        self.clip_list.clear()
+        self.clip_list.addItems([f"{Path(p['path']).name}  ·  {p['true']} → {caption}"
+                                 for p, caption in zip(rows, captions, strict=True)])
+
+    def _clip_chosen(self, row: int) -> None:
+        rows = getattr(self, "_clip_rows", [])
+        if 0 <= row < len(rows):
+            self.clip_view.show_clip(rows[row]["path"])
 
     def shown_paths(self) -> list[str]:
         return list(self.gallery.thumbs.paths)

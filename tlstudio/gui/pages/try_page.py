@@ -27,10 +27,15 @@ class PredictionCard(QWidget):
         super().__init__(parent)
         layout = QHBoxLayout(self)
         picture = QLabel()
+        picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
         pixmap = QPixmap(prediction.path)
         if not pixmap.isNull():
             picture.setPixmap(pixmap.scaled(96, 96, Qt.AspectRatioMode.KeepAspectRatio,
                                             Qt.TransformationMode.SmoothTransformation))
+        else:  # a sound clip (or a file that is not a picture)
+            picture.setText("♪" if Path(prediction.path).suffix.lower() in (".wav", ".flac", ".ogg", ".mp3")
+                            else "?")
+            picture.setStyleSheet("font-size: 40px; border: 1px solid palette(mid); border-radius: 6px;")
         picture.setFixedSize(100, 100)
         layout.addWidget(picture)
         column = QVBoxLayout()
