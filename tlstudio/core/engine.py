@@ -122,19 +122,13 @@ class Trainer:
                 "There are no validation files, so the run could not be judged.",
                 "Use a validation share above 0 (--val-split 0.2) or add a val/ folder.",
             )
-        seed_everything(config.seed)
         self.device = torch.device(devices.resolve(config.device))
         self.autocast_dtype = _autocast_dtype(self.device, config.amp)
-        backbone_state = pretrained_state(
-            self.entry, config.pretrained,
-            progress=lambda done, total: self.emit(Progress("download weights", done, total)),
-        )
         self.weights_id = self._weights_id()
-        self.model: TransferModel = build_model(self.entry, len(spec.classes), config.head, backbone_state)
-        del backbone_state
+        self.model = self._fresh_model()
         self.unfreeze = freezing.parse_unfreeze(config.unfreeze, len(self.model.blocks))
         self.augment = config.resolved_augment(self.unfreeze)
-        self.model.frontend = self.pipeline.frontend(self.augment)
+        self._place_model()
         self.fast_path = self.unfreeze == 0 and self.augment == "none" and config.schedule == "one-phase"
         if config.schedule == "two-phase":
             self.phases = [
@@ -143,10 +137,24 @@ class Trainer:
             ]
         else:
             self.phases = [Phase("train", self.unfreeze, config.epochs)]
-        self.model.to(self.device, memory_format=torch.channels_last)
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-        # What a restart (after running out of memory) goes back to.
-        self._start_model = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+
+    def _fresh_model(self) -> TransferModel:
+        """The model as a run starts: pretrained (or seeded random) backbone and a seeded new head.
+
+        Called again only when a run restarts after running out of memory, so no copy of the weights is
+        kept around for that rare case.
+        """
+        seed_everything(self.config.seed)
+        backbone_state = pretrained_state(
+            self.entry, self.config.pretrained,
+            progress=lambda done, total: self.emit(Progress("download weights", done, total)),
+        )
+        return build_model(self.entry, len(self.spec.classes), self.config.head, backbone_state)
+
+    def _place_model(self) -> None:
+        self.model.frontend = self.pipeline.frontend(self.augment)
+        self.model.to(self.device, memory_format=torch.channels_last)
 
     def _weights_id(self) -> str:
         source = self.config.pretrained
@@ -240,7 +248,8 @@ class Trainer:
                 self.emit(Problem(f"Out of memory with batch size {old}; retrying once with batch size "
                                   f"{self.config.batch_size}. Choose a smaller batch to avoid this next time."))
                 self._embedded.clear()
-                self.model.load_state_dict(self._start_model)
+                self.model = self._fresh_model()
+                self._place_model()
                 self.state = _State(skipped=self.state.skipped)
                 self.checkpoint = None  # start over with the smaller batch: a clean schedule
 

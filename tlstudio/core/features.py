@@ -41,15 +41,25 @@ def file_key(path: str) -> str | None:
 
 
 class FeatureCache:
-    """One file per bucket: {'keys': [...], 'features': float16 tensor}; rewritten atomically."""
+    """One file per bucket: {'keys': [...], 'features': float16 tensor}; rewritten atomically.
+
+    A bucket is read from disk once per cache object (a run embeds its train and val splits through the
+    same one) and kept up to date in memory as splits are saved.
+    """
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
+        self._loaded: dict[str, dict[str, torch.Tensor]] = {}
 
     def _file(self, bucket: str) -> Path | None:
         return self.directory / f"{bucket}.pt" if self.directory else None
 
     def load(self, bucket: str) -> dict[str, torch.Tensor]:
+        if bucket not in self._loaded:
+            self._loaded[bucket] = self._read(bucket)
+        return self._loaded[bucket]
+
+    def _read(self, bucket: str) -> dict[str, torch.Tensor]:
         path = self._file(bucket)
         if path is None or not path.is_file():
             return {}
@@ -61,6 +71,7 @@ class FeatureCache:
             return {}
 
     def save(self, bucket: str, mapping: dict[str, torch.Tensor]) -> None:
+        self._loaded[bucket] = mapping
         path = self._file(bucket)
         if path is None or not mapping:
             return
