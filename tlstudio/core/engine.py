@@ -124,8 +124,8 @@ class Trainer:
             )
         self.device = torch.device(devices.resolve(config.device))
         self.autocast_dtype = _autocast_dtype(self.device, config.amp)
+        self.model = self._fresh_model()  # reads the weights file: a missing or unsafe one is explained here
         self.weights_id = self._weights_id()
-        self.model = self._fresh_model()
         self.unfreeze = freezing.parse_unfreeze(config.unfreeze, len(self.model.blocks))
         self.augment = config.resolved_augment(self.unfreeze)
         self._place_model()
