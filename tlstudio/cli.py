@@ -31,11 +31,6 @@ def _human(n: float) -> str:
     return f"{n:.1f}T"
 
 
-def _clock(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds // 60 % 60:02d}"
-
-
 class ConsolePrinter:
     """Turns engine events into a progress bar (on a terminal) or plain lines (in logs)."""
 
@@ -61,6 +56,7 @@ class ConsolePrinter:
             self.stream.flush()
 
     def __call__(self, event: Any) -> None:
+        from tlstudio.core import eta
         from tlstudio.core import events as ev
 
         if isinstance(event, ev.RunStarted):
@@ -90,13 +86,11 @@ class ConsolePrinter:
             if now - self.last_draw < 0.1 and event.step != event.steps_per_epoch:
                 return
             self.last_draw = now
-            fraction = event.step / max(event.steps_per_epoch, 1)
-            bar = "#" * int(20 * fraction) + "." * (20 - int(20 * fraction))
-            elapsed = now - self.epoch_started
-            per_epoch = elapsed / max(fraction, 1e-6)
-            remaining = per_epoch * (1 - fraction) + per_epoch * (self.epochs - event.epoch)
-            self._status(f"epoch {event.epoch}/{self.epochs} [{bar}] {event.step}/{event.steps_per_epoch} "
-                         f"loss {event.loss:.4f} {event.samples_per_s:.0f} samples/s ETA {_clock(remaining)}")
+            filled = int(20 * eta.epoch_fraction(event))
+            remaining = eta.seconds_left(event, now - self.epoch_started, self.epochs)
+            self._status(f"epoch {event.epoch}/{self.epochs} [{'#' * filled}{'.' * (20 - filled)}] "
+                         f"{event.step}/{event.steps_per_epoch} loss {event.loss:.4f} "
+                         f"{event.samples_per_s:.0f} samples/s ETA {eta.clock(remaining)}")
         elif isinstance(event, ev.EpochEnd):
             self.epoch_seconds.append(event.seconds)
             best = "  *best" if event.is_best else ""

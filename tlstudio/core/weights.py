@@ -99,8 +99,6 @@ def download(entry: BackboneEntry, progress: ProgressFn | None = None, should_st
                     if progress:
                         progress(done, total)
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-            if isinstance(exc, WeightsError):
-                raise
             raise WeightsError(
                 f"Could not download the {entry.name} weights ({getattr(exc, 'reason', exc)}).",
                 offline_hint(entry),

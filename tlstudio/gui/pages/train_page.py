@@ -9,15 +9,11 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
+from tlstudio.core import eta
 from tlstudio.core import events as ev
 from tlstudio.gui.plots import TrainingPlots
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.worker import TrainingSession, TrainWorker
-
-
-def _clock(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 class TrainPage(QWidget):
@@ -116,13 +112,10 @@ class TrainPage(QWidget):
     def _on_batches(self, batches: list) -> None:
         self.plots.add_batches(batches)
         last = batches[-1]
-        fraction = last.step / max(last.steps_per_epoch, 1)
-        elapsed = time.perf_counter() - self.epoch_started
-        per_epoch = elapsed / max(fraction, 1e-6)
-        eta = per_epoch * (1 - fraction) + per_epoch * (self.epochs - last.epoch)
+        left = eta.seconds_left(last, time.perf_counter() - self.epoch_started, self.epochs)
         self.bar.setValue(last.epoch - 1)
         self.status.setText(f"Epoch {last.epoch} of {self.epochs} · batch {last.step}/{last.steps_per_epoch} · "
-                            f"loss {last.loss:.3f} · {last.samples_per_s:.0f} samples/s · ETA {_clock(eta)}")
+                            f"loss {last.loss:.3f} · {last.samples_per_s:.0f} samples/s · ETA {eta.clock(left)}")
 
     def _on_event(self, event) -> None:
         if isinstance(event, ev.ModelReady):
