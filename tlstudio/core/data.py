@@ -80,7 +80,7 @@ def _subdirs(folder: Path) -> list[Path]:
     return [Path(entry.path) for entry in entries if not _is_hidden(entry.name) and entry.is_dir()]
 
 
-def _walk_media(folder: Path, suffixes: frozenset[str], ignored: list[Path] | None = None) -> list[Path]:
+def walk_media(folder: Path, suffixes: frozenset[str], ignored: list[Path] | None = None) -> list[Path]:
     """Media files below `folder`, sorted; hidden things ignored, symlink loops survived.
 
     Other visible files are appended to `ignored`, so the user hears that they were left out.
@@ -201,7 +201,7 @@ def scan(
         for label, name in enumerate(classes):
             class_dir = split_dir / name
             if class_dir.is_dir():
-                files.extend((path, label) for path in _walk_media(class_dir, suffixes, ignored))
+                files.extend((path, label) for path in walk_media(class_dir, suffixes, ignored))
         per_split_files[split] = files
     loose = _walk_media_top(root if not layout else None, suffixes)
     if ignored:

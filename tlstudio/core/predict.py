@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from tlstudio.core.batching import make_loader
-from tlstudio.core.data import AUDIO_SUFFIXES, IMAGE_SUFFIXES, Sample
+from tlstudio.core.data import AUDIO_SUFFIXES, IMAGE_SUFFIXES, Sample, walk_media
 from tlstudio.core.media.audio_dataset import pool_groups
 from tlstudio.core.runs import RunDir, load_model
 
@@ -24,15 +24,12 @@ class Prediction:
 
 
 def expand(paths: Sequence[str | Path], modality: str = "image") -> list[Path]:
-    """Files as given, and the media files inside given folders (sorted, hidden ones left out)."""
+    """Files as given, and the media files inside given folders, found as the scan finds them (sorted;
+    hidden files and folders left out; symlink loops survived)."""
     suffixes = IMAGE_SUFFIXES if modality == "image" else AUDIO_SUFFIXES
     out: list[Path] = []
     for item in map(Path, paths):
-        if item.is_dir():
-            out.extend(sorted(p for p in item.rglob("*") if p.suffix.lower() in suffixes
-                              and not any(part.startswith(".") for part in p.relative_to(item).parts)))
-        else:
-            out.append(item)
+        out.extend(sorted(walk_media(item, suffixes)) if item.is_dir() else [item])
     return out
 
 

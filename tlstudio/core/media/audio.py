@@ -5,6 +5,8 @@ Decoding uses soundfile (torchaudio 2.11 no longer decodes files); resampling us
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -49,22 +51,36 @@ class AudioSettings:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+@contextmanager
+def _decoding() -> Iterator[None]:
+    """Errors from reading a sound file, as AudioDecodeError with the reason a user reads."""
+    import soundfile as sf
+
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise AudioDecodeError("file not found (deleted or moved?)") from exc
+    except PermissionError as exc:
+        raise AudioDecodeError("cannot be read (permission denied)") from exc
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+        raise AudioDecodeError(f"not a readable sound file ({exc})") from exc
+
+
 def check_audio(path: Path) -> str | None:
     """For the scan: a reason to skip the file (unreadable, empty, silent), or None."""
     import soundfile as sf
 
     try:
-        if path.stat().st_size == 0:
-            return "empty file (0 bytes)"
-        info = sf.info(str(path))
-        if info.frames == 0:
-            return "no audio in the file (0 samples)"
-        frames = min(info.frames, int(SCAN_SECONDS * info.samplerate))
-        data, _ = sf.read(str(path), frames=frames, dtype="float32", always_2d=True)
-    except PermissionError:
-        return "cannot be read (permission denied)"
-    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
-        return f"not a readable sound file ({exc})"
+        with _decoding():
+            if path.stat().st_size == 0:
+                return "empty file (0 bytes)"
+            info = sf.info(str(path))
+            if info.frames == 0:
+                return "no audio in the file (0 samples)"
+            frames = min(info.frames, int(SCAN_SECONDS * info.samplerate))
+            data, _ = sf.read(str(path), frames=frames, dtype="float32", always_2d=True)
+    except AudioDecodeError as exc:
+        return str(exc)
     if not np.isfinite(data).all():
         return "corrupt samples (not finite numbers)"
     if data.size == 0 or float(np.abs(data).max()) < SILENCE_PEAK:
@@ -84,14 +100,8 @@ def load_mono(path: str | Path, sample_rate: int):
     import soundfile as sf
     import torch
 
-    try:
+    with _decoding():
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except FileNotFoundError as exc:
-        raise AudioDecodeError("file not found (deleted or moved?)") from exc
-    except PermissionError as exc:
-        raise AudioDecodeError("cannot be read (permission denied)") from exc
-    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
-        raise AudioDecodeError(f"not a readable sound file ({exc})") from exc
     if data.shape[0] == 0:
         raise AudioDecodeError("no audio in the file (0 samples)")
     wave = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))

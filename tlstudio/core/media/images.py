@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -15,44 +17,13 @@ class ImageDecodeError(Exception):
     """A file that cannot be used as an image; the message says why in plain words."""
 
 
-def check_image(path: Path) -> str | None:
-    """A cheap header check for the scan: a reason to skip the file, or None."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror or exc})"
-    if size == 0:
-        return "empty file (0 bytes)"
+@contextmanager
+def _decoding() -> Iterator[None]:
+    """Errors from opening or decoding an image, as ImageDecodeError with the reason a user reads."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return "image too large (possible decompression bomb)"
-    except UnidentifiedImageError:
-        return "not an image (the content does not match its name)"
-    except PermissionError:
-        return "cannot be read (permission denied)"
-    except (OSError, ValueError, SyntaxError) as exc:
-        return f"corrupt or truncated image ({exc})"
-    if width * height > MAX_PIXELS:
-        return f"image too large ({width}x{height} pixels)"
-    if width < 1 or height < 1:
-        return "image has no pixels"
-    return None
-
-
-def load_rgb(path: str | Path, min_side: int | None = None) -> Image.Image:
-    """Decode to RGB. `min_side` lets JPEGs decode at a reduced scale that still covers it (3x faster)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                if min_side and image.format == "JPEG":
-                    image.draft("RGB", (min_side, min_side))
-                image = ImageOps.exif_transpose(image)
-                return _to_rgb(image)
+            yield
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageDecodeError("image too large (possible decompression bomb)") from exc
     except FileNotFoundError as exc:
@@ -63,6 +34,34 @@ def load_rgb(path: str | Path, min_side: int | None = None) -> Image.Image:
         raise ImageDecodeError("not an image (the content does not match its name)") from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageDecodeError(f"corrupt or truncated image ({exc})") from exc
+
+
+def check_image(path: Path) -> str | None:
+    """A cheap header check for the scan: a reason to skip the file, or None."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if size == 0:
+        return "empty file (0 bytes)"
+    try:
+        with _decoding(), Image.open(path) as image:
+            width, height = image.size
+    except ImageDecodeError as exc:
+        return str(exc)
+    if width * height > MAX_PIXELS:
+        return f"image too large ({width}x{height} pixels)"
+    if width < 1 or height < 1:
+        return "image has no pixels"
+    return None
+
+
+def load_rgb(path: str | Path, min_side: int | None = None) -> Image.Image:
+    """Decode to RGB. `min_side` lets JPEGs decode at a reduced scale that still covers it (3x faster)."""
+    with _decoding(), Image.open(path) as image:
+        if min_side and image.format == "JPEG":
+            image.draft("RGB", (min_side, min_side))
+        return _to_rgb(ImageOps.exif_transpose(image))
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
