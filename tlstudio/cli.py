@@ -307,8 +307,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from tlstudio.core.runs import RunDir
 
     run = RunDir.open(args.run)
-    result = evaluate_run(run, args.data, tta=False)
-    tta = evaluate_run(run, args.data, tta=True) if args.tta else None
+    result, tta = evaluate_run(run, args.data, tta=args.tta)
     if args.json:
         print(json.dumps({"result": result, "tta": tta}, indent=2, ensure_ascii=False))
         return EXIT_OK

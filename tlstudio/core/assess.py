@@ -16,10 +16,11 @@ from tlstudio.core.runs import RunDir
 
 
 def evaluate_run(run: RunDir, data: str | Path | None = None, tta: bool = False,
-                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                 progress: Callable[[int, int], None] | None = None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(the result, and with `tta` the result with test-time augmentation), from one pass over the files."""
     predictor = Predictor(run)
     classes = predictor.classes
-    result: dict[str, Any] = {"run": str(run.path), "backbone": None, "tta": tta}
+    result: dict[str, Any] = {"run": str(run.path), "backbone": None}
     saved = run.read_json("metrics.json") if run.file("metrics.json").is_file() else {}
     result["backbone"] = saved.get("backbone")
     if data is None:
@@ -43,13 +44,15 @@ def evaluate_run(run: RunDir, data: str | Path | None = None, tta: bool = False,
         labels = [classes.index(spec.classes[s.label]) for s in kept]
         result["data"] = str(Path(data).resolve())
         result["skipped"] = [{"path": s.path, "reason": s.reason} for s in spec.skipped]
-    probabilities, errors = predictor.probabilities(paths, tta=tta, progress=progress)
+    plain, augmented, errors = predictor.scores(paths, tta=tta, progress=progress)
     ok = [i for i in range(len(paths)) if i not in errors]
-    metrics = report(probabilities[ok], torch.tensor([labels[i] for i in ok], dtype=torch.long), classes,
-                     [paths[i] for i in ok])
-    result.update(metrics)
     result["files"] = len(ok)
     result["unreadable"] = [{"path": paths[i], "reason": errors[i]} for i in sorted(errors)]
     result["unknown_classes"] = unknown
     result["trained_val_accuracy"] = saved.get("val_accuracy")
-    return result
+    truth = torch.tensor([labels[i] for i in ok], dtype=torch.long)
+
+    def judged(probabilities: torch.Tensor, with_tta: bool) -> dict[str, Any]:
+        return {**result, "tta": with_tta, **report(probabilities[ok], truth, classes, [paths[i] for i in ok])}
+
+    return judged(plain, False), (judged(augmented, True) if augmented is not None else None)

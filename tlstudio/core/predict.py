@@ -43,38 +43,49 @@ class Predictor:
     def modality(self) -> str:
         return self.pipeline.modality
 
-    def _scores(self, inputs: torch.Tensor, groups: list[int] | None, tta: bool) -> torch.Tensor:
-        probabilities = pool_groups(self.model(inputs).float().softmax(dim=1), groups)
-        if tta:
-            if self.modality == "image":  # the mirror image
-                flipped = self.model(inputs.flip(-1)).float().softmax(dim=1)
-                probabilities = (probabilities + pool_groups(flipped, groups)) / 2
-            else:  # the same windows shifted by a quarter window (half a hop)
-                shift = max(1, inputs.shape[-1] // 4)
-                shifted = self.model(torch.roll(inputs, shifts=shift, dims=-1)).float().softmax(dim=1)
-                probabilities = (probabilities + pool_groups(shifted, groups)) / 2
-        return probabilities
+    def _scores(self, inputs: torch.Tensor, groups: list[int] | None,
+                tta: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(plain probabilities, their average with a mirrored / time-shifted copy when `tta`)."""
+        plain = pool_groups(self.model(inputs).float().softmax(dim=1), groups)
+        if not tta:
+            return plain, None
+        if self.modality == "image":  # the mirror image
+            other = inputs.flip(-1)
+        else:  # the same windows shifted by a quarter window (half a hop)
+            other = torch.roll(inputs, shifts=max(1, inputs.shape[-1] // 4), dims=-1)
+        return plain, (plain + pool_groups(self.model(other).float().softmax(dim=1), groups)) / 2
 
     @torch.inference_mode()
-    def probabilities(self, files: Sequence[str | Path], batch_size: int = 16, tta: bool = False,
-                      progress: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, dict[int, str]]:
-        """(len(files), classes) probabilities; rows of unreadable files are NaN, their reasons in the dict."""
+    def scores(self, files: Sequence[str | Path], batch_size: int = 16, tta: bool = False,
+               progress: Callable[[int, int], None] | None = None,
+               ) -> tuple[torch.Tensor, torch.Tensor | None, dict[int, str]]:
+        """One decoding pass: (plain, TTA or None) probabilities of shape (len(files), classes), and the
+        reasons for unreadable files (their rows are NaN)."""
         files = [Path(f) for f in files]
         loader = make_loader(self.pipeline.eval_dataset([Sample(str(f), 0) for f in files]), batch_size, 0,
                              self.device)
-        out = torch.full((len(files), len(self.classes)), float("nan"))
+        plain = torch.full((len(files), len(self.classes)), float("nan"))
+        augmented = plain.clone() if tta else None
         errors: dict[int, str] = {}
         done = 0
         for batch in loader:
             for index, reason in batch["bad"]:
                 errors[index] = reason
             if batch["indices"].numel():
-                scores = self._scores(batch["images"].to(self.device), batch.get("groups"), tta).cpu()
-                out[batch["indices"]] = scores
+                base, averaged = self._scores(batch["images"].to(self.device), batch.get("groups"), tta)
+                plain[batch["indices"]] = base.cpu()
+                if augmented is not None:
+                    augmented[batch["indices"]] = averaged.cpu()
             done += len(batch["indices"]) + len(batch["bad"])
             if progress:
                 progress(done, len(files))
-        return out, errors
+        return plain, augmented, errors
+
+    def probabilities(self, files: Sequence[str | Path], batch_size: int = 16, tta: bool = False,
+                      progress: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, dict[int, str]]:
+        """(len(files), classes) probabilities (TTA-averaged when `tta`); unreadable rows are NaN."""
+        plain, augmented, errors = self.scores(files, batch_size, tta, progress)
+        return (augmented if tta else plain), errors
 
     def predict(self, files: Sequence[str | Path], top_k: int = 3, batch_size: int = 16, tta: bool = False,
                 progress: Callable[[int, int], None] | None = None) -> list[Prediction]:

@@ -146,8 +146,8 @@ class EvaluatePage(QWidget):
             from tlstudio.core.runs import RunDir
 
             run = RunDir.open(run_dir)
-            plain = evaluate_run(run, folder, progress=progress)
-            return {"plain": plain, "tta": evaluate_run(run, folder, tta=True) if tta else None}
+            plain, augmented = evaluate_run(run, folder, tta=tta, progress=progress)
+            return {"plain": plain, "tta": augmented}
 
         self.headline.setText("Evaluating…")
         task = Task(work)
