@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
@@ -35,6 +36,31 @@ def settings() -> QSettings:
     return QSettings("tlstudio", "Transfer Learning Studio")
 
 
+class RecentList:
+    """A most-recent-first list kept in the settings (folders, projects), mirrored in a menu."""
+
+    def __init__(self, key: str, menu, open_item: Callable[[str], None], parent: QMainWindow) -> None:
+        self.key, self.menu, self.open_item, self.parent = key, menu, open_item, parent
+        self.refresh_menu()
+
+    def items(self) -> list[str]:
+        value = settings().value(self.key, [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def remember(self, item: str) -> None:
+        settings().setValue(self.key, ([item] + [i for i in self.items() if i != item])[:MAX_RECENT])
+        self.refresh_menu()
+
+    def refresh_menu(self) -> None:
+        self.menu.clear()
+        items = self.items()
+        for item in items:
+            action = QAction(item, self.parent)
+            action.triggered.connect(lambda _checked=False, i=item: self.open_item(i))
+            self.menu.addAction(action)
+        self.menu.setEnabled(bool(items))
+
+
 class MainWindow(QMainWindow):
     def __init__(self) -> None:
         super().__init__()
@@ -62,7 +88,7 @@ class MainWindow(QMainWindow):
         self.model_page.start_requested.connect(self.start_training)
         self.train_page.start_button.clicked.connect(self.start_training)
         self.train_page.finished.connect(self._training_finished)
-        self.data_page.folder_opened.connect(self._remember_folder)
+        self.data_page.folder_opened.connect(lambda folder: self.recent_data.remember(folder))
         self.state.data_changed.connect(lambda _s: self._update_steps())
         self.state.run_changed.connect(lambda _r: self._update_steps())
         self.state.training_changed.connect(lambda _t: self._update_steps())
@@ -95,8 +121,8 @@ class MainWindow(QMainWindow):
         demo_action = QAction("Open the &demo data", self)
         demo_action.triggered.connect(lambda: (self.steps.setCurrentRow(0), self.data_page.open_folder(demo_folder())))
         file_menu.addAction(demo_action)
-        self.recent_menu = file_menu.addMenu("Open &recent")
-        self._fill_recent()
+        self.recent_data = RecentList("recent/folders", file_menu.addMenu("Open &recent"), self._open_recent_folder,
+                                      self)
         file_menu.addSeparator()
         open_project = QAction("Open &project…", self)
         open_project.triggered.connect(self._open_project_dialog)
@@ -106,8 +132,8 @@ class MainWindow(QMainWindow):
         save_as.triggered.connect(lambda: self.save_project(ask=True))
         for action in (open_project, save_project, save_as):
             file_menu.addAction(action)
-        self.recent_projects_menu = file_menu.addMenu("Recent pro&jects")
-        self._fill_recent_projects()
+        self.recent_project_list = RecentList("recent/projects", file_menu.addMenu("Recent pro&jects"),
+                                              lambda path: self.open_project(Path(path)), self)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -133,23 +159,11 @@ class MainWindow(QMainWindow):
         self.data_page.audio.apply_theme(dark)
 
     def recent_folders(self) -> list[str]:
-        value = settings().value("recent/folders", [])
-        return [value] if isinstance(value, str) else list(value or [])
+        return self.recent_data.items()
 
-    def _remember_folder(self, folder: str) -> None:
-        recent = [folder] + [f for f in self.recent_folders() if f != folder]
-        settings().setValue("recent/folders", recent[:MAX_RECENT])
-        self._fill_recent()
-
-    def _fill_recent(self) -> None:
-        self.recent_menu.clear()
-        folders = self.recent_folders()
-        for folder in folders:
-            action = QAction(folder, self)
-            action.triggered.connect(lambda _c=False, f=folder: (self.steps.setCurrentRow(0),
-                                                                 self.data_page.open_folder(Path(f))))
-            self.recent_menu.addAction(action)
-        self.recent_menu.setEnabled(bool(folders))
+    def _open_recent_folder(self, folder: str) -> None:
+        self.steps.setCurrentRow(0)
+        self.data_page.open_folder(Path(folder))
 
     # -- projects -------------------------------------------------------------------------------------
     def _open_project_dialog(self) -> None:
@@ -173,7 +187,7 @@ class MainWindow(QMainWindow):
             from tlstudio.core.config import TrainConfig
 
             self.state.config = TrainConfig.from_dict(project.settings)
-        self._remember_project(project.path)
+        self.recent_project_list.remember(project.path)
         self.state.runs_changed.emit()
         finished = [r for r in project.runs if (Path(r) / "metrics.json").is_file()]
         if finished:
@@ -197,27 +211,13 @@ class MainWindow(QMainWindow):
                 return None
             path = Path(chosen)
         saved = project.save(path)
-        self._remember_project(str(saved))
+        self.recent_project_list.remember(str(saved))
         self.setWindowTitle(f"{saved.stem} — Transfer Learning Studio")
         self.statusBar().showMessage(f"Project saved to {saved}")
         return saved
 
     def recent_projects(self) -> list[str]:
-        value = settings().value("recent/projects", [])
-        return [value] if isinstance(value, str) else list(value or [])
-
-    def _remember_project(self, path: str) -> None:
-        recent = [path] + [p for p in self.recent_projects() if p != path]
-        settings().setValue("recent/projects", recent[:MAX_RECENT])
-        self._fill_recent_projects()
-
-    def _fill_recent_projects(self) -> None:
-        self.recent_projects_menu.clear()
-        for path in self.recent_projects():
-            action = QAction(path, self)
-            action.triggered.connect(lambda _c=False, p=path: self.open_project(Path(p)))
-            self.recent_projects_menu.addAction(action)
-        self.recent_projects_menu.setEnabled(bool(self.recent_projects()))
+        return self.recent_project_list.items()
 
     def check_transfer(self, run_path: str) -> None:
         """Train the same network and head from random weights with the same budget, then compare."""

@@ -116,6 +116,9 @@ class TrainingPlots(QWidget):
                                  name=f"{label} (val)")
         self._old.append((loss, acc))
 
+    def old_runs(self) -> int:
+        return len(self._old)
+
     def redraw(self) -> None:
         if not self._dirty:
             return

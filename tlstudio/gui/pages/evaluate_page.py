@@ -111,17 +111,7 @@ class EvaluatePage(QWidget):
             f"macro F1 {metrics['macro_f1']:.3f} · {metrics['backbone']}, {metrics['unfreeze_blocks']} block(s) "
             f"fine-tuned · best of {metrics['epochs']} epochs at epoch {metrics['best_epoch']} · "
             f"{metrics['train_seconds']:.1f} s on {metrics['device']}")
-        self.per_class.setRowCount(len(classes))
-        for row, name in enumerate(classes):
-            values = metrics["per_class"][name]
-            cells = [name, f"{values['precision']:.3f}", f"{values['recall']:.3f}", f"{values['f1']:.3f}",
-                     str(values["support"])]
-            for col, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if col:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-                self.per_class.setItem(row, col, item)
-        self.matrix.set_matrix(classes, metrics["confusion_matrix"])
+        self._fill_tables(classes, metrics["per_class"], metrics["confusion_matrix"])
         self.predictions = []
         path = run_dir / "predictions.tsv"
         if path.is_file():
@@ -147,7 +137,7 @@ class EvaluatePage(QWidget):
 
             run = RunDir.open(run_dir)
             plain, augmented = evaluate_run(run, folder, tta=tta, progress=progress)
-            return {"plain": plain, "tta": augmented}
+            return {"plain": plain, "tta": augmented, "new_folder": folder is not None}
 
         self.headline.setText("Evaluating…")
         task = Task(work)
@@ -160,7 +150,7 @@ class EvaluatePage(QWidget):
         result, tta = results["plain"], results["tta"]
         classes = list(result["per_class"])
         text = f"<b>Accuracy {result['accuracy']:.1%}</b> on {result['files']} files of {result['data']}"
-        if result.get("trained_val_accuracy") is not None and not result["data"].endswith("validation split)"):
+        if result.get("trained_val_accuracy") is not None and results["new_folder"]:
             change = result["accuracy"] - result["trained_val_accuracy"]
             text += (f" · at training (its validation files): {result['trained_val_accuracy']:.1%} "
                      f"<b>({change:+.1%})</b>")
@@ -169,20 +159,24 @@ class EvaluatePage(QWidget):
         if result["unknown_classes"]:
             text += f"<br>Class folders the model does not know were left out: {', '.join(result['unknown_classes'])}"
         self.headline.setText(text)
-        self.per_class.setRowCount(len(classes))
-        for row, name in enumerate(classes):
-            values = result["per_class"][name]
-            for col, value in enumerate([name, f"{values['precision']:.3f}", f"{values['recall']:.3f}",
-                                         f"{values['f1']:.3f}", str(values["support"])]):
-                item = QTableWidgetItem(value)
-                if col:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-                self.per_class.setItem(row, col, item)
-        self.matrix.set_matrix(classes, result["confusion_matrix"])
+        self._fill_tables(classes, result["per_class"], result["confusion_matrix"])
         self.predictions = [{"path": m["path"], "true": m["true"], "predicted": m["predicted"],
                              "confidence": str(m["confidence"])} for m in result.get("misclassified", [])]
         self.show_mistakes()
         self.evaluated.emit(results)
+
+    def _fill_tables(self, classes: list[str], per_class: dict, matrix: list[list[int]]) -> None:
+        self.per_class.setRowCount(len(classes))
+        for row, name in enumerate(classes):
+            values = per_class[name]
+            cells = [name, f"{values['precision']:.3f}", f"{values['recall']:.3f}", f"{values['f1']:.3f}",
+                     str(values["support"])]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if col:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                self.per_class.setItem(row, col, item)
+        self.matrix.set_matrix(classes, matrix)
 
     def show_mistakes(self) -> None:
         wrong = [p for p in self.predictions if p["true"] != p["predicted"]]

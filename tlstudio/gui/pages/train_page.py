@@ -67,9 +67,7 @@ class TrainPage(QWidget):
         if self.session is not None and self.session.is_running():
             raise RuntimeError("a run is already in progress")
         if self.run_path is not None and self.plots.epochs:
-            self.runs_started = getattr(self, "runs_started", 1)
-            self.plots.add_old_run(f"run {self.runs_started}", copy.deepcopy(self.plots.epochs))
-            self.runs_started += 1
+            self.plots.add_old_run(f"run {self.plots.old_runs() + 1}", copy.deepcopy(self.plots.epochs))
         self.plots.reset()
         self.run_path = run_path
         config = copy.deepcopy(config or self.state.config)
