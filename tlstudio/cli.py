@@ -39,7 +39,6 @@ class ConsolePrinter:
         self.tty = self.stream.isatty()
         self.quiet = quiet
         self.epochs = 0
-        self.epoch_seconds: list[float] = []
         self.epoch_started = time.perf_counter()
         self.last_draw = 0.0
         self.last_progress_pct: dict[str, int] = {}
@@ -79,6 +78,8 @@ class ConsolePrinter:
             self._line(f"Phase '{event.phase}': epochs {event.first_epoch}-{event.last_epoch}, "
                        f"{event.trainable_params:,} trainable parameters")
             self.epoch_started = time.perf_counter()
+        elif isinstance(event, ev.Progress | ev.BatchEnd) and self.quiet:
+            return  # --quiet: epochs, problems and the summary only
         elif isinstance(event, ev.Progress):
             self._progress(event)
         elif isinstance(event, ev.BatchEnd):
@@ -92,7 +93,6 @@ class ConsolePrinter:
                          f"{event.step}/{event.steps_per_epoch} loss {event.loss:.4f} "
                          f"{event.samples_per_s:.0f} samples/s ETA {eta.clock(remaining)}")
         elif isinstance(event, ev.EpochEnd):
-            self.epoch_seconds.append(event.seconds)
             best = "  *best" if event.is_best else ""
             self._line(f"epoch {event.epoch:>3}/{event.epochs}  train loss {event.train_loss:.4f} "
                        f"acc {event.train_acc:.3f} | val loss {event.val_loss:.4f} acc {event.val_acc:.3f} | "
@@ -177,7 +177,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="run folder (default: a new folder under the studio's data folder)")
     p.add_argument("--window", type=float, default=d.window_seconds, dest="window_seconds",
                    help="sound: clip length in seconds the model sees; longer clips are scored over sliding windows")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar or progress lines; epochs, problems and the summary are still printed")
 
 
 def _run_with_ctrl_c(work) -> dict:

@@ -85,7 +85,6 @@ class Embedded:
     labels: torch.Tensor  # (n_kept,)
     kept: list[int]  # indices into the sample list
     bad: list[tuple[int, str]]  # (index, reason) for files that failed
-    from_cache: int
 
 
 def embed(
@@ -136,4 +135,4 @@ def embed(
     kept = sorted(found)
     features = torch.stack([found[i].float() for i in kept]) if kept else torch.empty(0, 0)
     labels = torch.tensor([samples[i].label for i in kept], dtype=torch.long)
-    return Embedded(features, labels, kept, bad, from_cache=total - len(todo))
+    return Embedded(features, labels, kept, bad)

@@ -29,8 +29,6 @@ def augment_wave(wave: torch.Tensor, strength: str) -> torch.Tensor:
 
 
 class AudioClips(Dataset):
-    collate_name = "single"
-
     def __init__(self, samples: Sequence[Sample], settings: AudioSettings, train: bool, augment: str = "none") -> None:
         self.samples = list(samples)
         self.settings = settings

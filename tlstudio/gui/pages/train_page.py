@@ -73,7 +73,6 @@ class TrainPage(QWidget):
         config = copy.deepcopy(config or self.state.config)
         self.epochs = config.epochs
         self.epoch_started = time.perf_counter()
-        self.epoch_seconds: list[float] = []
         self.bar.setRange(0, self.epochs)
         self.bar.setValue(0)
         self.log.appendPlainText(f"— New run: {run_path}")
