@@ -11,30 +11,20 @@ import pytest
 from PySide6.QtCore import QElapsedTimer, QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 
+from tests.gui.helpers import open_folder, pick_backbone, train
+
 pytestmark = pytest.mark.gui
 
 
-def _open(window, qtbot, folder: Path) -> None:
-    window.data_page.open_folder(folder)
-    qtbot.waitUntil(lambda: window.state.spec is not None, timeout=30000)
-    qtbot.waitUntil(lambda: bool(window.model_page.rows) and hasattr(window.model_page, "_current_blocks"),
-                    timeout=60000)
-
-
-def _pick_backbone(window, name: str) -> None:
-    names = [row["name"] for row in window.model_page.rows]
-    window.model_page.table.selectRow(names.index(name))
-
-
 def test_folder_to_curves_to_matrix_to_prediction(window, qtbot, shapes_dir: Path, record_property) -> None:
-    _open(window, qtbot, shapes_dir)
+    open_folder(window, qtbot, shapes_dir)
     assert window.data_page.table.rowCount() == 3
     assert "3 classes, 72 images" in window.data_page.summary.text()
     window.data_page.class_pick.setCurrentIndex(2)
     qtbot.waitUntil(lambda: len(window.data_page.grid.thumbs.paths) == 24, timeout=5000)
 
     page = window.model_page
-    _pick_backbone(window, "mobilenet_v2")
+    pick_backbone(window, "mobilenet_v2")
     page.depth.setValue(1)
     assert "top 1 of 19 blocks" in page.depth_label.text()
     assert "features.18" in page.block_list.text()
@@ -92,8 +82,8 @@ def test_folder_to_curves_to_matrix_to_prediction(window, qtbot, shapes_dir: Pat
 
 
 def test_closing_during_training_asks_then_stops_cleanly(window, qtbot, shapes_dir: Path) -> None:
-    _open(window, qtbot, shapes_dir)
-    _pick_backbone(window, "mobilenet_v2")
+    open_folder(window, qtbot, shapes_dir)
+    pick_backbone(window, "mobilenet_v2")
     window.model_page.depth.setValue(2)
     window.model_page.epochs.setValue(50)
     with qtbot.waitSignal(window.train_page.epoch_ended, timeout=300000):
@@ -111,7 +101,7 @@ def test_closing_during_training_asks_then_stops_cleanly(window, qtbot, shapes_d
 
 
 def test_recent_folders_and_geometry_persist(window, qtbot, shapes_dir: Path) -> None:
-    _open(window, qtbot, shapes_dir)
+    open_folder(window, qtbot, shapes_dir)
     assert window.recent_folders()[0] == str(shapes_dir)
     window.resize(720, 560)  # fits the offscreen 800x600 screen and the window's minimum size
     expected = (window.size().width(), window.size().height())
@@ -165,12 +155,7 @@ def test_evaluating_on_a_new_folder_shows_old_and_new_accuracy(window, qtbot, sh
                                                               tmp_path: Path) -> None:
     import shutil
 
-    _open(window, qtbot, shapes_dir)
-    _pick_backbone(window, "mobilenet_v2")
-    window.model_page.depth.setValue(0)
-    window.model_page.epochs.setValue(2)
-    with qtbot.waitSignal(window.train_page.finished, timeout=300000):
-        window.start_training()
+    train(window, qtbot, shapes_dir, depth=0, epochs=2)
     drift = tmp_path / "drift"
     shutil.copytree(shapes_dir, drift)
     shutil.copytree(shapes_dir / "circles", drift / "ovals")

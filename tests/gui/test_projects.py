@@ -6,24 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.gui.helpers import train
+
 pytestmark = pytest.mark.gui
 
 
-def _train(window, qtbot, folder: Path, epochs: int = 2) -> None:
-    window.data_page.open_folder(folder)
-    qtbot.waitUntil(lambda: window.state.spec is not None, timeout=30000)
-    qtbot.waitUntil(lambda: bool(window.model_page.rows) and hasattr(window.model_page, "_current_blocks"),
-                    timeout=60000)
-    names = [row["name"] for row in window.model_page.rows]
-    window.model_page.table.selectRow(names.index("mobilenet_v2"))
-    window.model_page.depth.setValue(0)
-    window.model_page.epochs.setValue(epochs)
-    with qtbot.waitSignal(window.train_page.finished, timeout=300000):
-        window.start_training()
-
-
 def test_transfer_check_and_project_round_trip(window, qtbot, shapes_dir: Path, tmp_path: Path) -> None:
-    _train(window, qtbot, shapes_dir)
+    train(window, qtbot, shapes_dir)
     assert len(window.state.project.runs) == 1
     pretrained_run = window.state.project.runs[0]
     with qtbot.waitSignal(window.train_page.finished, timeout=600000):

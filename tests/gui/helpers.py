@@ -1,0 +1,28 @@
+"""Steps the GUI tests take as a user would: open a folder, pick a backbone, train."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def open_folder(window, qtbot, folder: Path) -> None:
+    """Open a data folder and wait until the scan and the Model page's catalogue and blocks are ready."""
+    window.data_page.open_folder(folder)
+    qtbot.waitUntil(lambda: window.state.spec is not None, timeout=30000)
+    qtbot.waitUntil(lambda: bool(window.model_page.rows) and hasattr(window.model_page, "_current_blocks"),
+                    timeout=60000)
+
+
+def pick_backbone(window, name: str) -> None:
+    names = [row["name"] for row in window.model_page.rows]
+    window.model_page.table.selectRow(names.index(name))
+
+
+def train(window, qtbot, folder: Path, depth: int = 0, epochs: int = 2) -> None:
+    """mobilenet_v2 on `folder`, `depth` blocks unfrozen, trained to the end."""
+    open_folder(window, qtbot, folder)
+    pick_backbone(window, "mobilenet_v2")
+    window.model_page.depth.setValue(depth)
+    window.model_page.epochs.setValue(epochs)
+    with qtbot.waitSignal(window.train_page.finished, timeout=300000):
+        window.start_training()
