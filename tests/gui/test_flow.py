@@ -122,6 +122,9 @@ def test_the_window_never_imports_torch_on_the_gui_thread(tmp_path: Path) -> Non
 import os, sys, threading, time
 os.environ['QT_QPA_PLATFORM'] = 'offscreen'
 os.environ['TLSTUDIO_HOME'] = {str(tmp_path)!r}
+from PySide6.QtCore import QSettings
+QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, {str(tmp_path / "settings")!r})
 import builtins
 real_import = builtins.__import__
 seen = []
@@ -167,3 +170,11 @@ def test_evaluating_on_a_new_folder_shows_old_and_new_accuracy(window, qtbot, sh
     assert result["plain"]["files"] == 72 and result["tta"] is not None
     assert "at training" in page.headline.text() and "test-time augmentation" in page.headline.text()
     assert "ovals" in page.headline.text()
+
+
+def test_tests_never_touch_the_users_real_settings(window, tmp_path: Path) -> None:
+    from tlstudio.gui.settings import settings
+
+    window.recent_data.remember("/some/folder")
+    assert settings().fileName().startswith(str(tmp_path / "settings"))
+    assert window.recent_folders()[0] == "/some/folder"

@@ -20,16 +20,14 @@ def _excepthook(kind, value, tb) -> None:
 
 
 def create_window():
-    from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     from tlstudio.gui.main_window import MainWindow
+    from tlstudio.gui.settings import settings
     from tlstudio.gui.style import apply_style
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("Transfer Learning Studio")
-    app.setOrganizationName("tlstudio")
-    apply_style(app, QSettings("tlstudio", "Transfer Learning Studio").value("view/dark", False, type=bool))
+    apply_style(app, settings().value("view/dark", False, type=bool))
     return app, MainWindow()
 
 

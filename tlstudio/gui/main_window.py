@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -25,15 +25,12 @@ from tlstudio.gui.pages.evaluate_page import EvaluatePage
 from tlstudio.gui.pages.model_page import ModelPage
 from tlstudio.gui.pages.train_page import TrainPage
 from tlstudio.gui.pages.try_page import TryPage
+from tlstudio.gui.settings import settings
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task
 
 STEPS = ("1  Data", "2  Model", "3  Train", "4  Evaluate", "5  Try & export", "6  Compare")
 MAX_RECENT = 8
-
-
-def settings() -> QSettings:
-    return QSettings("tlstudio", "Transfer Learning Studio")
 
 
 class RecentList:
