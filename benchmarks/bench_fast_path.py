@@ -18,11 +18,11 @@ from pathlib import Path
 
 
 def timed_run(data: Path, out: Path, epochs: int, cache: bool) -> tuple[float, dict]:
-    from tlstudio.core import engine
-    from tlstudio.core.config import TrainConfig
-    from tlstudio.core.data import scan
+    from tlstudio.core.data.scan import scan
     from tlstudio.core.media.images import check_image
-    from tlstudio.core.runs import RunDir
+    from tlstudio.core.store.runs import RunDir
+    from tlstudio.core.training import engine
+    from tlstudio.core.training.config import TrainConfig
 
     start = time.perf_counter()
     config = TrainConfig(data=str(data), backbone="mobilenet_v2", unfreeze="0", epochs=epochs, cache_features=cache)

@@ -16,10 +16,10 @@ from pathlib import Path
 
 
 def train_defaults(data: Path, out: Path) -> tuple[float, dict]:
-    from tlstudio.core import engine
-    from tlstudio.core.config import TrainConfig
-    from tlstudio.core.data import scan
-    from tlstudio.core.runs import RunDir
+    from tlstudio.core.data.scan import scan
+    from tlstudio.core.store.runs import RunDir
+    from tlstudio.core.training import engine
+    from tlstudio.core.training.config import TrainConfig
 
     start = time.perf_counter()
     config = TrainConfig(data=str(data))

@@ -26,10 +26,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         os.environ["TLSTUDIO_HOME"] = str(tmp_path / "home")
-        from tlstudio.core import engine
-        from tlstudio.core.config import TrainConfig
-        from tlstudio.core.data import scan
-        from tlstudio.core.runs import RunDir
+        from tlstudio.core.data.scan import scan
+        from tlstudio.core.store.runs import RunDir
+        from tlstudio.core.training import engine
+        from tlstudio.core.training.config import TrainConfig
         from tlstudio.demo import make_image_folder
 
         data = make_image_folder(tmp_path / "data", classes=("circles", "squares", "triangles"), per_class=60,

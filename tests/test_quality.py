@@ -22,7 +22,7 @@ def test_the_core_never_imports_qt() -> None:
 
 
 def test_importing_the_engine_loads_no_qt_at_run_time() -> None:
-    code = ("import sys, tlstudio.core.engine, tlstudio.cli; "
+    code = ("import sys, tlstudio.core.training.engine, tlstudio.cli; "
             "print(sorted(m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph'))))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -55,8 +55,8 @@ class ConsolePrinter:
             self.stream.flush()
 
     def __call__(self, event: Any) -> None:
-        from tlstudio.core import eta
-        from tlstudio.core import events as ev
+        from tlstudio.core.training import eta
+        from tlstudio.core.training import events as ev
 
         if isinstance(event, ev.RunStarted):
             self.epochs = int(event.config["epochs"])
@@ -135,8 +135,8 @@ class ConsolePrinter:
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from tlstudio.core.backbones import DEFAULT_BACKBONE
-    from tlstudio.core.config import AUGMENT_PRESETS, SCHEDULES, TrainConfig
+    from tlstudio.core.models.catalogue import DEFAULT_BACKBONE
+    from tlstudio.core.training.config import AUGMENT_PRESETS, SCHEDULES, TrainConfig
 
     d = TrainConfig()
     p = sub.add_parser("train", help="train a classifier on a folder of images or sound files",
@@ -201,10 +201,11 @@ def _run_with_ctrl_c(work) -> dict:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from tlstudio.core import data, engine
-    from tlstudio.core.config import TrainConfig
-    from tlstudio.core.events import fan_out
-    from tlstudio.core.runs import RunDir
+    from tlstudio.core.data import scan as data
+    from tlstudio.core.store.runs import RunDir
+    from tlstudio.core.training import engine
+    from tlstudio.core.training.config import TrainConfig
+    from tlstudio.core.training.events import fan_out
 
     printer = ConsolePrinter(quiet=args.quiet)
     if args.resume:
@@ -241,8 +242,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _backbones(args: argparse.Namespace) -> int:
-    from tlstudio.core.backbones import DEFAULT_BACKBONE, all_entries
-    from tlstudio.core.weights import is_cached
+    from tlstudio.core.models.catalogue import DEFAULT_BACKBONE
+    from tlstudio.core.models.registry import all_entries
+    from tlstudio.core.models.weights import is_cached
 
     rows = []
     for entry in all_entries().values():
@@ -265,8 +267,8 @@ def _backbones(args: argparse.Namespace) -> int:
 def _weights(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tlstudio.core import weights
-    from tlstudio.core.backbones import get_entry
+    from tlstudio.core.models import weights
+    from tlstudio.core.models.registry import get_entry
 
     entry = get_entry(args.backbone)
     if args.action == "fetch":
@@ -304,8 +306,8 @@ def _weights(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from tlstudio.core.assess import evaluate_run
-    from tlstudio.core.runs import RunDir
+    from tlstudio.core.inference.evaluation import evaluate_run
+    from tlstudio.core.store.runs import RunDir
 
     run = RunDir.open(args.run)
     result, tta = evaluate_run(run, args.data, tta=args.tta)
@@ -346,8 +348,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import csv
 
-    from tlstudio.core.predict import Predictor, expand
-    from tlstudio.core.runs import RunDir
+    from tlstudio.core.inference.predict import Predictor, expand
+    from tlstudio.core.store.runs import RunDir
 
     predictor = Predictor(RunDir.open(args.run))
     files = expand(args.files, predictor.modality)
@@ -374,8 +376,8 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from tlstudio.core.export import export_run
-    from tlstudio.core.runs import RunDir
+    from tlstudio.core.inference.export import export_run
+    from tlstudio.core.store.runs import RunDir
 
     path = export_run(RunDir.open(args.run), args.format, args.out)
     print(f"Exported {args.format} to {path}")
@@ -455,7 +457,7 @@ def _write_crash_report() -> str:
     import platform
     import traceback
 
-    from tlstudio.core.paths import cache_home
+    from tlstudio.core.store.paths import cache_home
 
     path = cache_home() / "logs" / f"crash-{time.strftime('%Y%m%d-%H%M%S')}.txt"
     try:

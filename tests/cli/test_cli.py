@@ -87,7 +87,7 @@ def test_a_weights_file_that_would_run_code_exits_4(shapes_dir: Path, tmp_path: 
 
 def test_an_internal_error_is_one_line_plus_a_crash_report(shapes_dir: Path, tmp_path: Path, capsys,
                                                           monkeypatch) -> None:
-    from tlstudio.core import engine
+    from tlstudio.core.training import engine
 
     def broken(*_args, **_kwargs):
         raise ZeroDivisionError("a bug")

@@ -12,14 +12,14 @@ import soundfile as sf
 import torch
 
 from tests.helpers import tree_digest
-from tlstudio.core import engine
-from tlstudio.core import events as ev
-from tlstudio.core.config import TrainConfig
-from tlstudio.core.data import scan
+from tlstudio.core.data.scan import scan
 from tlstudio.core.errors import ConfigError, WeightsError
+from tlstudio.core.inference.predict import Predictor
 from tlstudio.core.media.audio import AudioSettings, check_audio, fit_window, load_mono, sliding_windows
-from tlstudio.core.predict import Predictor
-from tlstudio.core.runs import RunDir
+from tlstudio.core.store.runs import RunDir
+from tlstudio.core.training import engine
+from tlstudio.core.training import events as ev
+from tlstudio.core.training.config import TrainConfig
 from tlstudio.demo_audio import make_sound_folder, make_speech_folder
 
 SMALL = dict(backbone="mobilenet_v3_small", pretrained="none", batch_size=8, cache_features=False)
@@ -111,7 +111,7 @@ def test_wav2vec2_freezing_counts_transformer_layers(sounds: Path, tmp_path: Pat
 
 
 def test_audio_encoders_offline_say_what_to_do(sounds: Path, tmp_path: Path, monkeypatch) -> None:
-    from tlstudio.core import weights
+    from tlstudio.core.models import weights
 
     monkeypatch.setattr(weights, "checkpoints_dir", lambda: tmp_path / "no-weights")
     monkeypatch.setattr(weights, "download", lambda entry, progress=None: (_ for _ in ()).throw(

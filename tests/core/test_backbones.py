@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tlstudio.core.backbones import CATALOGUE, get_entry
 from tlstudio.core.errors import ConfigError
-from tlstudio.core.model import build_model
+from tlstudio.core.models.catalogue import CATALOGUE
+from tlstudio.core.models.registry import get_entry
+from tlstudio.core.models.transfer_model import build_model
 
 REQUIRED = {"resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0",
             "efficientnet_b2", "efficientnet_v2_s", "convnext_tiny", "regnet_y_800mf", "densenet121", "vgg16",

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import make_bad_corpus, tree_digest
-from tlstudio.core import engine
-from tlstudio.core import events as ev
-from tlstudio.core.config import TrainConfig
-from tlstudio.core.data import scan
+from tlstudio.core.data.scan import scan
 from tlstudio.core.media.images import check_image, load_rgb
-from tlstudio.core.runs import RunDir
+from tlstudio.core.store.runs import RunDir
+from tlstudio.core.training import engine
+from tlstudio.core.training import events as ev
+from tlstudio.core.training.config import TrainConfig
 
 
 @pytest.fixture(scope="module")

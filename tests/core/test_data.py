@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import tree_digest
-from tlstudio.core.data import scan, stratified_split
+from tlstudio.core.data.scan import scan, stratified_split
 from tlstudio.core.errors import DataError
 from tlstudio.core.media.images import check_image
 from tlstudio.demo import make_image_folder
@@ -96,7 +96,7 @@ def test_scanning_never_writes_to_the_folder(shapes_dir: Path) -> None:
 
 
 def test_split_keeps_one_validation_file_for_small_classes() -> None:
-    from tlstudio.core.data import Sample
+    from tlstudio.core.data.spec import Sample
 
     samples = [Sample(f"{c}{i}", c) for c in range(2) for i in range(3)]
     train, val = stratified_split(samples, 2, 0.1, seed=0)

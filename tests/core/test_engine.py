@@ -11,13 +11,14 @@ import pytest
 import torch
 
 from tests.helpers import tree_digest
-from tlstudio.core import engine
-from tlstudio.core import events as ev
-from tlstudio.core.config import TrainConfig
 from tlstudio.core.control import Control
-from tlstudio.core.data import scan
+from tlstudio.core.data.scan import scan
 from tlstudio.core.media.images import check_image
-from tlstudio.core.runs import RunDir, load_model
+from tlstudio.core.models.saved import load_model
+from tlstudio.core.store.runs import RunDir
+from tlstudio.core.training import engine
+from tlstudio.core.training import events as ev
+from tlstudio.core.training.config import TrainConfig
 
 SMALL = dict(backbone="mobilenet_v3_small", pretrained="none", batch_size=16)
 
@@ -81,8 +82,8 @@ def test_fine_tuning_updates_only_the_unfrozen_blocks(shapes_dir: Path, tmp_path
     ready = next(e for e in events if isinstance(e, ev.ModelReady))
     assert ready.trainable_blocks == ["pre-logits"]
     model, _, _ = load_model(RunDir.open(tmp_path / "run"))
-    from tlstudio.core.backbones import get_entry
-    from tlstudio.core.model import build_model
+    from tlstudio.core.models.registry import get_entry
+    from tlstudio.core.models.transfer_model import build_model
 
     torch.manual_seed(0)  # the engine's seed: the same random initialisation
     initial = build_model(get_entry("mobilenet_v3_small"), 3)

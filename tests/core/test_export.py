@@ -17,12 +17,13 @@ import pytest
 import torch
 from PIL import Image
 
-from tlstudio.core import engine
-from tlstudio.core.config import TrainConfig
-from tlstudio.core.data import DatasetSpec, scan
-from tlstudio.core.export import export_run
-from tlstudio.core.predict import Predictor
-from tlstudio.core.runs import RunDir
+from tlstudio.core.data.scan import scan
+from tlstudio.core.data.spec import DatasetSpec
+from tlstudio.core.inference.export import export_run
+from tlstudio.core.inference.predict import Predictor
+from tlstudio.core.store.runs import RunDir
+from tlstudio.core.training import engine
+from tlstudio.core.training.config import TrainConfig
 from tlstudio.demo_audio import make_sound_folder
 
 TOLERANCE = 1e-4

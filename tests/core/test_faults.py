@@ -9,13 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from tlstudio.core import atomic, engine
-from tlstudio.core import events as ev
-from tlstudio.core.config import TrainConfig
-from tlstudio.core.data import scan
+from tlstudio.core.data.scan import scan
 from tlstudio.core.errors import OutOfMemoryError, RunError, StorageError
-from tlstudio.core.model import TransferModel
-from tlstudio.core.runs import RunDir, load_model
+from tlstudio.core.models.saved import load_model
+from tlstudio.core.models.transfer_model import TransferModel
+from tlstudio.core.store import atomic
+from tlstudio.core.store.runs import RunDir
+from tlstudio.core.training import engine
+from tlstudio.core.training import events as ev
+from tlstudio.core.training.config import TrainConfig
 
 SMALL = dict(backbone="mobilenet_v3_small", pretrained="none", batch_size=16, cache_features=False)
 

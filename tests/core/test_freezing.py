@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from tlstudio.core import freezing
-from tlstudio.core.backbones import get_entry
 from tlstudio.core.errors import ConfigError
-from tlstudio.core.model import build_model
+from tlstudio.core.models import freezing
+from tlstudio.core.models.registry import get_entry
+from tlstudio.core.models.transfer_model import build_model
 
 
 @pytest.fixture()

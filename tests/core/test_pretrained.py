@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from tlstudio.core import engine
-from tlstudio.core.config import TrainConfig
-from tlstudio.core.data import scan
-from tlstudio.core.runs import RunDir
+from tlstudio.core.data.scan import scan
+from tlstudio.core.store.runs import RunDir
+from tlstudio.core.training import engine
+from tlstudio.core.training.config import TrainConfig
 from tlstudio.demo import make_image_folder
 
 

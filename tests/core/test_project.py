@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tlstudio.core import engine
-from tlstudio.core.config import TrainConfig
-from tlstudio.core.data import scan
+from tlstudio.core.data.scan import scan
 from tlstudio.core.errors import RunError
-from tlstudio.core.project import Project, from_scratch, run_summary
-from tlstudio.core.runs import RunDir
+from tlstudio.core.store.project import Project, run_summary
+from tlstudio.core.store.runs import RunDir
+from tlstudio.core.training import engine
+from tlstudio.core.training.config import TrainConfig, from_scratch
 
 
 def test_a_project_saves_and_reopens_with_its_runs(shapes_dir: Path, tmp_path: Path) -> None:

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from tlstudio.core import weights
-from tlstudio.core.backbones import build_torchvision, get_entry, layout_of
 from tlstudio.core.errors import WeightsError
+from tlstudio.core.models import weights
+from tlstudio.core.models.catalogue import build_torchvision, layout_of
+from tlstudio.core.models.registry import get_entry
 
 
 class _RunsCode:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from tlstudio.core import engine
-from tlstudio.core.config import TrainConfig
-from tlstudio.core.data import scan
-from tlstudio.core.runs import RunDir
+from tlstudio.core.data.scan import scan
+from tlstudio.core.store.runs import RunDir
+from tlstudio.core.training import engine
+from tlstudio.core.training.config import TrainConfig
 from tlstudio.demo_audio import make_sound_folder
 
 SMALL = dict(backbone="mobilenet_v3_small", pretrained="none", batch_size=16, cache_features=False)

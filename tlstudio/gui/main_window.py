@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.core.paths import runs_home
+from tlstudio.core.store.paths import runs_home
 from tlstudio.gui.pages.compare_page import ComparePage
 from tlstudio.gui.pages.data_page import DataPage, demo_folder
 from tlstudio.gui.pages.evaluate_page import EvaluatePage
@@ -172,7 +172,7 @@ class MainWindow(QMainWindow):
 
     def open_project(self, path: Path) -> None:
         from tlstudio.core.errors import StudioError
-        from tlstudio.core.project import Project
+        from tlstudio.core.store.project import Project
 
         try:
             project = Project.load(path)
@@ -181,7 +181,7 @@ class MainWindow(QMainWindow):
             return
         self.state.project = project
         if project.settings:
-            from tlstudio.core.config import TrainConfig
+            from tlstudio.core.training.config import TrainConfig
 
             self.state.config = TrainConfig.from_dict(project.settings)
         self.recent_project_list.remember(project.path)
@@ -220,8 +220,7 @@ class MainWindow(QMainWindow):
         """Train the same network and head from random weights with the same budget, then compare."""
         import json
 
-        from tlstudio.core.config import TrainConfig
-        from tlstudio.core.project import from_scratch
+        from tlstudio.core.training.config import TrainConfig, from_scratch
 
         if self.state.training or self.state.spec is None:
             return

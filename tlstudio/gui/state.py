@@ -7,9 +7,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from tlstudio.core.config import TrainConfig
-from tlstudio.core.data import DatasetSpec
-from tlstudio.core.project import Project
+from tlstudio.core.data.spec import DatasetSpec
+from tlstudio.core.store.project import Project
+from tlstudio.core.training.config import TrainConfig
 
 
 class StudioState(QObject):

@@ -15,11 +15,11 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from tlstudio.core import events as ev
-from tlstudio.core.config import TrainConfig
 from tlstudio.core.control import Control
-from tlstudio.core.data import DatasetSpec
+from tlstudio.core.data.spec import DatasetSpec
 from tlstudio.core.errors import StudioError
+from tlstudio.core.training import events as ev
+from tlstudio.core.training.config import TrainConfig
 
 FLUSH_SECONDS = 0.05
 
@@ -60,8 +60,8 @@ class TrainWorker(QObject):
         from tlstudio.gui.tasks import import_torch_once
 
         import_torch_once()
-        from tlstudio.core import engine
-        from tlstudio.core.runs import RunDir
+        from tlstudio.core.store.runs import RunDir
+        from tlstudio.core.training import engine
 
         metrics = None
         try:

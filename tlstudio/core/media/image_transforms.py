@@ -8,7 +8,7 @@ import torch
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import v2 as T
 
-from tlstudio.core.backbones import Preprocess
+from tlstudio.core.media.preprocess import Preprocess
 
 
 def _interpolation(pre: Preprocess) -> InterpolationMode:

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.core.project import run_summary
-from tlstudio.core.runs import RunDir
+from tlstudio.core.store.project import run_summary
+from tlstudio.core.store.runs import RunDir
 from tlstudio.gui.plots import theme_plot
 from tlstudio.gui.state import StudioState
 

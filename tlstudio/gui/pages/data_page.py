@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.core.data import DatasetSpec
+from tlstudio.core.data.spec import DatasetSpec
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task
 from tlstudio.gui.widgets.audio_view import AudioView
@@ -36,7 +36,7 @@ def demo_folder() -> Path:
 
 
 def scan_folder(folder: Path, val_split: float, seed: int, progress, control) -> DatasetSpec:
-    from tlstudio.core.data import scan
+    from tlstudio.core.data.scan import scan
 
     def report(done: int, total: int) -> None:
         control.checkpoint()

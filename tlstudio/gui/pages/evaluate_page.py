@@ -132,8 +132,8 @@ class EvaluatePage(QWidget):
         tta = self.tta.isChecked()
 
         def work(progress, _control):
-            from tlstudio.core.assess import evaluate_run
-            from tlstudio.core.runs import RunDir
+            from tlstudio.core.inference.evaluation import evaluate_run
+            from tlstudio.core.store.runs import RunDir
 
             run = RunDir.open(run_dir)
             plain, augmented = evaluate_run(run, folder, tta=tta, progress=progress)

@@ -45,16 +45,16 @@ TIPS = {
 
 
 def catalogue_rows(_progress, _control) -> list[dict[str, Any]]:
-    from tlstudio.core.backbones import all_entries
-    from tlstudio.core.weights import is_cached
+    from tlstudio.core.models.registry import all_entries
+    from tlstudio.core.models.weights import is_cached
 
     return [{"name": e.name, "summary": e.summary, "cached": is_cached(e), "modality": e.modality, **e.meta()}
             for e in all_entries().values()]
 
 
 def block_info(name: str, num_classes: int, head: str) -> dict[str, Any]:
-    from tlstudio.core.backbones import get_entry
-    from tlstudio.core.model import build_model
+    from tlstudio.core.models.registry import get_entry
+    from tlstudio.core.models.transfer_model import build_model
 
     model = build_model(get_entry(name), max(num_classes, 2), head)
     sizes = []
@@ -345,8 +345,8 @@ class ModelPage(QWidget):
         name = row["name"]
 
         def work(progress, control):
-            from tlstudio.core import weights
-            from tlstudio.core.backbones import get_entry
+            from tlstudio.core.models import weights
+            from tlstudio.core.models.registry import get_entry
 
             entry = get_entry(name)
             try:
@@ -392,8 +392,8 @@ class ModelPage(QWidget):
         def work(_progress, _control):
             from pathlib import Path
 
-            from tlstudio.core import weights
-            from tlstudio.core.backbones import get_entry
+            from tlstudio.core.models import weights
+            from tlstudio.core.models.registry import get_entry
 
             return weights.import_file(get_entry(name), Path(path))
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from tlstudio.core import eta
-from tlstudio.core import events as ev
+from tlstudio.core.training import eta
+from tlstudio.core.training import events as ev
 from tlstudio.gui.plots import TrainingPlots
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.worker import TrainingSession, TrainWorker

@@ -126,8 +126,8 @@ class TryPage(QWidget):
             return None
 
         def work(progress, _control):
-            from tlstudio.core.predict import Predictor, expand
-            from tlstudio.core.runs import RunDir
+            from tlstudio.core.inference.predict import Predictor, expand
+            from tlstudio.core.store.runs import RunDir
 
             predictor = Predictor(RunDir.open(run_dir))
             return predictor.predict(expand(paths, predictor.modality), progress=progress)
@@ -163,8 +163,8 @@ class TryPage(QWidget):
         out = target / f"{run_dir.name}-{fmt}"
 
         def work(_progress, _control):
-            from tlstudio.core.export import export_run
-            from tlstudio.core.runs import RunDir
+            from tlstudio.core.inference.export import export_run
+            from tlstudio.core.store.runs import RunDir
 
             return export_run(RunDir.open(run_dir), fmt, out)
 

@@ -14,11 +14,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from tlstudio.core.batching import Batch
 from tlstudio.core.control import Control
+from tlstudio.core.data.audio_clips import pool_groups
+from tlstudio.core.data.loaders import Batch
 from tlstudio.core.errors import DataError
-from tlstudio.core.events import BatchEnd, Listener
-from tlstudio.core.media.audio_dataset import pool_groups
+from tlstudio.core.training.events import BatchEnd, Listener
 
 
 @dataclass(frozen=True)

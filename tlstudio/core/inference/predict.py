@@ -10,10 +10,12 @@ from pathlib import Path
 
 import torch
 
-from tlstudio.core.batching import make_loader
-from tlstudio.core.data import AUDIO_SUFFIXES, IMAGE_SUFFIXES, Sample, walk_media
-from tlstudio.core.media.audio_dataset import pool_groups
-from tlstudio.core.runs import RunDir, load_model
+from tlstudio.core.data.audio_clips import pool_groups
+from tlstudio.core.data.loaders import make_loader
+from tlstudio.core.data.scan import AUDIO_SUFFIXES, IMAGE_SUFFIXES, walk_media
+from tlstudio.core.data.spec import Sample
+from tlstudio.core.models.saved import load_model
+from tlstudio.core.store.runs import RunDir
 
 
 @dataclass(frozen=True)

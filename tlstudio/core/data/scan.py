@@ -11,58 +11,15 @@ import os
 import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tlstudio.core.data.spec import DatasetSpec, Sample, SkippedFile
 from tlstudio.core.errors import DataError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3"})
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 IGNORED_DIRS = frozenset({"__MACOSX", "@eaDir", "$RECYCLE.BIN", "System Volume Information"})
-
-
-@dataclass(frozen=True)
-class Sample:
-    path: str
-    label: int
-
-
-@dataclass(frozen=True)
-class SkippedFile:
-    path: str
-    reason: str
-
-
-@dataclass
-class DatasetSpec:
-    root: str
-    modality: str  # "image" or "audio"
-    classes: list[str]
-    train: list[Sample]
-    val: list[Sample]
-    test: list[Sample] = field(default_factory=list)
-    skipped: list[SkippedFile] = field(default_factory=list)
-    split_source: str = "folders"  # "folders" or "random"
-    warnings: list[str] = field(default_factory=list)
-
-    def counts(self, split: str) -> dict[str, int]:
-        counter = Counter(sample.label for sample in getattr(self, split))
-        return {name: counter.get(index, 0) for index, name in enumerate(self.classes)}
-
-    def sizes(self) -> dict[str, int]:
-        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> DatasetSpec:
-        data = dict(data)
-        for split in ("train", "val", "test"):
-            data[split] = [Sample(**sample) for sample in data.get(split, [])]
-        data["skipped"] = [SkippedFile(**item) for item in data.get("skipped", [])]
-        return cls(**data)
 
 
 ProgressFn = Callable[[int, int], None]

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from tlstudio.core.data import Sample
+from tlstudio.core.data.spec import Sample
 from tlstudio.core.media.audio import AudioDecodeError, AudioSettings, fit_window, load_mono, sliding_windows
 
 

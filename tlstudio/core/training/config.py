@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from tlstudio.core.backbones import DEFAULT_BACKBONE
 from tlstudio.core.errors import ConfigError
+from tlstudio.core.models.catalogue import DEFAULT_BACKBONE
 
 AUGMENT_PRESETS = ("none", "light", "strong")
 SCHEDULES = ("one-phase", "two-phase")
@@ -69,3 +69,16 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in known})
+
+
+def from_scratch(config: TrainConfig) -> TrainConfig:
+    """The same network, head and budget without pretraining: what transfer learning is measured against.
+
+    Everything trains (nothing pretrained is worth freezing), at one learning rate, with the same epochs,
+    batch size and augmentation as the run it is compared with.
+    """
+    data = config.to_dict()
+    data.update(pretrained="none", unfreeze="all", backbone_lr_factor=1.0, schedule="one-phase")
+    if data["augment"] == "auto":
+        data["augment"] = "light"
+    return TrainConfig.from_dict(data)

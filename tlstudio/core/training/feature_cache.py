@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from tlstudio.core.atomic import torch_save
 from tlstudio.core.control import Control
-from tlstudio.core.data import Sample
-from tlstudio.core.media.audio_dataset import pool_groups
-from tlstudio.core.model import TransferModel
+from tlstudio.core.data.audio_clips import pool_groups
+from tlstudio.core.data.spec import Sample
+from tlstudio.core.models.transfer_model import TransferModel
+from tlstudio.core.store.atomic import torch_save
 
 log = logging.getLogger(__name__)
 

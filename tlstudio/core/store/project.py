@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from tlstudio import __version__
-from tlstudio.core import atomic
-from tlstudio.core.config import TrainConfig
 from tlstudio.core.errors import RunError
+from tlstudio.core.store import atomic
 
 SUFFIX = ".tlsproj"
 FORMAT = "tlstudio-project"
@@ -81,16 +80,3 @@ def run_summary(run_dir: str | Path) -> dict[str, Any]:
         "status": metrics.get("status", "incomplete"),
     })
     return row
-
-
-def from_scratch(config: TrainConfig) -> TrainConfig:
-    """The same network, head and budget without pretraining: what transfer learning is measured against.
-
-    Everything trains (nothing pretrained is worth freezing), at one learning rate, with the same epochs,
-    batch size and augmentation as the run it is compared with.
-    """
-    data = config.to_dict()
-    data.update(pretrained="none", unfreeze="all", backbone_lr_factor=1.0, schedule="one-phase")
-    if data["augment"] == "auto":
-        data["augment"] = "light"
-    return TrainConfig.from_dict(data)

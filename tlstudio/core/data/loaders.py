@@ -1,17 +1,15 @@
-"""How batches reach the loop: DataLoaders over image files, or shuffled slices of cached embeddings."""
+"""DataLoaders over a split's files: spawn-safe workers, pinned memory on CUDA, seeded shuffles."""
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from tlstudio.core.media.audio_dataset import collate_windows
-from tlstudio.core.media.image_dataset import collate_skipping_bad
+from tlstudio.core.data.audio_clips import collate_windows
+from tlstudio.core.data.image_files import collate_skipping_bad
 
 Batch = dict[str, Any]
 
@@ -44,25 +42,3 @@ def make_loader(dataset: Dataset, batch_size: int, workers: int, device: torch.d
         generator=generator,
         **kwargs,
     )
-
-
-def tensor_batches(features: torch.Tensor, labels: torch.Tensor, batch_size: int,
-                   generator: torch.Generator | None) -> Iterator[Batch]:
-    n = len(labels)
-    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    for start in range(0, n, batch_size):
-        index = order[start : start + batch_size]
-        yield {"images": features[index], "labels": labels[index], "indices": index, "bad": [], "groups": None}
-
-
-def warmup_cosine(total_steps: int, warmup_share: float = 0.1, floor: float = 0.01):
-    """Linear warm-up then cosine decay to `floor` x the peak; works for any number of steps, even 1."""
-    warmup = max(1, round(total_steps * warmup_share))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return factor

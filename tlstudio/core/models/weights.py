@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tlstudio.core.backbones import BackboneEntry
 from tlstudio.core.errors import WeightsError
+from tlstudio.core.models.catalogue import BackboneEntry
 
 if TYPE_CHECKING:
     import torch

@@ -9,53 +9,15 @@ the torchvision weights' own metadata, so nothing is built or downloaded to list
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tlstudio.core.errors import ConfigError
+from tlstudio.core.media.preprocess import Preprocess
+from tlstudio.core.models.registry import register
+from tlstudio.core.models.types import Block, Layout
 
 if TYPE_CHECKING:
     from torch import nn
-
-
-@dataclass(frozen=True)
-class Block:
-    label: str
-    prefixes: tuple[str, ...]
-
-    def owns(self, parameter_name: str) -> bool:
-        return any(parameter_name == p or parameter_name.startswith(p) for p in self.prefixes)
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """What an input goes through before the network: saved with every run and export."""
-
-    resize: int
-    crop: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    interpolation: str  # "bilinear" or "bicubic"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Preprocess:
-        return cls(
-            resize=int(data["resize"]),
-            crop=int(data["crop"]),
-            mean=tuple(data["mean"]),
-            std=tuple(data["std"]),
-            interpolation=str(data["interpolation"]),
-        )
-
-
-@dataclass(frozen=True)
-class Layout:
-    blocks: list[Block]
-    classifier: str  # attribute path of the final Linear, replaced by the new head
-    feature_dim: int
 
 
 @dataclass(frozen=True)
@@ -94,8 +56,8 @@ class BackboneEntry:
 
     def build_backbone(self, state: dict | None = None) -> tuple[nn.Module, Layout]:
         """The torchvision network with pretrained `state` (or random), its classifier removed."""
-        from tlstudio.core.model import strip_classifier
-        from tlstudio.core.weights import load_backbone_state
+        from tlstudio.core.models.transfer_model import strip_classifier
+        from tlstudio.core.models.weights import load_backbone_state
 
         net = build_torchvision(self)
         layout = layout_of(self, net)
@@ -240,22 +202,7 @@ CATALOGUE: dict[str, BackboneEntry] = {
 }
 
 DEFAULT_BACKBONE = "mobilenet_v2"
-
-
-def all_entries() -> dict[str, Any]:
-    """Image backbones, then the audio encoders."""
-    from tlstudio.core.audio_encoders import AUDIO_ENCODERS
-
-    return {**CATALOGUE, **AUDIO_ENCODERS}
-
-
-def get_entry(name: str) -> Any:
-    entries = all_entries()
-    try:
-        return entries[name]
-    except KeyError:
-        known = ", ".join(entries)
-        raise ConfigError(f"Unknown backbone '{name}'.", f"Choose one of: {known}.") from None
+register(*CATALOGUE.values())
 
 
 def build_torchvision(entry: BackboneEntry) -> nn.Module:

@@ -8,11 +8,12 @@ from typing import Any
 
 import torch
 
-from tlstudio.core.data import DatasetSpec, scan
+from tlstudio.core.data.scan import scan
+from tlstudio.core.data.spec import DatasetSpec
 from tlstudio.core.errors import DataError
-from tlstudio.core.evaluate import report
-from tlstudio.core.predict import Predictor
-from tlstudio.core.runs import RunDir
+from tlstudio.core.inference.metrics import report
+from tlstudio.core.inference.predict import Predictor
+from tlstudio.core.store.runs import RunDir
 
 
 def evaluate_run(run: RunDir, data: str | Path | None = None, tta: bool = False,

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from tlstudio.core.data import Sample
+from tlstudio.core.data.spec import Sample
 from tlstudio.core.media.images import ImageDecodeError, load_rgb
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tlstudio.core.events import BatchEnd
+from tlstudio.core.training.events import BatchEnd
 
 
 def epoch_fraction(batch: BatchEnd) -> float:

@@ -13,9 +13,9 @@ from typing import Any
 from torch import nn
 from torch.utils.data import Dataset
 
-from tlstudio.core.backbones import Preprocess
-from tlstudio.core.data import Sample
+from tlstudio.core.data.spec import Sample
 from tlstudio.core.media.audio import AudioSettings
+from tlstudio.core.media.preprocess import Preprocess
 
 
 @dataclass(frozen=True)
@@ -27,13 +27,13 @@ class ImagePipeline:
         return {"modality": "image", "preprocess": self.preprocess.to_dict()}
 
     def train_dataset(self, samples: Sequence[Sample], augment: str) -> Dataset:
-        from tlstudio.core.media.image_dataset import ImageFiles
+        from tlstudio.core.data.image_files import ImageFiles
         from tlstudio.core.media.image_transforms import train_transform
 
         return ImageFiles(samples, train_transform(self.preprocess, augment), self.preprocess.resize)
 
     def eval_dataset(self, samples: Sequence[Sample]) -> Dataset:
-        from tlstudio.core.media.image_dataset import ImageFiles
+        from tlstudio.core.data.image_files import ImageFiles
         from tlstudio.core.media.image_transforms import eval_transform
 
         # full decoding (no JPEG draft mode): the pixels a user of an exported model would have
@@ -53,12 +53,12 @@ class AudioPipeline:
         return {"modality": "audio", "audio": self.settings.to_dict(), "frontend": self.frontend_kind}
 
     def train_dataset(self, samples: Sequence[Sample], augment: str) -> Dataset:
-        from tlstudio.core.media.audio_dataset import AudioClips
+        from tlstudio.core.data.audio_clips import AudioClips
 
         return AudioClips(samples, self.settings, train=True, augment=augment)
 
     def eval_dataset(self, samples: Sequence[Sample]) -> Dataset:
-        from tlstudio.core.media.audio_dataset import AudioClips
+        from tlstudio.core.data.audio_clips import AudioClips
 
         return AudioClips(samples, self.settings, train=False)
 

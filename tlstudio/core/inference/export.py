@@ -21,9 +21,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from tlstudio import __version__
+from tlstudio.core.data.pipelines import AudioPipeline, ImagePipeline
 from tlstudio.core.errors import ConfigError, StudioError
-from tlstudio.core.media.pipelines import AudioPipeline, ImagePipeline
-from tlstudio.core.runs import RunDir, load_model
+from tlstudio.core.models.saved import load_model
+from tlstudio.core.store.runs import RunDir
 
 FORMATS = ("torchscript", "onnx", "checkpoint")
 

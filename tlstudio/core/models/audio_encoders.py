@@ -8,25 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
+from tlstudio.core.models.registry import register
+from tlstudio.core.models.types import Block, Layout
 
-from tlstudio.core.backbones import Block, Layout
+if TYPE_CHECKING:
+    from torch import nn
 
 PREFIX = "encoder_model."
 
 
-class PooledEncoder(nn.Module):
-    """(B, samples) -> (B, 768): the transformer's output averaged over time."""
-
-    def __init__(self, encoder_model: nn.Module) -> None:
-        super().__init__()
-        self.encoder_model = encoder_model
-
-    def forward(self, waves):
-        hidden, _ = self.encoder_model(waves)
-        return hidden.mean(dim=1)
 
 
 @lru_cache(maxsize=4)
@@ -72,7 +64,7 @@ class AudioEncoderEntry:
 
         model = torchaudio.models.wav2vec2_model(**self.bundle()._params)
         if state is not None:
-            from tlstudio.core.weights import load_backbone_state
+            from tlstudio.core.models.weights import load_backbone_state
 
             load_backbone_state(self, model, state, classifier="")
         layers = len(model.encoder.transformer.layers)
@@ -81,6 +73,8 @@ class AudioEncoderEntry:
             Block("projection", (f"{PREFIX}encoder.feature_projection.", f"{PREFIX}encoder.transformer.pos_conv_embed.",
                                  f"{PREFIX}encoder.transformer.layer_norm.")),
         ] + [Block(f"transformer layer {i + 1}", (f"{PREFIX}encoder.transformer.layers.{i}.",)) for i in range(layers)]
+        from tlstudio.core.models.pooled_encoder import PooledEncoder
+
         return PooledEncoder(model), Layout(blocks, "", int(model.encoder.feature_projection.projection.out_features))
 
 
@@ -93,3 +87,4 @@ AUDIO_ENCODERS = {
                           "Self-supervised speech encoder (LibriSpeech 960 h); strong for speech. Slow on a CPU."),
     ]
 }
+register(*AUDIO_ENCODERS.values())

@@ -26,16 +26,26 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from tlstudio import __version__
-from tlstudio.core import devices, freezing
-from tlstudio.core import steps as steps_mod
-from tlstudio.core.backbones import BackboneEntry, get_entry
-from tlstudio.core.batching import Batch, auto_workers, make_loader, tensor_batches, warmup_cosine
-from tlstudio.core.config import TrainConfig
+from tlstudio.core import devices
 from tlstudio.core.control import Cancelled, Control
-from tlstudio.core.data import DatasetSpec, Sample, SkippedFile
+from tlstudio.core.data.loaders import Batch, auto_workers, make_loader
+from tlstudio.core.data.pipelines import AudioPipeline, ImagePipeline
+from tlstudio.core.data.spec import DatasetSpec, Sample, SkippedFile
 from tlstudio.core.errors import ConfigError, DataError, OutOfMemoryError, RunError
-from tlstudio.core.evaluate import report
-from tlstudio.core.events import (
+from tlstudio.core.inference.metrics import report
+from tlstudio.core.media.audio import AudioSettings
+from tlstudio.core.models import freezing
+from tlstudio.core.models.catalogue import BackboneEntry
+from tlstudio.core.models.registry import get_entry
+from tlstudio.core.models.saved import model_payload
+from tlstudio.core.models.transfer_model import TransferModel, build_model
+from tlstudio.core.models.weights import pretrained_state, sha256_of
+from tlstudio.core.store.paths import features_cache_dir
+from tlstudio.core.store.runs import RunDir
+from tlstudio.core.training import steps as steps_mod
+from tlstudio.core.training.batching import tensor_batches, warmup_cosine
+from tlstudio.core.training.config import TrainConfig
+from tlstudio.core.training.events import (
     CheckpointSaved,
     EpochEnd,
     Finished,
@@ -46,13 +56,7 @@ from tlstudio.core.events import (
     Progress,
     RunStarted,
 )
-from tlstudio.core.features import Embedded, FeatureCache, bucket_key, embed
-from tlstudio.core.media.audio import AudioSettings
-from tlstudio.core.media.pipelines import AudioPipeline, ImagePipeline
-from tlstudio.core.model import TransferModel, build_model
-from tlstudio.core.paths import features_cache_dir
-from tlstudio.core.runs import RunDir, model_payload
-from tlstudio.core.weights import pretrained_state, sha256_of
+from tlstudio.core.training.feature_cache import Embedded, FeatureCache, bucket_key, embed
 
 log = logging.getLogger(__name__)
 

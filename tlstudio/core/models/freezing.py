@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from tlstudio.core.backbones import Block
 from tlstudio.core.errors import ConfigError
-from tlstudio.core.model import TransferModel
+from tlstudio.core.models.transfer_model import TransferModel
+from tlstudio.core.models.types import Block
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tlstudio.core.backbones import Block, Layout
+from tlstudio.core.models.types import Block, Layout
 
 HEADS = ("linear", "mlp")
 

@@ -1,0 +1,1 @@
+"""Using a trained run: metrics, evaluation, prediction and export."""
