@@ -135,50 +135,47 @@ class ConsolePrinter:
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from tlstudio.core.models.catalogue import DEFAULT_BACKBONE
-    from tlstudio.core.training.config import AUGMENT_PRESETS, SCHEDULES, TrainConfig
+    """The flags come from TrainConfig's fields (one source of truth); a few need words of their own."""
+    from dataclasses import MISSING, fields
 
-    d = TrainConfig()
+    from tlstudio.core.training.config import TrainConfig
+
     p = sub.add_parser("train", help="train a classifier on a folder of images or sound files",
-                       description="Train a classifier on DATA: one sub-folder per class, or train/ and val/. "
-                                   "Images or sound (wav, flac, ogg, mp3) are recognised by themselves.")
+                       description="Train a classifier on DATA: one sub-folder per class, or train/ and val/ "
+                                   "(or train/ and test/). Images or sound (wav, flac, ogg, mp3) are recognised by "
+                                   "themselves.")
     p.add_argument("data", nargs="?",
                    help="folder with one sub-folder per class, or with train/ and val/ (also valid/, test/)")
     p.add_argument("--resume", metavar="RUN",
                    help="continue a cancelled, crashed or killed run from its last completed epoch")
-    p.add_argument("--backbone", default=DEFAULT_BACKBONE, help=f"pretrained network (default {DEFAULT_BACKBONE};"
-                   " see `tlstudio backbones`)")
-    p.add_argument("--unfreeze", default=d.unfreeze,
-                   help="top blocks that train besides the head: 0 = feature extraction (default), 'all' = full "
-                        "fine-tuning")
-    p.add_argument("--head", choices=("linear", "mlp"), default=d.head, help="new classifier head (default linear)")
-    p.add_argument("--schedule", choices=SCHEDULES, default=d.schedule,
-                   help="two-phase: train the head for --warmup-epochs, then unfreeze --unfreeze blocks")
-    p.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr, help="the head's learning rate (default %(default)s)")
-    p.add_argument("--backbone-lr-factor", type=float, default=d.backbone_lr_factor,
-                   help="backbone learning rate = lr x this (default %(default)s)")
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
-    p.add_argument("--augment", choices=(*AUGMENT_PRESETS, "auto"), default=d.augment,
-                   help="auto = none for feature extraction, light when fine-tuning")
-    p.add_argument("--val-split", type=float, default=d.val_split,
-                   help="share held out for validation when DATA has no val/ folder (default %(default)s)")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default=d.device, help="auto (CUDA > MPS > CPU), cuda, cuda:N, mps or cpu")
-    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    p.add_argument("--workers", type=int, default=d.workers, help="data-loading processes (-1 = automatic)")
-    p.add_argument("--no-cache", action="store_true", help="do not reuse or store cached embeddings")
+    for f in fields(TrainConfig):
+        meta = f.metadata
+        if not meta.get("flag"):
+            continue
+        default = f.default if f.default is not MISSING else None
+        if meta.get("action"):
+            p.add_argument(meta["flag"], dest=f.name, action=meta["action"], help=meta["help"])
+            continue
+        kind = {"int": int, "float": float, "str": str}[str(f.type)]
+        p.add_argument(meta["flag"], dest=f.name, type=kind, default=default, choices=meta.get("choices"),
+                       help=meta["help"])
     p.add_argument("--pretrained", choices=("imagenet", "none"), default="imagenet",
                    help="none = random initialisation (to measure what pretraining brings)")
     p.add_argument("--weights", metavar="FILE", help="initialise the backbone from this state-dict file instead")
     p.add_argument("--out", help="run folder (default: a new folder under the studio's data folder)")
-    p.add_argument("--window", type=float, default=d.window_seconds, dest="window_seconds",
-                   help="sound: clip length in seconds the model sees; longer clips are scored over sliding windows")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar or progress lines; epochs, problems and the summary are still printed")
+
+
+def _config_from_args(args: argparse.Namespace) -> Any:
+    from dataclasses import fields
+
+    from tlstudio.core.training.config import TrainConfig
+
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.metadata.get("flag")}
+    config = TrainConfig(data=str(args.data), pretrained=args.weights or args.pretrained, **values)
+    config.validate()
+    return config
 
 
 def _run_with_ctrl_c(work) -> dict:
@@ -204,7 +201,6 @@ def _train(args: argparse.Namespace) -> int:
     from tlstudio.core.data import scan as data
     from tlstudio.core.store.runs import RunDir
     from tlstudio.core.training import engine
-    from tlstudio.core.training.config import TrainConfig
     from tlstudio.core.training.events import fan_out
 
     printer = ConsolePrinter(quiet=args.quiet)
@@ -215,17 +211,11 @@ def _train(args: argparse.Namespace) -> int:
         return EXIT_CANCELLED if metrics.get("status") == "cancelled" else EXIT_OK
     if not args.data:
         raise ConfigError("Give the DATA folder to train on (or --resume RUN).")
-    config = TrainConfig(
-        data=str(args.data), backbone=args.backbone, pretrained=args.weights or args.pretrained,
-        unfreeze=str(args.unfreeze), head=args.head, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, backbone_lr_factor=args.backbone_lr_factor,
-        weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, augment=args.augment,
-        val_split=args.val_split, seed=args.seed, device=args.device, amp=not args.no_amp, workers=args.workers,
-        cache_features=not args.no_cache, window_seconds=args.window_seconds,
-    )
-    config.validate()
+    config = _config_from_args(args)
     print(f"Scanning {args.data} ...", flush=True)
-    spec = data.scan(args.data, val_split=config.val_split, seed=config.seed, check_file="auto")
+    spec = data.scan(args.data, val_split=config.val_split, seed=config.seed, check_file="auto",
+                     group_by=config.group_by)
+    print(_describe_split(spec))
     for warning in spec.warnings:
         print(f"note: {warning}")
     if spec.skipped:
@@ -239,6 +229,18 @@ def _train(args: argparse.Namespace) -> int:
     if metrics.get("status") == "cancelled":
         print(f"Continue later with: tlstudio train --resume {run.path}")
     return EXIT_CANCELLED if metrics.get("status") == "cancelled" else EXIT_OK
+
+
+def _describe_split(spec: Any) -> str:
+    grouping = spec.grouping
+    groups = grouping.get("groups", {})
+    sizes = spec.sizes()
+    test = f", {sizes['test']} test (kept apart for a final score)" if sizes["test"] else ""
+    if spec.split_source == "folders":
+        return f"Split: your folders as given: {sizes['train']} train, {sizes['val']} validation{test}."
+    where = "train/" if spec.split_source.endswith("train/") else "the folder"
+    return (f"Split: validation drawn from {where} by group; grouping {grouping.get('rule')}; "
+            f"{groups.get('train')} group(s) in training, {groups.get('val')} in validation{test}.")
 
 
 def _backbones(args: argparse.Namespace) -> int:

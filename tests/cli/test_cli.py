@@ -110,7 +110,8 @@ def test_evaluate_predict_and_export_from_the_command_line(shapes_dir: Path, tmp
     capsys.readouterr()
     assert main(["evaluate", str(run), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)["result"]
-    assert result["files"] == 15 and len(result["confusion_matrix"]) == 3
+    assert result["files"] == len(json.loads((run / "dataset.json").read_text())["val"]) > 0
+    assert len(result["confusion_matrix"]) == 3
     drift = tmp_path / "new"
     shutil.copytree(shapes_dir, drift)
     shutil.copytree(shapes_dir / "circles", drift / "hexagons")  # a class the model never saw

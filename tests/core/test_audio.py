@@ -60,7 +60,12 @@ def test_windows_cut_pad_and_slide() -> None:
     assert fit_window(short, settings.window).shape == (16000,)
     assert fit_window(long, settings.window)[0] == 16000  # the centre second
     windows = sliding_windows(long, settings.window, settings.hop)
-    assert windows.shape == (6, 16000) and windows[-1][-1] == long[-1]  # 5 every half second + the end
+    assert windows.shape == (5, 16000) and windows[-1][-1] == long[-1]  # every half second, the last at the end
+    assert len({tuple(w[:3].tolist()) for w in windows}) == 5  # no window twice
+    odd = torch.arange(16000 * 3 + 4000, dtype=torch.float32)  # 3.25 s: the tail is padded, not repeated
+    windows = sliding_windows(odd, settings.window, settings.hop)
+    assert windows.shape == (6, 16000) and windows[-1][-1] == 0 and odd[-1] in windows[-1]
+    assert len({tuple(w[:3].tolist()) for w in windows}) == 6
     assert sliding_windows(short, settings.window, settings.hop).shape == (1, 16000)
 
 

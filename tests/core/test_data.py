@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import tree_digest
 from tlstudio.core.data.scan import scan, stratified_split
-from tlstudio.core.errors import DataError
+from tlstudio.core.errors import ConfigError, DataError
 from tlstudio.core.media.images import check_image
 from tlstudio.demo import make_image_folder
 
@@ -18,14 +18,129 @@ def test_flat_folder_gets_a_stratified_seeded_split(shapes_dir: Path) -> None:
     spec = scan(shapes_dir, val_split=0.25, seed=3, check_file=check_image)
     assert spec.modality == "image"
     assert spec.classes == ["circles", "squares", "triangles"]
-    assert spec.split_source == "random"
-    assert spec.counts("val") == {"circles": 6, "squares": 6, "triangles": 6}
-    assert spec.counts("train") == {"circles": 18, "squares": 18, "triangles": 18}
+    assert spec.split_source == "drawn"
+    for name, count in spec.counts("val").items():  # about a quarter of each class's 24, never none, never all
+        assert 2 <= count <= 12, (name, count)
+    assert sum(spec.counts("val").values()) + sum(spec.counts("train").values()) == 72
     assert not {s.path for s in spec.train} & {s.path for s in spec.val}
     again = scan(shapes_dir, val_split=0.25, seed=3)
     other = scan(shapes_dir, val_split=0.25, seed=4)
     assert [s.path for s in again.val] == [s.path for s in spec.val]
     assert [s.path for s in other.val] != [s.path for s in spec.val]
+    assert spec.split_settings == {"val_split": 0.25, "seed": 3, "group_by": "auto"}
+
+
+def test_adding_a_file_never_moves_the_others(shapes_dir: Path, tmp_path: Path) -> None:
+    root = Path(shutil.copytree(shapes_dir, tmp_path / "d"))
+    before = scan(root, val_split=0.25, seed=3)
+    for n in range(5):  # new files, copies of a validated one among them
+        shutil.copy(root / "circles" / "circles_0000.jpg", root / "squares" / f"extra {n}.png")
+        after = scan(root, val_split=0.25, seed=3)
+        old = {s.path for s in before.val}
+        assert old <= {s.path for s in after.val} and not old & {s.path for s in after.train}
+
+
+def test_a_numbering_that_restarts_per_class_is_not_taken_for_a_source(shapes_dir: Path) -> None:
+    spec = scan(shapes_dir)  # circles_0000.jpg, squares_0000.jpg, ...: a counter, not a speaker
+    assert "no recurring source" in spec.grouping["rule"]
+    assert spec.grouping["groups"]["val"] == len(spec.val)
+
+
+def _speakers(root: Path, classes=("yes", "no", "up"), speakers=("ann", "bob", "cleo", "dev", "eli", "fay",
+              "gus", "hal"), takes: int = 3) -> Path:
+    """DIGIT_SPEAKER_N-style names: the speaker is the source that must not straddle the split."""
+    made = make_image_folder(root / "tmp", classes=classes, per_class=len(speakers) * takes, size=(32, 32))
+    for label in classes:
+        (root / label).mkdir(parents=True)
+        files = sorted((made / label).iterdir())
+        for n, path in enumerate(files):
+            path.rename(root / label / f"{label}_{speakers[n // takes]}_{n % takes}.jpg")
+    shutil.rmtree(made)
+    return root
+
+
+def _speaker(path: str) -> str:
+    return Path(path).stem.split("_")[1]
+
+
+def test_auto_grouping_keeps_each_speaker_on_one_side(tmp_path: Path) -> None:
+    spec = scan(_speakers(tmp_path / "d"), val_split=0.25, seed=0)
+    train_speakers = {_speaker(s.path) for s in spec.train}
+    val_speakers = {_speaker(s.path) for s in spec.val}
+    assert val_speakers and train_speakers and not train_speakers & val_speakers
+    assert "token 2" in spec.grouping["rule"] and "'ann'" in spec.grouping["rule"]
+    assert spec.grouping["groups"] == {"train": len(train_speakers), "val": len(val_speakers)}
+    assert any("only" in w and "group" in w for w in spec.warnings)  # few speakers in validation: said
+    assert {s.group for s in spec.val} == {f"name:{name}" for name in val_speakers}  # recorded per file
+
+
+def test_group_by_none_and_by_pattern(tmp_path: Path) -> None:
+    root = _speakers(tmp_path / "d")
+    plain = scan(root, val_split=0.25, seed=0, group_by="none")
+    assert {_speaker(s.path) for s in plain.train} & {_speaker(s.path) for s in plain.val}  # speakers straddle
+    pattern = scan(root, val_split=0.25, seed=0, group_by=r"^[a-z]+_([a-z]+)_")
+    assert not {_speaker(s.path) for s in pattern.train} & {_speaker(s.path) for s in pattern.val}
+    with pytest.raises(ConfigError, match="regular expression"):
+        scan(root, group_by="([unclosed")
+
+
+def test_group_by_folder_keeps_sub_folders_together(tmp_path: Path) -> None:
+    made = make_image_folder(tmp_path / "made", classes=("a", "b"), per_class=24, size=(32, 32))
+    root = tmp_path / "d"
+    for label in ("a", "b"):
+        for n, path in enumerate(sorted((made / label).iterdir())):
+            session = root / label / f"session {n % 6}"  # nested folders inside a class folder
+            session.mkdir(parents=True, exist_ok=True)
+            path.rename(session / path.name)
+    spec = scan(root, val_split=0.3, seed=1, group_by="folder")
+    assert spec.classes == ["a", "b"] and len(spec.train) + len(spec.val) == 48
+    sides = {}
+    for side, samples in (("train", spec.train), ("val", spec.val)):
+        for s in samples:
+            sides.setdefault((s.label, Path(s.path).parent.name), set()).add(side)
+    assert all(len(v) == 1 for v in sides.values()) and {"val"} in sides.values()
+
+
+def test_copies_and_near_copies_never_straddle(shapes_dir: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    root = Path(shutil.copytree(shapes_dir, tmp_path / "d"))
+    original = root / "circles" / "circles_0003.jpg"
+    for n in range(8):  # byte-identical copies under other names
+        shutil.copy(original, root / "circles" / f"copy {n}.jpg")
+    with Image.open(root / "squares" / "squares_0005.jpg") as image:  # resized and re-saved: not the same bytes
+        for n in range(8):
+            image.resize((90 - n, 68)).save(root / "squares" / f"small {n}.png")
+    spec = scan(root, val_split=0.3, seed=2, check_file="auto")
+    for family in (["circles_0003.jpg"] + [f"copy {n}.jpg" for n in range(8)],
+                   ["squares_0005.jpg"] + [f"small {n}.png" for n in range(8)]):
+        sides = {"train" if any(Path(s.path).name == name for s in spec.train) else "val" for name in family}
+        assert len(sides) == 1, family
+    assert spec.grouping["copies_merged"] >= 16
+
+
+def test_train_and_test_without_val_draws_validation_from_train(tmp_path: Path) -> None:
+    root = make_image_folder(tmp_path / "d", classes=("a", "b"), per_class=10, val_per_class=4, size=(32, 32),
+                             layout="split")
+    (root / "val").rename(root / "test")
+    spec = scan(root, val_split=0.25, seed=0)
+    assert spec.classes == ["a", "b"]  # not two classes called "test" and "train"
+    assert spec.split_source == "drawn from train/"
+    assert spec.sizes()["test"] == 8 and len(spec.train) + len(spec.val) == 20 and spec.val
+    assert all("/train/" in s.path for s in spec.train + spec.val)
+    assert all("/test/" in s.path for s in spec.test)
+
+
+def test_split_folder_names_and_class_names_in_any_case(tmp_path: Path) -> None:
+    root = make_image_folder(tmp_path / "d", classes=("Cats", "dogs"), per_class=4, val_per_class=2,
+                             size=(32, 32), layout="split")
+    (root / "train").rename(root / "Train")
+    (root / "val").rename(root / "VALID")
+    (root / "VALID" / "Cats").rename(root / "VALID" / "cats")
+    (root / "VALID" / "dogs").rename(root / "VALID" / "DOGS")
+    spec = scan(root)
+    assert spec.split_source == "folders" and spec.classes == ["Cats", "dogs"]
+    assert spec.counts("val") == {"Cats": 2, "dogs": 2}
 
 
 @pytest.mark.parametrize("val_name", ["val", "valid", "validation", "Validation"])
@@ -96,9 +211,12 @@ def test_scanning_never_writes_to_the_folder(shapes_dir: Path) -> None:
 
 
 def test_split_keeps_one_validation_file_for_small_classes() -> None:
+    import random
+
     from tlstudio.core.data.spec import Sample
 
-    samples = [Sample(f"{c}{i}", c) for c in range(2) for i in range(3)]
-    train, val = stratified_split(samples, 2, 0.1, seed=0)
-    assert sorted(s.label for s in val) == [0, 1]
-    assert len(train) == 4
+    sizes = [random.Random(n).randint(2, 6) for n in range(60)]
+    samples = [Sample(f"c{c}/f{i}.jpg", c) for c, size in enumerate(sizes) for i in range(size)]
+    train, val = stratified_split(samples, len(sizes), 0.1, seed=0)
+    assert {s.label for s in val} == {s.label for s in train} == set(range(60))  # each class on both sides
+    assert len(train) + len(val) == len(samples)

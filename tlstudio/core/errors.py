@@ -50,3 +50,9 @@ class OutOfMemoryError(StudioError):
     """The device ran out of memory even after the automatic retry with a smaller batch."""
 
     exit_code = 6
+
+
+class DivergedError(StudioError):
+    """The loss stopped being a finite number: the run stops, the last good weights are kept."""
+
+    exit_code = 8

@@ -10,8 +10,10 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from tlstudio.core.data.image_files import item_key
 from tlstudio.core.data.spec import Sample
 from tlstudio.core.media.audio import AudioDecodeError, AudioSettings, fit_window, load_mono, sliding_windows
+from tlstudio.core.seeding import seeded_torch
 
 
 def augment_wave(wave: torch.Tensor, strength: str) -> torch.Tensor:
@@ -29,8 +31,10 @@ def augment_wave(wave: torch.Tensor, strength: str) -> torch.Tensor:
 
 
 class AudioClips(Dataset):
-    def __init__(self, samples: Sequence[Sample], settings: AudioSettings, train: bool, augment: str = "none") -> None:
+    def __init__(self, samples: Sequence[Sample], settings: AudioSettings, train: bool, augment: str = "none",
+                 seed: int = 0) -> None:
         self.samples = list(samples)
+        self.seed = seed
         self.settings = settings
         self.train = train
         self.augment = augment
@@ -39,7 +43,8 @@ class AudioClips(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor | None, int, int, str]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor | None, int, int, str]:
+        index, item_seed = item_key(key, self.seed)
         sample = self.samples[index]
         try:
             wave = load_mono(sample.path, self.settings.sample_rate)
@@ -47,9 +52,10 @@ class AudioClips(Dataset):
             return None, sample.label, index, str(exc)
         length = self.settings.window
         if self.train:
-            slack = abs(wave.shape[-1] - length)
-            offset = int(torch.randint(0, slack + 1, (1,))) if self.augment != "none" else None
-            return augment_wave(fit_window(wave, length, offset), self.augment), sample.label, index, ""
+            with seeded_torch(item_seed):
+                slack = abs(wave.shape[-1] - length)
+                offset = int(torch.randint(0, slack + 1, (1,))) if self.augment != "none" else None
+                return augment_wave(fit_window(wave, length, offset), self.augment), sample.label, index, ""
         return sliding_windows(wave, length, self.settings.hop), sample.label, index, ""
 
 
@@ -72,7 +78,13 @@ def collate_windows(batch: list[tuple[Any, int, int, str]]) -> dict[str, Any]:
 
 
 def pool_groups(values: torch.Tensor, groups: list[int] | None) -> torch.Tensor:
-    """Average per clip the rows that belong to it (window scores or window embeddings)."""
+    """Average per clip the rows that belong to it."""
     if not groups or len(groups) == values.shape[0]:
         return values
     return torch.stack([chunk.mean(dim=0) for chunk in torch.split(values, groups)])
+
+
+def clip_probabilities(logits: torch.Tensor, groups: list[int] | None) -> torch.Tensor:
+    """The one pooling rule for long clips, everywhere (validation, metrics, Evaluate, predict, exports):
+    the mean of the windows' class probabilities."""
+    return pool_groups(logits.float().softmax(dim=1), groups)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from tlstudio.core.data.audio_clips import collate_windows
 from tlstudio.core.data.image_files import collate_skipping_bad
+from tlstudio.core.seeding import derive_seed
 
 Batch = dict[str, Any]
 
@@ -24,21 +26,52 @@ def auto_workers(n_samples: int, requested: int) -> int:
     return min(4, cpus - 1)
 
 
+class EpochSampler(Sampler):
+    """Yields (epoch, index) pairs in an order that is a function of (seed, epoch) alone.
+
+    Workers receive the epoch with each index, so augmentation can be seeded per (seed, epoch, index):
+    persistent workers, a different worker count or a resumed process all see exactly the same batches.
+    """
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        generator = torch.Generator().manual_seed(derive_seed(self.seed, "order", self.epoch))
+        for index in torch.randperm(self.size, generator=generator).tolist():
+            yield self.epoch, index
+
+    def __len__(self) -> int:
+        return self.size
+
+
 def make_loader(dataset: Dataset, batch_size: int, workers: int, device: torch.device,
-                generator: torch.Generator | None = None, drop_last: bool = False) -> DataLoader:
-    """Shuffles when given a generator (its state is checkpointed, so a resumed run sees the same order)."""
+                sampler: EpochSampler | None = None, drop_last: bool = False) -> DataLoader:
+    """Training loaders take an EpochSampler (seeded order and augmentation); evaluation reads in order."""
     kwargs: dict[str, Any] = {}
     if workers > 0:  # spawn: safe inside Qt and in frozen apps
-        kwargs.update(multiprocessing_context="spawn", persistent_workers=True, prefetch_factor=4)
+        kwargs.update(multiprocessing_context="spawn", persistent_workers=True, prefetch_factor=4,
+                      worker_init_fn=ignore_interrupts)
     collate = collate_windows if getattr(dataset, "collate_name", "single") == "windows" else collate_skipping_bad
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=generator is not None,
+        sampler=sampler,
         num_workers=workers,
         collate_fn=collate,
         pin_memory=device.type == "cuda",
         drop_last=drop_last,
-        generator=generator,
         **kwargs,
     )
+
+
+def ignore_interrupts(_worker_id: int) -> None:
+    """Workers leave Ctrl-C to the main process, which stops after the batch and saves."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

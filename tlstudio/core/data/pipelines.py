@@ -17,6 +17,10 @@ from tlstudio.core.data.spec import Sample
 from tlstudio.core.media.audio import AudioSettings
 from tlstudio.core.media.preprocess import Preprocess
 
+# Bumped whenever decoding or preprocessing arithmetic changes: cached embeddings of older versions are
+# then never served (the feature cache keys on it).
+PIPELINE_VERSION = 3
+
 
 @dataclass(frozen=True)
 class ImagePipeline:
@@ -26,11 +30,11 @@ class ImagePipeline:
     def describe(self) -> dict[str, Any]:
         return {"modality": "image", "preprocess": self.preprocess.to_dict()}
 
-    def train_dataset(self, samples: Sequence[Sample], augment: str) -> Dataset:
+    def train_dataset(self, samples: Sequence[Sample], augment: str, seed: int = 0) -> Dataset:
         from tlstudio.core.data.image_files import ImageFiles
         from tlstudio.core.media.image_transforms import train_transform
 
-        return ImageFiles(samples, train_transform(self.preprocess, augment), self.preprocess.resize)
+        return ImageFiles(samples, train_transform(self.preprocess, augment), self.preprocess.resize, seed)
 
     def eval_dataset(self, samples: Sequence[Sample]) -> Dataset:
         from tlstudio.core.data.image_files import ImageFiles
@@ -52,10 +56,10 @@ class AudioPipeline:
     def describe(self) -> dict[str, Any]:
         return {"modality": "audio", "audio": self.settings.to_dict(), "frontend": self.frontend_kind}
 
-    def train_dataset(self, samples: Sequence[Sample], augment: str) -> Dataset:
+    def train_dataset(self, samples: Sequence[Sample], augment: str, seed: int = 0) -> Dataset:
         from tlstudio.core.data.audio_clips import AudioClips
 
-        return AudioClips(samples, self.settings, train=True, augment=augment)
+        return AudioClips(samples, self.settings, train=True, augment=augment, seed=seed)
 
     def eval_dataset(self, samples: Sequence[Sample]) -> Dataset:
         from tlstudio.core.data.audio_clips import AudioClips

@@ -1,19 +1,24 @@
-"""Scan a folder the user picked into a `DatasetSpec`: classes, files, the split, and what was skipped.
+"""Scan a folder the user picked into a `DatasetSpec`: classes, files, groups, the split, what was skipped.
 
-The folder is only read. Two layouts are understood:
-- one sub-folder per class (a validation split is drawn, stratified and seeded), or
-- `train/` plus `val/` (or `valid/`, `validation/`), optional `test/`, each holding class sub-folders.
+The folder is only read. Layouts understood (folder names in any upper/lower case):
+- one sub-folder per class (files may sit in nested folders inside it): validation is drawn from it;
+- `train/` plus `val/` (or `valid/`, `validation/`), optional `test/`, each holding class sub-folders:
+  used as given;
+- `train/` plus `test/` and no validation folder: validation is drawn from train/, and test/ is kept
+  apart for a final test score.
+Drawn splits keep groups (speakers, sessions, copies) on one side: see grouping.py and splits.py.
 """
 
 from __future__ import annotations
 
 import os
-import random
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from tlstudio.core.data import grouping
 from tlstudio.core.data.spec import DatasetSpec, Sample, SkippedFile
+from tlstudio.core.data.splits import group_of, grouped_split, straddling_groups
 from tlstudio.core.errors import DataError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -86,33 +91,46 @@ def _detect_modality(root: Path) -> str:
 
 
 def _split_layout(root: Path) -> dict[str, Path] | None:
+    """train/ with val/ and/or test/ beside it (any case); None for a folder of class folders."""
     splits: dict[str, Path] = {}
+    others: list[str] = []
     for sub in _subdirs(root):
         role = SPLIT_NAMES.get(sub.name.lower())
         if role and role not in splits:
             splits[role] = sub
-    if "train" in splits and "val" in splits:
+        elif not role:
+            others.append(sub.name)
+    if "train" in splits and ("val" in splits or ("test" in splits and not others)):
         return splits
     return None
 
 
-def stratified_split(
-    samples: list[Sample], num_classes: int, val_fraction: float, seed: int
-) -> tuple[list[Sample], list[Sample]]:
-    """Per class: shuffle with the seed and hold out `val_fraction` (at least one when a class has two)."""
-    rng = random.Random(seed)
-    train: list[Sample] = []
-    val: list[Sample] = []
-    for label in range(num_classes):
-        members = [sample for sample in samples if sample.label == label]
-        rng.shuffle(members)
-        n_val = 0
-        if len(members) >= 2 and val_fraction > 0:
-            n_val = min(max(round(len(members) * val_fraction), 1), len(members) - 1)
-        val.extend(members[:n_val])
-        train.extend(members[n_val:])
-    key = lambda sample: (sample.label, sample.path)  # noqa: E731
-    return sorted(train, key=key), sorted(val, key=key)
+def stratified_split(samples: list[Sample], num_classes: int, val_fraction: float,
+                     seed: int) -> tuple[list[Sample], list[Sample]]:
+    """Per class, about `val_fraction` held out (at least one file when a class has two), by file hash."""
+    del num_classes  # kept for callers: the classes are read from the samples
+    return grouped_split(samples, val_fraction, seed)
+
+
+def _group_keys(samples: list[Sample], class_dirs: dict[str, str], group_by: str) -> tuple[list[str], str]:
+    """Each sample's group key before duplicates are merged, and words saying how it was found."""
+    paths = [s.path for s in samples]
+    if group_by == "none":
+        return paths, "none (each file on its own)"
+    if group_by == "folder":
+        keys = [f"{s.label}/{grouping.folder_key(s.path, class_dirs[s.path])}" for s in samples]
+        return keys, "folder (sub-folders inside each class folder)"
+    if group_by == "auto":
+        token = grouping.find_name_token(paths, [s.label for s in samples])
+        if token is None:
+            return paths, "auto: no recurring source in the file names, so each file on its own"
+        keys = []
+        for path in paths:
+            tokens = grouping.name_tokens(path)
+            keys.append(f"name:{tokens[token.position].lower()}" if len(tokens) > token.position else path)
+        return keys, f"auto: {token.describe()}"
+    pattern = grouping.compile_group_regex(group_by)
+    return [grouping.regex_key(pattern, path) for path in paths], f"pattern {group_by}"
 
 
 def scan(
@@ -121,10 +139,12 @@ def scan(
     seed: int = 0,
     check_file: Callable[[Path], str | None] | str | None = None,
     progress: ProgressFn | None = None,
+    group_by: str = "auto",
 ) -> DatasetSpec:
     """Read the folder's layout; `check_file` returns a reason to skip a file, or None to keep it.
 
-    check_file="auto" checks each file with the decoder of the folder's modality (images or sound).
+    check_file="auto" checks each file with the decoder of the folder's modality (images or sound) and,
+    for images, also finds near-identical copies (a perceptual hash) so they never straddle the split.
     """
     root = Path(folder).expanduser()
     if not root.exists():
@@ -133,12 +153,16 @@ def scan(
         raise DataError(f"{root} is a file, not a folder.", "Pick the folder that holds one sub-folder per class.")
     if not 0.0 <= val_split < 1.0:
         raise DataError(f"The validation share must be between 0 and 1, not {val_split}.")
+    if group_by not in grouping.GROUP_MODES:
+        grouping.compile_group_regex(group_by)
     root = root.resolve()
     modality = _detect_modality(root)
     suffixes = IMAGE_SUFFIXES if modality == "image" else AUDIO_SUFFIXES
+    perceptual = None
     if check_file == "auto":
         if modality == "image":
             from tlstudio.core.media.images import check_image as check_file
+            from tlstudio.core.media.images import perceptual_hash as perceptual
         else:
             from tlstudio.core.media.audio import check_audio as check_file
     skipped: list[SkippedFile] = []
@@ -146,20 +170,24 @@ def scan(
 
     layout = _split_layout(root)
     split_dirs: dict[str, Path] = layout if layout else {"all": root}
-    class_names: set[str] = set()
-    for split_dir in split_dirs.values():
-        class_names.update(sub.name for sub in _subdirs(split_dir))
-    classes = sorted(class_names)
+    class_names: dict[str, str] = {}  # case-folded -> the name shown (train/'s spelling first)
+    for split in sorted(split_dirs, key=lambda s: s != "train"):
+        for sub in _subdirs(split_dirs[split]):
+            class_names.setdefault(sub.name.casefold(), sub.name)
+    keys = sorted(class_names, key=lambda k: class_names[k])
+    classes = [class_names[k] for k in keys]
 
     ignored: list[Path] = []
     per_split_files: dict[str, list[tuple[Path, int]]] = {}
+    class_dir_of: dict[str, str] = {}
     for split, split_dir in split_dirs.items():
         files: list[tuple[Path, int]] = []
-        for label, name in enumerate(classes):
-            class_dir = split_dir / name
-            if class_dir.is_dir():
-                files.extend((path, label) for path in walk_media(class_dir, suffixes, ignored))
-        per_split_files[split] = files
+        for sub in _subdirs(split_dir):
+            label = keys.index(sub.name.casefold())
+            for path in walk_media(sub, suffixes, ignored):
+                files.append((path, label))
+                class_dir_of[str(path)] = str(sub)
+        per_split_files[split] = sorted(files, key=lambda item: (item[1], str(item[0])))
     loose = _walk_media_top(root if not layout else None, suffixes)
     if ignored:
         kind = "image" if modality == "image" else "sound"
@@ -173,6 +201,7 @@ def scan(
     total = sum(len(files) for files in per_split_files.values())
     done = 0
     kept: dict[str, list[Sample]] = {}
+    hashes: dict[str, int | None] = {}
     for split, files in per_split_files.items():
         samples: list[Sample] = []
         for path, label in files:
@@ -181,6 +210,8 @@ def scan(
                 skipped.append(SkippedFile(str(path), reason))
             else:
                 samples.append(Sample(str(path), label))
+                if perceptual is not None:
+                    hashes[str(path)] = perceptual(path)
             done += 1
             if progress and (done % 64 == 0 or done == total):
                 progress(done, total)
@@ -208,21 +239,65 @@ def scan(
         }
         classes = usable
 
+    # groups: the chosen rule over the files a split is drawn from, then copies merged across everything
+    pool_name = "train" if layout else "all"
+    order = [(split, i) for split, samples in kept.items() for i in range(len(samples))]
+    flat = [kept[split][i] for split, i in order]
+    pool_index = [n for n, (split, _) in enumerate(order) if split == pool_name]
+    base_keys = [s.path for s in flat]
+    rule_keys, described = _group_keys([flat[n] for n in pool_index], class_dir_of, group_by)
+    for n, key in zip(pool_index, rule_keys, strict=True):
+        base_keys[n] = key
+    sizes = []
+    for sample in flat:
+        try:
+            sizes.append(os.stat(sample.path).st_size)
+        except OSError:
+            sizes.append(0)
+    links = grouping.duplicate_links([s.path for s in flat], sizes,
+                                     [hashes.get(s.path) for s in flat] if hashes else None)
+    merged = grouping.merge_groups(base_keys, links)
+    flat = [Sample(s.path, s.label, g) for s, g in zip(flat, merged, strict=True)]
+    kept = {split: [] for split in kept}
+    for (split, _), sample in zip(order, flat, strict=True):
+        kept[split].append(sample)
+    copies = sum(1 for a, b in links if base_keys[a] != base_keys[b])
+
     if layout:
         train, val, test = kept.get("train", []), kept.get("val", []), kept.get("test", [])
-        split_source = "folders"
         if not train:
             raise DataError(f"{split_dirs['train']} holds no usable files.", "Put class folders inside train/.")
-        if not val:
-            raise DataError(f"{split_dirs['val']} holds no usable files.", "Put class folders inside val/.")
+        if "val" in split_dirs:
+            split_source = "folders"
+            if not val:
+                raise DataError(f"{split_dirs['val']} holds no usable files.", "Put class folders inside val/.")
+        else:
+            split_source = "drawn from train/"
+            train, val = grouped_split(train, val_split, seed)
     else:
-        train, val = stratified_split(kept["all"], len(classes), val_split, seed)
+        train, val = grouped_split(kept["all"], val_split, seed)
         test = []
-        split_source = "random"
+        split_source = "drawn"
     if singles and not layout:
         warnings.append(
             f"Class(es) with a single file cannot be validated and only train: {', '.join(singles)}."
         )
+    leaks = straddling_groups(train, val) | straddling_groups(train, test)
+    if leaks:
+        leaked = [s.path for s in val + test if group_of(s) in leaks]
+        warnings.append(f"{len(leaked)} validation/test file(s) are copies of training files (or share their "
+                        f"source), so their score is optimistic, e.g. {Path(leaked[0]).name}.")
+    groups = {name: len({group_of(s) for s in samples}) for name, samples in (("train", train), ("val", val))}
+    drawn = split_source != "folders"
+    summary = {
+        "by": group_by,
+        "rule": described if drawn else "ready-made folders (used as given)",
+        "groups": groups,
+        "copies_merged": copies,
+    }
+    if drawn and val and groups["val"] < 5 and groups["val"] < len(val):
+        warnings.append(f"Validation holds only {groups['val']} group(s) ({described.split(':')[0]}): its accuracy "
+                        "says little about new sources. More sources, or a larger --val-split, make it mean more.")
     return DatasetSpec(
         root=str(root),
         modality=modality,
@@ -233,6 +308,8 @@ def scan(
         skipped=skipped,
         split_source=split_source,
         warnings=warnings,
+        grouping=summary,
+        split_settings={"val_split": val_split, "seed": seed, "group_by": group_by},
     )
 
 

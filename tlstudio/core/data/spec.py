@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 class Sample:
     path: str
     label: int
+    group: str = ""  # files of one group (speaker, session, copies of a photo) stay on one side of a split
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,10 @@ class DatasetSpec:
     val: list[Sample]
     test: list[Sample] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
-    split_source: str = "folders"  # "folders" or "random"
+    split_source: str = "folders"  # "folders" (as given), "drawn", or "drawn from train/" (test/ kept apart)
     warnings: list[str] = field(default_factory=list)
+    grouping: dict = field(default_factory=dict)  # rule used, groups per side, copies merged
+    split_settings: dict = field(default_factory=dict)  # the val_split, seed and group_by the split came from
 
     def counts(self, split: str) -> dict[str, int]:
         counter = Counter(sample.label for sample in getattr(self, split))
@@ -49,4 +52,5 @@ class DatasetSpec:
         for split in ("train", "val", "test"):
             data[split] = [Sample(**sample) for sample in data.get(split, [])]
         data["skipped"] = [SkippedFile(**item) for item in data.get("skipped", [])]
-        return cls(**data)
+        known = cls.__dataclass_fields__
+        return cls(**{key: value for key, value in data.items() if key in known})

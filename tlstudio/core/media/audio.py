@@ -1,6 +1,7 @@
 """Sound decoding: any format libsndfile reads (wav, flac, ogg, mp3), mixed to mono, resampled, windowed.
 
-Decoding uses soundfile (torchaudio 2.11 no longer decodes files); resampling uses torchaudio.
+Decoding uses soundfile (torchaudio 2.11 no longer decodes files); resampling is portable.resample, the
+bounded windowed-sinc filter the exported predict.py ships too.
 """
 
 from __future__ import annotations
@@ -8,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tlstudio.core.media import portable
 
 SILENCE_PEAK = 10 ** (-60 / 20)  # -60 dBFS: below this a clip is treated as silent
 SCAN_SECONDS = 60.0  # the silence check reads at most this much of a file
@@ -88,26 +90,17 @@ def check_audio(path: Path) -> str | None:
     return None
 
 
-@lru_cache(maxsize=16)
-def _resampler(orig: int, new: int):
-    import torchaudio
-
-    return torchaudio.transforms.Resample(orig, new)
-
-
 def load_mono(path: str | Path, sample_rate: int):
-    """Float32 mono waveform tensor at `sample_rate`."""
-    import soundfile as sf
+    """Float32 mono waveform tensor at `sample_rate` (portable.py: the same arithmetic as the exports)."""
     import torch
 
     with _decoding():
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        data, rate = portable.read_mono(str(path))
     if data.shape[0] == 0:
         raise AudioDecodeError("no audio in the file (0 samples)")
-    wave = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))
     if rate != sample_rate:
-        wave = _resampler(int(rate), int(sample_rate))(wave)
-    return wave
+        data = portable.resample(data, rate, sample_rate)
+    return torch.from_numpy(data)
 
 
 def fit_window(wave, length: int, offset: int | None = None):
@@ -124,11 +117,9 @@ def fit_window(wave, length: int, offset: int | None = None):
 
 
 def sliding_windows(wave, length: int, hop: int):
-    """(W, length) windows every `hop`, plus one ending at the clip's end, so the tail is always heard;
-    a clip no longer than one window gives one, padded. The exported models compute the same windows."""
+    """(W, length) windows every `hop` over the clip padded by `portable.pad_for_windows`: every sample is
+    heard, no window repeats, a short clip gives one centred window. The exports compute the same."""
     import torch
 
-    n = wave.shape[-1]
-    if n <= length:
-        return fit_window(wave, length).unsqueeze(0)
-    return torch.cat([wave.unfold(-1, length, hop), wave[-length:].unsqueeze(0)])
+    padded = torch.from_numpy(portable.pad_for_windows(wave.numpy(), length, hop))
+    return padded.unfold(-1, length, hop)

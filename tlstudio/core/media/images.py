@@ -9,6 +9,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from tlstudio.core.media import portable
+
 # Decompression-bomb guard: PIL warns past this many pixels and refuses past twice as many.
 MAX_PIXELS = 89_478_485
 
@@ -57,25 +59,25 @@ def check_image(path: Path) -> str | None:
 
 
 def load_rgb(path: str | Path, min_side: int | None = None) -> Image.Image:
-    """Decode to RGB. `min_side` lets JPEGs decode at a reduced scale that still covers it (3x faster)."""
-    with _decoding(), Image.open(path) as image:
-        if min_side and image.format == "JPEG":
-            image.draft("RGB", (min_side, min_side))
-        return _to_rgb(ImageOps.exif_transpose(image))
+    """Decode to RGB (portable.open_rgb: EXIF, alpha, 16-bit and palette handled as the exports do)."""
+    with _decoding():
+        return portable.open_rgb(str(path), min_side)
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode == "RGB":
-        image.load()
-        return image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16/32-bit greyscale: scale to 8 bits instead of clipping everything to white.
-        image = image.convert("I")
-        lo, hi = image.getextrema()
-        scale = 255.0 / (hi - lo) if hi > lo else 1.0
-        image = image.point(lambda value: (value - lo) * scale).convert("L")
-    if image.mode in ("RGBA", "LA", "P", "PA") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
+def perceptual_hash(path: str | Path) -> int | None:
+    """A 64-bit difference hash (dHash): resized or re-saved copies of a photo get equal or nearly equal
+    hashes, so the scan can keep copies on one side of the split. None when the file cannot be decoded."""
+    try:
+        with _decoding(), Image.open(path) as image:
+            if image.format == "JPEG":
+                image.draft("L", (64, 64))
+            grey = portable.to_rgb(ImageOps.exif_transpose(image)).convert("L")
+            grey = grey.resize((9, 8), Image.Resampling.BILINEAR)
+    except ImageDecodeError:
+        return None
+    pixels = list(grey.getdata())
+    bits = 0
+    for row in range(8):
+        for col in range(8):
+            bits = (bits << 1) | (pixels[row * 9 + col] > pixels[row * 9 + col + 1])
+    return bits

@@ -65,7 +65,12 @@ def plan(model: TransferModel, unfreeze: int) -> FreezePlan:
 
 
 def apply(model: TransferModel, unfreeze: int) -> FreezePlan:
-    """Set requires_grad block by block and keep frozen blocks' normalisation layers in eval mode."""
+    """Set requires_grad block by block and keep frozen blocks' normalisation layers in eval mode.
+
+    Modules that belong to no block (a classifier's dropout left in front of the removed last layer,
+    pooling) sit above every block: with nothing unfrozen they are frozen too, so feature extraction
+    sees the same features in training as in evaluation.
+    """
     result = plan(model, unfreeze)
     trainable_labels = set(result.trainable_blocks)
     trainable_blocks = [block for block in model.blocks if block.label in trainable_labels]
@@ -77,7 +82,7 @@ def apply(model: TransferModel, unfreeze: int) -> FreezePlan:
     frozen_modules = [
         module
         for name, module in model.backbone.named_modules()
-        if name and any(block.owns(f"{name}.") for block in frozen_blocks)
+        if name and (unfreeze == 0 or any(block.owns(f"{name}.") for block in frozen_blocks))
     ]
     model.set_frozen_modules(frozen_modules)
     return result

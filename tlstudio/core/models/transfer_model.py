@@ -73,3 +73,15 @@ def build_model(
     """`backbone_state` is the pretrained state dict; None leaves the weights random."""
     net, layout = entry.build_backbone(backbone_state)
     return TransferModel(net, make_head(head, layout.feature_dim, num_classes), layout, frontend)
+
+
+MAX_ROWS = 256  # inputs per forward pass: memory stays bounded whatever the number of windows of a clip
+
+
+def chunked(forward, inputs: torch.Tensor, max_rows: int = MAX_ROWS) -> torch.Tensor:
+    """`forward` over `inputs` in slices of at most `max_rows` rows (a 1-hour clip is 7,200 windows)."""
+    if inputs.ndim == 4:
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+    if inputs.shape[0] <= max_rows:
+        return forward(inputs)
+    return torch.cat([forward(part) for part in torch.split(inputs, max_rows)])

@@ -38,11 +38,19 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
 
 
 def write_text(path: Path, text: str) -> Path:
-    return _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    """UTF-8; a file name that is not valid UTF-8 keeps its original bytes (surrogateescape)."""
+    return _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8", errors="surrogateescape"))
 
 
 def write_json(path: Path, data: Any) -> Path:
-    return write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    """Readable UTF-8 JSON; where a string holds undecodable bytes (a non-UTF-8 file name), plain-ASCII JSON
+    whose escapes give the same string back when read."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(data, indent=2, ensure_ascii=True)
+    return write_text(path, text + "\n")
 
 
 def write_bytes(path: Path, data: bytes) -> Path:

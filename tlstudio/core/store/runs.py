@@ -104,6 +104,21 @@ class RunDir:
     def write_text(self, name: str, text: str) -> None:
         self._guarded(name, lambda: atomic.write_text(self.file(name), text))
 
+    def write_table(self, name: str, header: list[str], rows: list[list[Any]]) -> None:
+        """A TSV whose cells survive tabs, newlines and undecodable bytes in file names (see tsv_cell)."""
+        lines = ["\t".join(header)] + ["\t".join(tsv_cell(str(cell)) for cell in row) for row in rows]
+        self.write_text(name, "\n".join(lines) + "\n")
+
+    def read_table(self, name: str) -> list[dict[str, str]]:
+        path = self.file(name)
+        if not path.is_file():
+            return []
+        lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+        if not lines:
+            return []
+        header = lines[0].split("\t")
+        return [dict(zip(header, (tsv_value(cell) for cell in line.split("\t")), strict=False)) for line in lines[1:]]
+
     def read_history(self) -> list[dict[str, Any]]:
         path = self.file("history.csv")
         if not path.is_file():
@@ -140,3 +155,22 @@ class RunDir:
         except Exception as exc:
             raise RunError(f"{path} cannot be read ({type(exc).__name__}); it may be damaged or not the studio's.",
                            "Start a new run, or resume from a copy of the folder.") from exc
+
+
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def tsv_cell(text: str) -> str:
+    """Backslash-escape what would break a TSV line (the PostgreSQL text format's rule)."""
+    return "".join(_ESCAPES.get(char, char) for char in text)
+
+
+def tsv_value(cell: str) -> str:
+    out, chars = [], iter(cell)
+    for char in chars:
+        if char == "\\":
+            nxt = next(chars, "")
+            out.append({"t": "\t", "n": "\n", "r": "\r", "\\": "\\"}.get(nxt, nxt))
+        else:
+            out.append(char)
+    return "".join(out)

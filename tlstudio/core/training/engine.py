@@ -1,14 +1,12 @@
 """The one training loop behind the GUI, the CLI and the tests.
 
-It emits events (see events.py) and never prints; it honours pause/cancel between batches; it writes
-a checkpoint atomically at every epoch end, so a crash or a kill loses at most the current epoch, and
-`resume()` continues a run as if it had never stopped (same epochs, same shuffles, same history).
+It emits events (events.py) and never prints; it honours pause/cancel between batches; listeners write
+the best weights, the checkpoint and the history at every epoch end (checkpoints.py), so a crash or a
+kill loses at most the current epoch, and `resume()` continues a run exactly as if it had never stopped.
 
-Two ways to train, chosen by the config:
-- fast path (feature extraction, no augmentation): the backbone embeds each image once (cached on disk),
-  then only the head trains, on the embeddings; extra epochs cost almost nothing;
-- full path: images flow through the network every epoch, with augmentation, the top K blocks unfrozen
-  at a lower learning rate; optionally a two-phase schedule (head first, then unfreeze).
+One loop, two batch sources (sources.py): the fast path trains the head on cached embeddings; the full
+path decodes, augments and runs the whole network every epoch. Phases (head first, then unfreeze K
+blocks at a lower learning rate) are the same loop run twice.
 """
 
 from __future__ import annotations
@@ -16,35 +14,35 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from tlstudio import __version__
 from tlstudio.core import devices
 from tlstudio.core.control import Cancelled, Control
-from tlstudio.core.data.loaders import Batch, auto_workers, make_loader
+from tlstudio.core.data.loaders import auto_workers, make_loader
 from tlstudio.core.data.pipelines import AudioPipeline, ImagePipeline
 from tlstudio.core.data.spec import DatasetSpec, Sample, SkippedFile
-from tlstudio.core.errors import ConfigError, DataError, OutOfMemoryError, RunError
+from tlstudio.core.errors import ConfigError, DataError, DivergedError, OutOfMemoryError, RunError
 from tlstudio.core.inference.metrics import report
 from tlstudio.core.media.audio import AudioSettings
 from tlstudio.core.models import freezing
-from tlstudio.core.models.catalogue import BackboneEntry
 from tlstudio.core.models.registry import get_entry
 from tlstudio.core.models.saved import model_payload
 from tlstudio.core.models.transfer_model import TransferModel, build_model
 from tlstudio.core.models.weights import pretrained_state, sha256_of
+from tlstudio.core.seeding import derive_seed
 from tlstudio.core.store.paths import features_cache_dir
 from tlstudio.core.store.runs import RunDir
-from tlstudio.core.training import steps as steps_mod
-from tlstudio.core.training.batching import tensor_batches, warmup_cosine
+from tlstudio.core.training import checkpoints, feature_cache, steps
+from tlstudio.core.training.batching import warmup_cosine
 from tlstudio.core.training.config import TrainConfig
+from tlstudio.core.training.embedding import Embedded, embed
 from tlstudio.core.training.events import (
     CheckpointSaved,
     EpochEnd,
@@ -56,7 +54,7 @@ from tlstudio.core.training.events import (
     Progress,
     RunStarted,
 )
-from tlstudio.core.training.feature_cache import Embedded, FeatureCache, bucket_key, embed
+from tlstudio.core.training.sources import FeatureSource, FileSource
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +69,10 @@ class Phase:
 @dataclass
 class _State:
     history: list[dict[str, Any]] = field(default_factory=list)
-    best_acc: float = -1.0
-    best_loss: float = float("inf")
-    best_epoch: int = 0
-    best_state: dict[str, torch.Tensor] | None = None
+    best: dict[str, Any] = field(default_factory=lambda: {"epoch": 0, "acc": -1.0, "loss": float("inf")})
     skipped: list[SkippedFile] = field(default_factory=list)
     epoch: int = 0
+    epochs_this_session: int = 0
     elapsed: float = 0.0  # seconds spent in earlier sessions of a resumed run
 
 
@@ -86,10 +82,19 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    """bf16 only where the run's GPU has it natively (emulated bf16 is slow); else fp16 with a scaler."""
     if not amp or device.type != "cuda":
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    with torch.cuda.device(device):
+        native = torch.cuda.is_bf16_supported(including_emulation=False)
+    return torch.bfloat16 if native else torch.float16
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA raises torch.OutOfMemoryError; Apple's MPS a RuntimeError that says so."""
+    return isinstance(exc, torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
 
 
 class Trainer:
@@ -104,9 +109,10 @@ class Trainer:
         self.control = control or Control()
         self.checkpoint = checkpoint
         self.state = _State(skipped=list(spec.skipped))
-        self.entry: BackboneEntry = get_entry(config.backbone)
+        self.entry = get_entry(config.backbone)
         self._embedded: dict[str, Embedded] = {}
-        self.val_paths: list[str] = []
+        self.listeners = [checkpoints.BestWeights(run), checkpoints.Checkpointer(run),
+                          checkpoints.HistoryWriter(run)]
 
     # -- set-up ---------------------------------------------------------------------------------------
     def _prepare(self) -> None:
@@ -117,7 +123,8 @@ class Trainer:
                               "Choose an image backbone such as mobilenet_v2 (see `tlstudio backbones`).")
         if spec.modality == "audio":
             settings = AudioSettings(window_seconds=config.window_seconds)
-            self.pipeline = AudioPipeline(settings, "raw" if self.entry.modality == "audio" else "logmel")
+            self.pipeline: ImagePipeline | AudioPipeline = AudioPipeline(
+                settings, "raw" if self.entry.modality == "audio" else "logmel")
         else:
             self.pipeline = ImagePipeline(self.entry.preprocess())
         self.description = self.pipeline.describe()
@@ -127,7 +134,7 @@ class Trainer:
                 "Use a validation share above 0 (--val-split 0.2) or add a val/ folder.",
             )
         self.device = torch.device(devices.resolve(config.device))
-        self.autocast_dtype = _autocast_dtype(self.device, config.amp)
+        self.autocast_dtype = autocast_dtype(self.device, config.amp)
         self.model = self._fresh_model()  # reads the weights file: a missing or unsafe one is explained here
         self.weights_id = self._weights_id()
         self.unfreeze = freezing.parse_unfreeze(config.unfreeze, len(self.model.blocks))
@@ -166,11 +173,15 @@ class Trainer:
             return self.entry.weights_filename
         if source == "none":
             return f"random-seed{self.config.seed}"
-        return f"file-{sha256_of(source)[:16]}"
+        return f"file-{sha256_of(Path(source))[:16]}"
 
     def _write_run_header(self) -> None:
+        spec = self.spec
         resolved = {
             **self.config.to_dict(),
+            # the split this run really used (a window may have scanned with other settings than it trains)
+            "val_split": spec.split_settings.get("val_split", self.config.val_split),
+            "group_by": spec.split_settings.get("group_by", self.config.group_by),
             "resolved": {
                 "device": str(self.device),
                 "unfreeze_blocks": self.unfreeze,
@@ -178,25 +189,22 @@ class Trainer:
                 "fast_path": self.fast_path,
                 "weights": self.weights_id,
                 "amp": str(self.autocast_dtype).replace("torch.", "") if self.autocast_dtype else "off",
+                "split": {"source": spec.split_source, **spec.split_settings, "grouping": spec.grouping},
             },
             "tlstudio_version": __version__,
             "torch_version": torch.__version__,
         }
         self.run_dir.write_json("config.json", resolved)
-        self.run_dir.write_json("labels.json", {"classes": self.spec.classes, **self.description})
+        self.run_dir.write_json("labels.json", {"classes": spec.classes, **self.description})
         self._write_dataset()
 
     def _write_dataset(self) -> None:
         self.run_dir.write_json("dataset.json", {**self.spec.to_dict(),
                                                  "skipped": [vars(s) for s in self.state.skipped]})
-        lines = ["path\treason"] + [f"{s.path}\t{s.reason}" for s in self.state.skipped]
-        self.run_dir.write_text("skipped.tsv", "\n".join(lines) + "\n")
+        self.run_dir.write_table("skipped.tsv", ["path", "reason"],
+                                 [[s.path, s.reason] for s in self.state.skipped])
 
-    # -- data -----------------------------------------------------------------------------------------
-    def _eval_loader(self, samples: Sequence[Sample], workers: int) -> DataLoader:
-        return make_loader(self.pipeline.eval_dataset(samples), self.config.batch_size, workers, self.device)
-
-    def _note_bad(self, samples: Sequence[Sample], bad: list[tuple[int, str]]) -> None:
+    def _note_bad(self, samples, bad: list[tuple[int, str]]) -> None:
         known = {skipped.path for skipped in self.state.skipped}
         fresh = [(index, reason) for index, reason in bad if samples[index].path not in known]
         if not fresh:
@@ -222,9 +230,13 @@ class Trainer:
             self._train_with_memory_retry()
         except Cancelled:
             status = "cancelled"
-            if not self.state.history:
+            if self.state.epochs_this_session == 0:  # nothing new to save: the files on disk stay as they are
                 self.emit(Finished("cancelled", str(self.run_dir.path), {}))
                 return {"status": "cancelled"}
+        except DivergedError:
+            if self.state.history:
+                self._finish("diverged", self.state.elapsed + time.perf_counter() - started)
+            raise
         seconds = self.state.elapsed + time.perf_counter() - started
         metrics = self._finish(status, seconds)
         self.emit(Finished(status, str(self.run_dir.path), metrics))
@@ -238,7 +250,9 @@ class Trainer:
                 self._restore()
                 self._train_phases()
                 return
-            except torch.OutOfMemoryError as exc:
+            except (torch.OutOfMemoryError, RuntimeError) as exc:
+                if not is_out_of_memory(exc):
+                    raise
                 old = self.config.batch_size
                 if retried or old <= 1:
                     raise OutOfMemoryError(
@@ -256,19 +270,18 @@ class Trainer:
                 self._place_model()
                 self.state = _State(skipped=self.state.skipped)
                 self.checkpoint = None  # start over with the smaller batch: a clean schedule
+                self.run_dir.file(checkpoints.BEST_FILE).unlink(missing_ok=True)
 
     def _restore(self) -> None:
-        """Put back a checkpoint's model, history and best-so-far (the loop restores the rest per phase)."""
+        """Put back a checkpoint's model, history and best-so-far (optimiser state comes back per phase)."""
         checkpoint = self.checkpoint
         if checkpoint is None:
             return
         self.model.load_state_dict(checkpoint["model_state"], strict=False)
         self.config.batch_size = int(checkpoint.get("batch_size", self.config.batch_size))
-        best = checkpoint["best"]
         self.state.history = list(checkpoint["history"])
         self.state.epoch = int(checkpoint["epoch"])
-        self.state.best_epoch, self.state.best_acc, self.state.best_loss = best["epoch"], best["acc"], best["loss"]
-        self.state.best_state = checkpoint["best_state"]
+        self.state.best = dict(checkpoint["best"])
         self.state.elapsed = float(checkpoint.get("elapsed", 0.0))
 
     def _train_phases(self) -> None:
@@ -280,160 +293,110 @@ class Trainer:
             first, last = last + 1, last + phase.epochs
             if done >= last:
                 continue  # finished before the interruption; its weights came back with the checkpoint
-            self._train_phase(index, phase, first, last, resume_at=done + 1 if done >= first else None)
+            self._train_phase(index, phase, first, last, resume=first <= done)
 
     def _embed_all(self) -> None:
-        if self._embedded:
-            return
-        cache = FeatureCache(features_cache_dir() if self.config.cache_features else None)
-        bucket = bucket_key(self.entry.name, self.weights_id, self.description)
-        workers = auto_workers(len(self.spec.train) + len(self.spec.val), self.config.workers)
-        for split in ("train", "val"):
+        directory = features_cache_dir()
+        name, info = feature_cache.bucket_key(self.entry.name, self.weights_id, self.description,
+                                              f"{self.device.type}/{self.autocast_dtype}")
+        bucket = feature_cache.Bucket(directory / name if self.config.cache_features else None, info)
+        splits = ["train", "val"] + (["test"] if self.spec.test else [])
+        workers = auto_workers(sum(len(getattr(self.spec, s)) for s in splits), self.config.workers)
+        for split in splits:
+            if split in self._embedded:
+                continue
             samples = getattr(self.spec, split)
             result = embed(
-                self.model, samples, lambda subset: self._eval_loader(subset, workers), self.device, cache,
-                bucket, self.control,
+                self.model, samples, lambda subset: self._eval_loader(subset, workers), self.device, bucket,
+                self.control,
                 progress=lambda done, total, split=split: self.emit(Progress(f"embedding {split}", done, total)),
                 autocast_dtype=self.autocast_dtype,
             )
-            self._note_bad(samples, [(i, reason) for i, reason in result.bad])
+            self._note_bad(samples, list(result.bad))
             self._embedded[split] = result
+        if bucket.warning:
+            self.emit(Problem(bucket.warning))
+        if self.config.cache_features:
+            feature_cache.evict(directory, feature_cache.limit_bytes(), keep=name)
         if len(self._embedded["train"].labels) == 0:
             raise DataError("No training file could be read.", "Check the files in the folder.")
 
-    def _train_phase(self, index: int, phase: Phase, first: int, last: int, resume_at: int | None) -> None:
+    def _eval_loader(self, samples, workers: int):
+        return make_loader(self.pipeline.eval_dataset(samples), self.config.batch_size, workers, self.device)
+
+    def _source(self) -> FeatureSource | FileSource:
         config = self.config
-        plan = freezing.apply(self.model, phase.unfreeze)
-        generator = torch.Generator().manual_seed(config.seed + index)
         if self.fast_path:
-            module: nn.Module = self.model.head
-            train, val = self._embedded["train"], self._embedded["val"]
-            train_x, train_y = train.features.to(self.device), train.labels.to(self.device)
-            val_x, val_y = val.features.to(self.device), val.labels.to(self.device)
-            steps = -(-len(train_y) // config.batch_size)
-            prefix = "head."
-        else:
-            module = self.model
-            workers = auto_workers(len(self.spec.train), config.workers)
-            loader = make_loader(
-                self.pipeline.train_dataset(self.spec.train, self.augment), config.batch_size, workers, self.device,
-                generator=generator, drop_last=len(self.spec.train) > config.batch_size,
-            )
-            val_loader = self._eval_loader(self.spec.val, workers)
-            steps = len(loader)
-            prefix = ""
-        optimizer, scheduler = self._optimizer(module, phase.epochs * steps)
-        if resume_at is not None:
-            checkpoint = self.checkpoint
-            assert checkpoint is not None
-            optimizer.load_state_dict(checkpoint["optimizer"])
-            scheduler.load_state_dict(checkpoint["scheduler"])
-            generator.set_state(checkpoint["generator"])
-            torch.set_rng_state(checkpoint["torch_rng"])
-            random.setstate(checkpoint["python_rng"])
-            first = resume_at
+            return FeatureSource(self.model.head, self._embedded["train"], self._embedded["val"], config.batch_size,
+                                 config.seed, self.device)
+        workers = auto_workers(len(self.spec.train), config.workers)
+        return FileSource(self.model, self.pipeline.train_dataset(self.spec.train, self.augment, config.seed),
+                          self.pipeline.eval_dataset(self.spec.val), self.spec.train, self.spec.val,
+                          config.batch_size, workers, self.device, config.seed, self._note_bad)
+
+    def _train_phase(self, index: int, phase: Phase, first: int, last: int, resume: bool) -> None:
+        plan = freezing.apply(self.model, phase.unfreeze)
+        source = self._source()
+        optimizer = torch.optim.AdamW(freezing.param_groups(self.model, self.config.lr,
+                                                            self.config.lr * self.config.backbone_lr_factor,
+                                                            self.config.weight_decay))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(max(1, phase.epochs * source.steps)))
+        scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
+        if resume:
+            assert self.checkpoint is not None
+            checkpoints.restore_optimisation(self.checkpoint, optimizer, scheduler, scaler)
+            first = self.checkpoint["epoch"] + 1
         self.emit(PhaseStarted(phase.name, first, last, plan.trainable_blocks, plan.trainable_params))
-        for _ in range(first, last + 1):
-            self.state.epoch += 1
+        context = steps.StepContext(self.device, self.autocast_dtype, self.loss_fn, self.control, self.emit)
+        for epoch in range(first, last + 1):
             tick = time.perf_counter()
-            if self.fast_path:
-                train_loss, train_acc = self._train_epoch(
-                    module, tensor_batches(train_x, train_y, config.batch_size, generator), steps, optimizer,
-                    scheduler)
-                val_loss, val_acc, _ = self._validate(module, tensor_batches(val_x, val_y, 1024, None))
-                self.val_paths = [self.spec.val[i].path for i in val.kept]
-            else:
-                train_loss, train_acc = self._train_epoch(module, self._image_batches(loader, self.spec.train),
-                                                          steps, optimizer, scheduler)
-                val_loss, val_acc, outputs = self._validate(module, self._image_batches(val_loader, self.spec.val))
-                self.val_paths = [self.spec.val[i].path for i in outputs["indices"].tolist()]
-            self._end_epoch(index, phase, (train_loss, train_acc, val_loss, val_acc), optimizer, scheduler,
-                            generator, tick, module, prefix)
+            seed_everything(derive_seed(self.config.seed, "epoch", epoch))  # dropout, SpecAugment: per epoch
+            train_loss, train_acc = steps.train_epoch(context, source.module, source.train_batches(epoch),
+                                                      source.steps, epoch, optimizer, scheduler, scaler)
+            val_loss, val_acc, _ = steps.validate(context, source.module, source.val_batches())
+            self._end_epoch(epoch, index, phase, (train_loss, train_acc, val_loss, val_acc), time.perf_counter() - tick,
+                            source, optimizer, scheduler, scaler)
 
-    def _optimizer(self, module: nn.Module, total_steps: int):
-        config = self.config
-        if isinstance(module, TransferModel):
-            groups = freezing.param_groups(module, config.lr, config.lr * config.backbone_lr_factor,
-                                           config.weight_decay)
-        else:
-            groups = [{"params": [p for p in module.parameters() if p.requires_grad], "lr": config.lr,
-                       "weight_decay": config.weight_decay, "role": "head"}]
-        optimizer = torch.optim.AdamW(groups)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(max(1, total_steps)))
-        return optimizer, scheduler
-
-    def _image_batches(self, loader: DataLoader, samples: Sequence[Sample]) -> Iterator[Batch]:
-        for batch in loader:
-            if batch["bad"]:
-                self._note_bad(samples, batch["bad"])
-            if batch["labels"].numel():
-                yield batch
-
-    def _train_epoch(self, module: nn.Module, batches: Iterator[Batch], steps: int, optimizer,
-                     scheduler) -> tuple[float, float]:
-        return steps_mod.train_epoch(self._step_context(), module, batches, steps, self.state.epoch, optimizer,
-                                     scheduler)
-
-    def _validate(self, module: nn.Module, batches: Iterator[Batch],
-                  interruptible: bool = True) -> tuple[float, float, dict[str, Any]]:
-        return steps_mod.validate(self._step_context(), module, batches, interruptible)
-
-    def _step_context(self) -> steps_mod.StepContext:
-        return steps_mod.StepContext(self.device, self.autocast_dtype, self.loss_fn, self.control, self.emit)
-
-    def _end_epoch(self, phase_index: int, phase: Phase, scores: tuple[float, float, float, float], optimizer,
-                   scheduler, generator: torch.Generator, tick: float, trainable: nn.Module, prefix: str) -> None:
+    def _end_epoch(self, epoch: int, phase_index: int, phase: Phase, scores: tuple[float, float, float, float],
+                   seconds: float, source, optimizer, scheduler, scaler) -> None:
         train_loss, train_acc, val_loss, val_acc = scores
         state = self.state
-        seconds = time.perf_counter() - tick
-        is_best = val_acc > state.best_acc or (val_acc == state.best_acc and val_loss < state.best_loss)
+        best = state.best
+        is_best = val_acc > best["acc"] or (val_acc == best["acc"] and val_loss < best["loss"])
         if is_best:
-            state.best_acc, state.best_loss, state.best_epoch = val_acc, val_loss, state.epoch
-            state.best_state = {prefix + k: v.detach().to("cpu", copy=True) for k, v in trainable.state_dict().items()}
+            state.best = {"epoch": epoch, "acc": val_acc, "loss": val_loss}
         lr = optimizer.param_groups[0]["lr"]
-        state.history.append({
-            "epoch": state.epoch, "phase": phase.name, "train_loss": round(train_loss, 6),
-            "train_acc": round(train_acc, 6), "val_loss": round(val_loss, 6), "val_acc": round(val_acc, 6),
-            "lr": lr, "seconds": round(seconds, 4),
-        })
-        checkpoint = {
-            "format": "tlstudio-checkpoint",
-            "epoch": state.epoch,
-            "phase_index": phase_index,
-            "model_state": {prefix + k: v.detach().cpu() for k, v in trainable.state_dict().items()},
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "generator": generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "python_rng": random.getstate(),
-            "history": state.history,
-            "best": {"epoch": state.best_epoch, "acc": state.best_acc, "loss": state.best_loss},
-            "best_state": state.best_state,
-            "batch_size": self.config.batch_size,
-            "elapsed": state.elapsed + time.perf_counter() - self._session_start,
-        }
-        path = self.run_dir.save_torch("checkpoint.pt", checkpoint)  # first the state, then the table of it
-        self.run_dir.write_history(state.history)
-        self.emit(CheckpointSaved(str(path), state.epoch))
-        self.emit(EpochEnd(state.epoch, self.config.epochs, train_loss, train_acc, val_loss, val_acc, lr,
-                           seconds, is_best))
+        row = {"epoch": epoch, "phase": phase.name, "train_loss": round(train_loss, 6),
+               "train_acc": round(train_acc, 6), "val_loss": round(val_loss, 6), "val_acc": round(val_acc, 6),
+               "lr": lr, "seconds": round(seconds, 4)}
+        state.history.append(row)
+        state.epoch = epoch
+        state.epochs_this_session += 1
+        record = checkpoints.EpochRecord(
+            epoch, phase_index, row, is_best, source.module, source.prefix, optimizer, scheduler, scaler,
+            state.history, state.best, self.config.batch_size,
+            state.elapsed + time.perf_counter() - self._session_start)
+        for listener in self.listeners:
+            listener.on_epoch_end(record)
+        self.emit(CheckpointSaved(str(self.run_dir.file("checkpoint.pt")), epoch))
+        self.emit(EpochEnd(epoch, self.config.epochs, train_loss, train_acc, val_loss, val_acc, lr, seconds, is_best))
 
     # -- the end --------------------------------------------------------------------------------------
     def _finish(self, status: str, seconds: float) -> dict[str, Any]:
         state = self.state
-        if state.best_state is not None:
-            self.model.load_state_dict(state.best_state, strict=False)
+        best = checkpoints.load_best(self.run_dir)
+        if best is not None:
+            self.model.load_state_dict(best, strict=False)
         self.model.eval()
-        probabilities, labels = self._final_predictions()
-        metrics = report(probabilities, labels, self.spec.classes, self.val_paths)
+        probabilities, labels, paths = self._predictions("val")
+        metrics = report(probabilities, labels, self.spec.classes, paths)
         metrics.update({
             "status": status,
             "val_accuracy": metrics["accuracy"],
-            "val_loss": round(float(nn.functional.nll_loss(probabilities.clamp_min(1e-12).log(), labels)), 6)
-            if len(labels) else None,
+            "val_loss": round(steps.validation_loss(probabilities, labels), 6) if len(labels) else None,
             "epochs": len(state.history),
             "epochs_planned": self.config.epochs,
-            "best_epoch": state.best_epoch,
+            "best_epoch": state.best["epoch"],
             "train_seconds": round(seconds, 3),
             "device": str(self.device),
             "backbone": self.entry.name,
@@ -441,39 +404,49 @@ class Trainer:
             "fast_path": self.fast_path,
             "batch_size": self.config.batch_size,
             "classes": self.spec.classes,
-            "sizes": {"train": len(self.spec.train), "val": len(labels)},
+            "sizes": {"train": len(self.spec.train), "val": len(labels), "test": len(self.spec.test)},
             "skipped_files": len(state.skipped),
         })
+        if self.spec.test:
+            test_p, test_y, test_paths = self._predictions("test")
+            test = report(test_p, test_y, self.spec.classes, test_paths)
+            metrics["test_accuracy"] = test["accuracy"]
+            metrics["test"] = test
         cpu_state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
         self.run_dir.save_torch("model.pt", model_payload(
             self.entry.name, self.config.head, self.spec.classes, self.description, cpu_state,
-            {"best_epoch": state.best_epoch, "val_accuracy": metrics["accuracy"]},
+            {"best_epoch": state.best["epoch"], "val_accuracy": metrics["accuracy"]},
         ))
         self.run_dir.write_json("metrics.json", metrics)
-        self._write_predictions(probabilities, labels)
+        self._write_predictions(probabilities, labels, paths)
+        if status == "completed":  # model.pt holds the best weights now; a stopped run still needs them
+            self.run_dir.file(checkpoints.BEST_FILE).unlink(missing_ok=True)
         return metrics
 
-    def _write_predictions(self, probabilities: torch.Tensor, labels: torch.Tensor) -> None:
+    def _write_predictions(self, probabilities: torch.Tensor, labels: torch.Tensor, paths: list[str]) -> None:
         """One row per validation file: what the GUI shows when a confusion-matrix cell is clicked."""
         classes = self.spec.classes
-        confidence, predicted = probabilities.max(dim=1)
-        rows = ["path\ttrue\tpredicted\tconfidence"] + [
-            f"{path}\t{classes[int(t)]}\t{classes[int(p)]}\t{float(c):.4f}"
-            for path, t, p, c in zip(self.val_paths, labels, predicted, confidence, strict=True)
-        ]
-        self.run_dir.write_text("predictions.tsv", "\n".join(rows) + "\n")
+        confidence, predicted = probabilities.max(dim=1) if len(labels) else (labels, labels)
+        rows = [[path, classes[int(t)], classes[int(p)], f"{float(c):.4f}"]
+                for path, t, p, c in zip(paths, labels, predicted, confidence, strict=True)]
+        self.run_dir.write_table("predictions.tsv", ["path", "true", "predicted", "confidence"], rows)
 
-    def _final_predictions(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def _predictions(self, split: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """(probabilities, labels, paths) of a split with the model as it is now (the best weights)."""
+        samples: list[Sample] = getattr(self.spec, split)
+        context = steps.StepContext(self.device, self.autocast_dtype, self.loss_fn, Control(), self.emit)
         if self.fast_path:
-            val = self._embedded["val"]
-            with torch.inference_mode():
-                logits = self.model.head(val.features.to(self.device)).float().cpu()
-            self.val_paths = [self.spec.val[i].path for i in val.kept]
-            return logits.softmax(dim=1), val.labels
-        loader = self._eval_loader(self.spec.val, 0)
-        _, _, outputs = self._validate(self.model, self._image_batches(loader, self.spec.val), interruptible=False)
-        self.val_paths = [self.spec.val[i].path for i in outputs["indices"].tolist()]
-        return outputs["logits"].softmax(dim=1), outputs["labels"].long()
+            embedded = self._embedded[split]
+            source = FeatureSource(self.model.head, embedded, embedded, self.config.batch_size, 0, self.device)
+            _, _, outputs = steps.validate(context, self.model.head, source.val_batches(), interruptible=False)
+        else:
+            loader = self._eval_loader(samples, 0)
+            from tlstudio.core.training.sources import readable
+
+            _, _, outputs = steps.validate(context, self.model, readable(loader, samples, self._note_bad),
+                                           interruptible=False)
+        paths = [samples[i].path for i in outputs["indices"].tolist()]
+        return outputs["probabilities"], outputs["labels"].long(), paths
 
 
 def train(spec: DatasetSpec, config: TrainConfig, run: RunDir, on_event: Listener,
@@ -486,16 +459,12 @@ def resume(run: RunDir, on_event: Listener, control: Control | None = None) -> d
     """Continue a cancelled, crashed or killed run from its last completed epoch, in the same folder."""
     config = TrainConfig.from_dict(run.read_json("config.json"))
     spec = DatasetSpec.from_dict(run.read_json("dataset.json"))
-    checkpoint = run.load_torch("checkpoint.pt") if run.file("checkpoint.pt").is_file() else None
-    if checkpoint is not None and checkpoint.get("format") != "tlstudio-checkpoint":
-        raise RunError(f"{run.file('checkpoint.pt')} is not a studio checkpoint.")
+    checkpoint = checkpoints.load_checkpoint(run)
     if checkpoint is not None and checkpoint["epoch"] >= config.epochs:
         metrics_file = run.file("metrics.json")
         if metrics_file.is_file() and run.read_json("metrics.json").get("status") == "completed":
             raise RunError(f"The run {run.path.name} already finished all {config.epochs} epochs.",
                            "Start a new run to train more.")
-    from pathlib import Path
-
     if not Path(spec.root).is_dir():
         raise DataError(f"The run's data folder {spec.root} is no longer there.",
                         "Put the folder back where it was to resume this run.")

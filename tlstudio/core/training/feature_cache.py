@@ -1,35 +1,62 @@
-"""The frozen-backbone fast path: run the backbone once per image, then train only the head.
+"""The embedding cache behind the fast path: what the frozen backbone made of each file, kept on disk.
 
-Embeddings are cached on disk, keyed by (backbone, weights, preprocessing) for the bucket and by
-(path, size, mtime) for each file, so a second run on the same data skips the backbone entirely.
-Stored as float16: half the memory and disk, no measurable change to a linear head's accuracy.
+A bucket per (backbone, weights, preprocessing, pipeline version, library versions, compute device and
+precision): anything that changes the numbers changes the bucket, so an older decoding is never served.
+Inside a bucket, entries are keyed per file by (path, size, mtime) and stored as float16 in shards that
+are appended as extraction goes (a cancelled extraction keeps what it finished) and merged when they
+pile up. Buckets past the size limit are evicted, least recently used first. The cache is optional: a
+disk that cannot take it costs speed, never the run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from tlstudio.core.control import Control
-from tlstudio.core.data.audio_clips import pool_groups
-from tlstudio.core.data.spec import Sample
-from tlstudio.core.models.transfer_model import TransferModel
-from tlstudio.core.store.atomic import torch_save
+from tlstudio.core.data.pipelines import PIPELINE_VERSION
+from tlstudio.core.store.atomic import torch_save, write_json
 
 log = logging.getLogger(__name__)
 
+STORE_DTYPE = torch.float16  # on disk and in every run, cold cache or warm: one dtype, one model
+DEFAULT_LIMIT_MB = 4096
+MERGE_SHARDS = 48  # more shards than this in a bucket: merge them into one when it is next read
 
-def bucket_key(backbone: str, weights_id: str, description: dict) -> str:
-    """`description`: the pipeline's (image preprocessing, or sound settings and front end)."""
-    text = json.dumps({"backbone": backbone, "weights": weights_id, "pre": description}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+def limit_bytes() -> int:
+    try:
+        return int(float(os.environ.get("TLSTUDIO_CACHE_LIMIT_MB", DEFAULT_LIMIT_MB)) * 2**20)
+    except ValueError:
+        return DEFAULT_LIMIT_MB * 2**20
+
+
+def bucket_key(backbone: str, weights_id: str, description: dict, compute: str) -> tuple[str, dict[str, Any]]:
+    """(the bucket's name, what it was made from): `compute` names the device type and autocast dtype."""
+    import torchaudio
+    import torchvision
+
+    info = {
+        "backbone": backbone,
+        "weights": weights_id,
+        "pipeline": description,
+        "pipeline_version": PIPELINE_VERSION,
+        "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
+                     "torchaudio": torchaudio.__version__},
+        "dtype": str(STORE_DTYPE).replace("torch.", ""),
+        "compute": compute,
+    }
+    text = json.dumps(info, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24], info
 
 
 def file_key(path: str) -> str | None:
@@ -40,99 +67,115 @@ def file_key(path: str) -> str | None:
     return f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
-class FeatureCache:
-    """One file per bucket: {'keys': [...], 'features': float16 tensor}; rewritten atomically.
+class Bucket:
+    """One bucket's shards. `None` directory: a cache that keeps nothing (--no-cache)."""
 
-    A bucket is read from disk once per cache object (a run embeds its train and val splits through the
-    same one) and kept up to date in memory as splits are saved.
-    """
-
-    def __init__(self, directory: Path | None) -> None:
+    def __init__(self, directory: Path | None, info: dict[str, Any]) -> None:
         self.directory = directory
-        self._loaded: dict[str, dict[str, torch.Tensor]] = {}
+        self.info = info
+        self.writable = directory is not None
+        self.warning = ""
 
-    def _file(self, bucket: str) -> Path | None:
-        return self.directory / f"{bucket}.pt" if self.directory else None
-
-    def load(self, bucket: str) -> dict[str, torch.Tensor]:
-        if bucket not in self._loaded:
-            self._loaded[bucket] = self._read(bucket)
-        return self._loaded[bucket]
-
-    def _read(self, bucket: str) -> dict[str, torch.Tensor]:
-        path = self._file(bucket)
-        if path is None or not path.is_file():
+    def load(self) -> dict[str, torch.Tensor]:
+        if self.directory is None or not self.directory.is_dir():
             return {}
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-            return dict(zip(blob["keys"], blob["features"], strict=True))
-        except Exception as exc:  # a damaged cache is only a slower run
-            log.warning("ignoring unreadable feature cache %s: %s", path, exc)
-            return {}
+        found: dict[str, torch.Tensor] = {}
+        shards = sorted(self.directory.glob("shard-*.pt"))
+        for shard in shards:
+            try:
+                blob = torch.load(shard, map_location="cpu", weights_only=True)
+                rows = torch.split(blob["features"], blob["counts"].tolist())
+                found.update(zip(blob["keys"], rows, strict=True))
+            except Exception as exc:  # a damaged shard is only a slower run
+                log.warning("ignoring unreadable cache shard %s: %s", shard, exc)
+        self._touch()
+        if len(shards) > MERGE_SHARDS and found:
+            self._merge(found, shards)
+        return found
 
-    def save(self, bucket: str, mapping: dict[str, torch.Tensor]) -> None:
-        self._loaded[bucket] = mapping
-        path = self._file(bucket)
-        if path is None or not mapping:
+    def append(self, entries: dict[str, torch.Tensor]) -> None:
+        """Store (W, D) features per file key as one new shard; a full or read-only disk disables the cache."""
+        if not self.writable or not entries or self.directory is None:
             return
-        keys = list(mapping)
-        torch_save(path, {"keys": keys, "features": torch.stack([mapping[k] for k in keys]).half()})
+        keys = list(entries)
+        blob = {"keys": keys, "counts": torch.tensor([entries[k].shape[0] for k in keys]),
+                "features": torch.cat([entries[k].to(STORE_DTYPE) for k in keys])}
+        name = f"shard-{time.time_ns():020d}-{os.getpid()}.pt"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            if not (self.directory / "bucket.json").is_file():
+                write_json(self.directory / "bucket.json", self.info)
+            torch_save(self.directory / name, blob)
+        except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as RuntimeError
+            self.writable = False
+            self.warning = (f"The embedding cache in {self.directory.parent} cannot be written ({exc}); "
+                            "this run goes on without it (only slower next time).")
+            log.warning(self.warning)
+
+    def _merge(self, found: dict[str, torch.Tensor], shards: list[Path]) -> None:
+        before = len(shards)
+        self.append(found)
+        if self.writable:
+            for shard in shards:
+                shard.unlink(missing_ok=True)
+            log.info("merged %d cache shards of %s", before, self.directory)
+
+    def _touch(self) -> None:
+        if self.directory is not None:
+            with contextlib.suppress(OSError):
+                (self.directory / "last_used").write_text(str(time.time()))
 
 
-@dataclass
-class Embedded:
-    features: torch.Tensor  # (n_kept, dim) float32
-    labels: torch.Tensor  # (n_kept,)
-    kept: list[int]  # indices into the sample list
-    bad: list[tuple[int, str]]  # (index, reason) for files that failed
+@dataclass(frozen=True)
+class BucketInfo:
+    name: str
+    path: Path
+    bytes: int
+    files: int
+    last_used: float
+    backbone: str
 
 
-def embed(
-    model: TransferModel,
-    samples: Sequence[Sample],
-    loader_factory: Callable[[Sequence[Sample]], torch.utils.data.DataLoader],
-    device: torch.device,
-    cache: FeatureCache,
-    bucket: str,
-    control: Control,
-    progress: Callable[[int, int], None] | None = None,
-    autocast_dtype: torch.dtype | None = None,
-) -> Embedded:
-    known = cache.load(bucket)
-    keys = [file_key(sample.path) for sample in samples]
-    found: dict[int, torch.Tensor] = {
-        index: known[key] for index, key in enumerate(keys) if key is not None and key in known
-    }
-    todo = [index for index in range(len(samples)) if index not in found]
-    bad: list[tuple[int, str]] = []
-    total = len(samples)
-    if progress:
-        progress(len(found), total)
-    if todo:
-        model.eval()
-        loader = loader_factory([samples[index] for index in todo])
-        done = len(found)
-        with torch.inference_mode():
-            for batch in loader:
-                control.checkpoint()
-                for local, reason in batch["bad"]:
-                    bad.append((todo[local], reason))
-                if batch["images"].numel():
-                    images = batch["images"].to(device, non_blocking=True)
-                    if images.ndim == 4:
-                        images = images.contiguous(memory_format=torch.channels_last)
-                    with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                        feats = pool_groups(model.features(images).float().cpu(), batch.get("groups"))
-                    for local, feat in zip(batch["indices"].tolist(), feats, strict=True):
-                        found[todo[local]] = feat
-                done += len(batch["indices"]) + len(batch["bad"])
-                if progress:
-                    progress(done, total)
-        fresh = {keys[i]: found[i] for i in todo if i in found and keys[i] is not None}
-        if fresh:
-            known.update(fresh)
-            cache.save(bucket, known)
-    kept = sorted(found)
-    features = torch.stack([found[i].float() for i in kept]) if kept else torch.empty(0, 0)
-    labels = torch.tensor([samples[i].label for i in kept], dtype=torch.long)
-    return Embedded(features, labels, kept, bad)
+def buckets(directory: Path) -> list[BucketInfo]:
+    found = []
+    if not directory.is_dir():
+        return found
+    for path in directory.iterdir():
+        if not path.is_dir():
+            continue
+        shards = list(path.glob("shard-*.pt"))
+        size = sum(shard.stat().st_size for shard in shards if shard.exists())
+        try:
+            last_used = float((path / "last_used").read_text())
+        except (OSError, ValueError):
+            last_used = path.stat().st_mtime
+        try:
+            info = json.loads((path / "bucket.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            info = {}
+        found.append(BucketInfo(path.name, path, size, len(shards), last_used, str(info.get("backbone", "?"))))
+    return sorted(found, key=lambda b: -b.last_used)
+
+
+def evict(directory: Path, limit: int, keep: str = "") -> list[BucketInfo]:
+    """Remove least recently used buckets until the cache fits `limit` bytes (never the bucket `keep`)."""
+    removed = []
+    present = buckets(directory)
+    total = sum(b.bytes for b in present)
+    for bucket in sorted(present, key=lambda b: b.last_used):
+        if total <= limit:
+            break
+        if bucket.name == keep:
+            continue
+        shutil.rmtree(bucket.path, ignore_errors=True)
+        total -= bucket.bytes
+        removed.append(bucket)
+    return removed
+
+
+def clear(directory: Path) -> int:
+    """Remove every bucket; returns the bytes freed."""
+    freed = sum(b.bytes for b in buckets(directory))
+    if directory.is_dir():
+        shutil.rmtree(directory, ignore_errors=True)
+    return freed

@@ -1,11 +1,13 @@
-"""One epoch of training and one pass of validation: the inner loops, shared by both training paths.
+"""One epoch of training and one pass of validation: the inner loops, shared by both batch sources.
 
-Mixed precision where the device supports it (bf16, or fp16 with a gradient scaler, on CUDA),
-channels-last image batches (faster convolutions on CPU and GPU), pause/cancel checked per batch.
+Mixed precision where the device has it natively (bf16, else fp16 with a gradient scaler, on CUDA),
+channels-last image batches (faster convolutions on CPU and GPU), pause/cancel checked per batch, and a
+loss that stops being a finite number stops the run instead of training a broken model.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,9 +17,10 @@ import torch
 from torch import nn
 
 from tlstudio.core.control import Control
-from tlstudio.core.data.audio_clips import pool_groups
+from tlstudio.core.data.audio_clips import clip_probabilities
 from tlstudio.core.data.loaders import Batch
-from tlstudio.core.errors import DataError
+from tlstudio.core.errors import DataError, DivergedError
+from tlstudio.core.models.transfer_model import chunked
 from tlstudio.core.training.events import BatchEnd, Listener
 
 
@@ -25,7 +28,7 @@ from tlstudio.core.training.events import BatchEnd, Listener
 class StepContext:
     device: torch.device
     autocast_dtype: torch.dtype | None
-    loss_fn: nn.Module
+    loss_fn: nn.Module  # the training loss (label smoothing included); validation loss is plain cross-entropy
     control: Control
     emit: Listener
 
@@ -38,9 +41,8 @@ class StepContext:
 
 
 def train_epoch(ctx: StepContext, module: nn.Module, batches: Iterator[Batch], steps: int, epoch: int, optimizer,
-                scheduler) -> tuple[float, float]:
+                scheduler, scaler: torch.amp.GradScaler) -> tuple[float, float]:
     module.train()
-    scaler = torch.amp.GradScaler("cuda", enabled=ctx.autocast_dtype == torch.float16)
     total_loss = 0.0
     correct = seen = 0
     for step, batch in enumerate(batches, start=1):
@@ -51,13 +53,19 @@ def train_epoch(ctx: StepContext, module: nn.Module, batches: Iterator[Batch], s
         with ctx.autocast():
             logits = module(inputs)
             loss = ctx.loss_fn(logits.float(), labels)
+        batch_loss = float(loss.detach())
+        if not math.isfinite(batch_loss):
+            raise DivergedError(
+                f"Training stopped at epoch {epoch}, batch {step}: the loss is no longer a finite number.",
+                "Likely causes: a learning rate too high for this model (try --lr 10x lower), or a damaged file "
+                "with extreme values; the weights of the last good epoch were kept.",
+            )
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
         n = len(labels)
-        batch_loss = float(loss.detach())
         total_loss += batch_loss * n
         correct += int((logits.argmax(dim=1) == labels).sum())
         seen += n
@@ -71,21 +79,28 @@ def train_epoch(ctx: StepContext, module: nn.Module, batches: Iterator[Batch], s
 @torch.inference_mode()
 def validate(ctx: StepContext, module: nn.Module, batches: Iterator[Batch],
              interruptible: bool = True) -> tuple[float, float, dict[str, Any]]:
+    """(loss, accuracy, outputs): the loss is plain cross-entropy of each file's probabilities (the mean
+    over its windows for long clips), the one definition shared with metrics.json and Evaluate."""
     module.eval()
-    logits_all, labels_all, index_all = [], [], []
+    probabilities_all, labels_all, index_all = [], [], []
     for batch in batches:
         if interruptible:
             ctx.control.checkpoint()
         with ctx.autocast():
-            logits = pool_groups(module(ctx.inputs(batch)).float(), batch.get("groups"))
-        logits_all.append(logits.cpu())
+            logits = chunked(module, ctx.inputs(batch))
+        probabilities_all.append(clip_probabilities(logits, batch.get("groups")).cpu())
         labels_all.append(batch["labels"].cpu())
         index_all.append(batch["indices"].cpu())
-    if not logits_all:
-        return float("nan"), 0.0, {"logits": torch.empty(0), "labels": torch.empty(0, dtype=torch.long),
+    if not probabilities_all:
+        return float("nan"), 0.0, {"probabilities": torch.empty(0), "labels": torch.empty(0, dtype=torch.long),
                                    "indices": torch.empty(0, dtype=torch.long)}
-    logits = torch.cat(logits_all)
+    probabilities = torch.cat(probabilities_all)
     labels = torch.cat(labels_all)
-    loss = float(ctx.loss_fn(logits, labels))
-    acc = float((logits.argmax(dim=1) == labels).double().mean())
-    return loss, acc, {"logits": logits, "labels": labels, "indices": torch.cat(index_all)}
+    return (validation_loss(probabilities, labels), float((probabilities.argmax(dim=1) == labels).double().mean()),
+            {"probabilities": probabilities, "labels": labels, "indices": torch.cat(index_all)})
+
+
+def validation_loss(probabilities: torch.Tensor, labels: torch.Tensor) -> float:
+    if not len(labels):
+        return float("nan")
+    return float(nn.functional.nll_loss(probabilities.clamp_min(1e-12).log(), labels))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -110,13 +109,14 @@ class EvaluatePage(QWidget):
             f"<b>Validation accuracy {metrics['val_accuracy']:.1%}</b> on {metrics['sizes']['val']} files · "
             f"macro F1 {metrics['macro_f1']:.3f} · {metrics['backbone']}, {metrics['unfreeze_blocks']} block(s) "
             f"fine-tuned · best of {metrics['epochs']} epochs at epoch {metrics['best_epoch']} · "
-            f"{metrics['train_seconds']:.1f} s on {metrics['device']}")
+            f"{metrics['train_seconds']:.1f} s on {metrics['device']}"
+            + (f"<br><b>Test accuracy {metrics['test_accuracy']:.1%}</b> on {metrics['sizes']['test']} files of "
+               "test/ (kept apart from training and model choice)" if metrics.get("test_accuracy") is not None
+               else ""))
         self._fill_tables(classes, metrics["per_class"], metrics["confusion_matrix"])
-        self.predictions = []
-        path = run_dir / "predictions.tsv"
-        if path.is_file():
-            with open(path, encoding="utf-8", newline="") as handle:
-                self.predictions = list(csv.DictReader(handle, delimiter="\t"))
+        from tlstudio.core.store.runs import RunDir
+
+        self.predictions = RunDir(run_dir).read_table("predictions.tsv")
         self.show_mistakes()
 
     def _choose_other(self) -> None:

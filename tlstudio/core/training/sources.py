@@ -1,0 +1,88 @@
+"""Where a training loop's batches come from: the two paths behind the engine's one loop.
+
+- `FeatureSource` (fast path: feature extraction, no augmentation): the backbone ran once per file
+  (embedding.py); only the head trains, on cached embeddings, so an epoch costs almost nothing.
+- `FileSource` (full path): files are decoded and augmented every epoch and flow through the network.
+
+Both give `train_batches(epoch)` in an order that is a function of (seed, epoch) only, `val_batches()`
+in file order, the module that trains and the prefix of its parameters in the full model's state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from tlstudio.core.data.loaders import Batch, EpochSampler, make_loader
+from tlstudio.core.data.spec import Sample
+from tlstudio.core.seeding import derive_seed
+from tlstudio.core.training.embedding import Embedded
+
+VAL_FILES_PER_BATCH = 1024
+NoteBad = Callable[[Sequence[Sample], list[tuple[int, str]]], None]
+
+
+class FeatureSource:
+    def __init__(self, head: nn.Module, train: Embedded, val: Embedded, batch_size: int, seed: int,
+                 device: torch.device) -> None:
+        self.module = head
+        self.prefix = "head."
+        self.seed = seed
+        self.batch_size = batch_size
+        self.train_x = train.features.to(device)
+        self.train_y = train.window_labels().to(device)
+        self.val = val
+        self.val_x = val.features.to(device)
+        self.val_offsets = torch.tensor([0, *val.counts]).cumsum(0).tolist()
+        self.steps = -(-len(self.train_y) // batch_size)
+
+    def train_batches(self, epoch: int) -> Iterator[Batch]:
+        generator = torch.Generator().manual_seed(derive_seed(self.seed, "order", epoch))
+        order = torch.randperm(len(self.train_y), generator=generator)
+        for start in range(0, len(order), self.batch_size):
+            index = order[start : start + self.batch_size]
+            yield {"images": self.train_x[index], "labels": self.train_y[index], "indices": index, "bad": [],
+                   "groups": None}
+
+    def val_batches(self) -> Iterator[Batch]:
+        kept = self.val.kept
+        for first in range(0, len(kept), VAL_FILES_PER_BATCH):
+            last = min(first + VAL_FILES_PER_BATCH, len(kept))
+            rows = self.val_x[self.val_offsets[first] : self.val_offsets[last]]
+            yield {"images": rows, "labels": self.val.labels[first:last],
+                   "indices": torch.tensor(kept[first:last], dtype=torch.long), "bad": [],
+                   "groups": self.val.counts[first:last]}
+
+
+class FileSource:
+    def __init__(self, model: nn.Module, train_dataset, val_dataset, train: Sequence[Sample], val: Sequence[Sample],
+                 batch_size: int, workers: int, device: torch.device, seed: int, note_bad: NoteBad) -> None:
+        self.module = model
+        self.prefix = ""
+        self.train = train
+        self.val = val
+        self.note_bad = note_bad
+        self.sampler = EpochSampler(len(train), seed)
+        self.loader = make_loader(train_dataset, batch_size, workers, device, sampler=self.sampler,
+                                  drop_last=len(train) > batch_size)
+        self.val_loader = make_loader(val_dataset, batch_size, workers, device)
+        self.steps = len(self.loader)
+
+    def train_batches(self, epoch: int) -> Iterator[Batch]:
+        self.sampler.set_epoch(epoch)
+        return readable(self.loader, self.train, self.note_bad)
+
+    def val_batches(self) -> Iterator[Batch]:
+        return readable(self.val_loader, self.val, self.note_bad)
+
+
+def readable(loader: DataLoader, samples: Sequence[Sample], note_bad: NoteBad) -> Iterator[Batch]:
+    """The loader's batches; files that failed to decode are reported once and left out."""
+    for batch in loader:
+        if batch["bad"]:
+            note_bad(samples, batch["bad"])
+        if batch["labels"].numel():
+            yield batch
