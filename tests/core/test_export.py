@@ -82,6 +82,62 @@ def test_the_sidecar_and_snippet_work_without_the_studio(image_run: RunDir, tmp_
     assert result.stdout.startswith(f"{path}: {top} ")
 
 
+def _odd_images(source: str, folder: Path) -> list[Path]:
+    """What phones and scanners make: EXIF-rotated JPEGs, transparent PNGs, 16-bit greyscale."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    with Image.open(source) as image:
+        rgb = image.convert("RGB")
+    for n, orientation in enumerate((6, 8, 3)):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        path = folder / f"phone {n}.jpg"
+        rgb.resize((120, 80)).save(path, exif=exif, quality=92)
+        out.append(path)
+    rgba = rgb.convert("RGBA")
+    alpha = Image.new("L", rgba.size, 255)
+    alpha.paste(0, (0, 0, rgba.size[0] // 2, rgba.size[1]))  # the left half transparent
+    rgba.putalpha(alpha)
+    rgba.save(folder / "transparent.png")
+    out.append(folder / "transparent.png")
+    grey = (np.asarray(rgb.convert("L"), dtype=np.uint16) * 180 + 3000).astype(np.uint16)
+    Image.fromarray(grey).save(folder / "sixteen-bit.png")
+    out.append(folder / "sixteen-bit.png")
+    rgb.convert("P", palette=Image.Palette.ADAPTIVE).save(folder / "palette.png", transparency=0)
+    out.append(folder / "palette.png")
+    rgb.convert("CMYK").save(folder / "cmyk.jpg")
+    out.append(folder / "cmyk.jpg")
+    return out
+
+
+def test_odd_images_predict_the_same_in_the_export_as_in_the_studio(image_run: RunDir, tmp_path: Path) -> None:
+    """EXIF turns, transparency, 16-bit, palette and CMYK reach the exported model exactly as the studio's."""
+    import importlib.util
+
+    import onnxruntime as ort
+
+    files = _odd_images(_val_paths(image_run)[0], tmp_path / "odd")
+    export_run(image_run, "onnx", tmp_path / "onnx")
+    studio, errors = Predictor(image_run).probabilities(files)
+    assert not errors
+    spec = importlib.util.spec_from_file_location("tlstudio_decode", tmp_path / "onnx" / "tlstudio_decode.py")
+    decode = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(decode)
+    session = ort.InferenceSession(str(tmp_path / "onnx" / "model.onnx"))
+    for index, path in enumerate(files):
+        x = decode.image_array(decode.open_rgb(str(path)))[None]
+        exported = torch.from_numpy(session.run(None, {"images": x})[0][0])
+        assert float((exported - studio[index]).abs().max()) < TOLERANCE, path.name
+    with Image.open(files[0]) as turned:  # orientation 6: the decoded picture stands upright (80 x 120)
+        assert decode.open_rgb(str(files[0])).size == (80, 120) and turned.size == (120, 80)
+    result = subprocess.run([sys.executable, str(tmp_path / "onnx" / "predict.py"), *map(str, files)],
+                            capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    for index, line in enumerate(result.stdout.splitlines()):
+        top = image_run.read_json("labels.json")["classes"][int(studio[index].argmax())]
+        assert line.split(": ", 1)[1].startswith(f"{top} "), line
+
+
 def test_a_sound_model_exports_with_its_spectrogram(tmp_path: Path) -> None:
     data = make_sound_folder(tmp_path / "sounds", per_class=6, seed=4)
     config = TrainConfig(data=str(data), backbone="mobilenet_v3_small", pretrained="none", epochs=1,
@@ -107,3 +163,16 @@ def test_a_sound_model_exports_with_its_spectrogram(tmp_path: Path) -> None:
         assert int(out.argmax()) == int(studio[index].argmax()) == int(ox.argmax())
         assert float((out - studio[index]).abs().max()) < TOLERANCE
         assert float((ox - studio[index]).abs().max()) < TOLERANCE
+    # a stereo 44.1 kHz recording of 2.3 s through the shipped predict.py: resampled and windowed as in the studio
+    import soundfile as sf
+
+    wave = load_mono(paths[0], 44100).numpy()
+    long = np.concatenate([wave, wave, wave[: len(wave) // 3]])
+    sf.write(str(tmp_path / "stereo.wav"), np.stack([long, long * 0.5], axis=1), 44100)
+    studio_long, _ = Predictor(run).probabilities([tmp_path / "stereo.wav"])
+    result = subprocess.run([sys.executable, str(tmp_path / "onnx" / "predict.py"), str(tmp_path / "stereo.wav")],
+                            capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.split(": ", 1)[1].split(", ")[0].split()
+    assert printed[0] == spec["classes"][int(studio_long[0].argmax())]
+    assert abs(float(printed[1]) - float(studio_long[0].max())) < 1e-3  # printed with 3 decimals

@@ -71,14 +71,17 @@ class SoundClassifier(nn.Module):
         self.hop = hop
 
     def forward(self, waves: torch.Tensor) -> torch.Tensor:
-        n = waves.shape[0]
+        # the windows of media/portable.pad_for_windows: a short clip centred in one window; a long one
+        # padded at the end so the last window ends at (or just past) the clip's end, none repeated
+        n, length = waves.shape[0], waves.shape[-1]
         if torch.jit.is_scripting():
-            short = max(self.window - waves.shape[-1], 0)
-        else:  # symbolic, so ONNX pads clips shorter than a window too
-            short = torch.sym_max(self.window - waves.shape[-1], 0)
-        waves = F.pad(waves, (short // 2, short - short // 2))
-        # windows every hop plus one ending at the clip's end, as the studio does (media/audio.py)
-        windows = torch.cat([waves.unfold(-1, self.window, self.hop), waves[:, -self.window :].unsqueeze(1)], dim=1)
+            short = max(self.window - length, 0)
+            extra = (self.hop - (max(length - self.window, 0) % self.hop)) % self.hop
+        else:  # symbolic, so ONNX keeps the length free
+            short = torch.sym_max(self.window - length, 0)
+            extra = (self.hop - (torch.sym_max(length - self.window, 0) % self.hop)) % self.hop
+        waves = F.pad(waves, (short // 2, short - short // 2 + extra))
+        windows = waves.unfold(-1, self.window, self.hop)
         count = windows.shape[1]
         probabilities = self.core(windows.reshape(n * count, self.window)).softmax(dim=1)
         return probabilities.reshape(n, count, -1).mean(dim=1)
@@ -144,6 +147,7 @@ def export_run(run: RunDir, fmt: str, out: str | Path) -> Path:
     }
     (out / "model.json").write_text(json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out / "predict.py").write_text(_snippet(fmt, pipeline), encoding="utf-8")
+    (out / "tlstudio_decode.py").write_text(portable_source(), encoding="utf-8")
     return out / name
 
 
@@ -185,21 +189,18 @@ def _onnx(wrapped: nn.Module, pipeline: ImagePipeline | AudioPipeline, path: Pat
 
 
 def _snippet(fmt: str, pipeline: ImagePipeline | AudioPipeline) -> str:
+    """predict.py: decodes with tlstudio_decode.py (a verbatim copy of the studio's media/portable.py), so a
+    phone photo's EXIF turn, a transparent PNG or a 16-bit scan, or a 44.1 kHz recording, reach the model
+    exactly as they reach it in the studio."""
     image = isinstance(pipeline, ImagePipeline)
     read = (
-        "from PIL import Image\n"
-        "import numpy as np\n\n"
         "def load(path):\n"
-        "    rgb = np.asarray(Image.open(path).convert('RGB'), dtype=np.float32) / 255.0\n"
-        "    return rgb.transpose(2, 0, 1)[None]  # (1, 3, H, W) in [0, 1]\n"
+        "    return decode.image_array(decode.open_rgb(path))[None]  # (1, 3, H, W) RGB in [0, 1]\n"
         if image else
-        "import numpy as np\n"
-        "import soundfile as sf\n\n"
         "def load(path):\n"
-        "    wave, rate = sf.read(path, dtype='float32', always_2d=True)\n"
-        "    if rate != SPEC['input']['sample_rate']:\n"
-        "        raise SystemExit(f\"resample {path} to {SPEC['input']['sample_rate']} Hz first (it is {rate} Hz)\")\n"
-        "    return wave.mean(axis=1)[None]  # (1, samples), mono\n"
+        "    wave, rate = decode.read_mono(path)\n"
+        "    wave = decode.resample(wave, rate, SPEC['input']['sample_rate'])\n"
+        "    return wave[None]  # (1, samples), mono, at the model's rate\n"
     )
     if fmt == "onnx":
         run = ("import onnxruntime as ort\n\n"
@@ -220,6 +221,8 @@ def _snippet(fmt: str, pipeline: ImagePipeline | AudioPipeline) -> str:
         '"""Run the exported classifier on files: python predict.py FILE [FILE ...]  (no studio needed)."""\n\n'
         "import json\nimport sys\nfrom pathlib import Path\n\n"
         "HERE = Path(__file__).resolve().parent\n"
+        "sys.path.insert(0, str(HERE))\n"
+        "import tlstudio_decode as decode  # noqa: E402  (the studio's own decoding, shipped beside this file)\n\n"
         "SPEC = json.loads((HERE / 'model.json').read_text())\n\n"
         f"{read}\n{run}\n"
         "for path in sys.argv[1:]:\n"
@@ -227,3 +230,14 @@ def _snippet(fmt: str, pipeline: ImagePipeline | AudioPipeline) -> str:
         "    best = sorted(range(len(probabilities)), key=lambda i: -probabilities[i])[:3]\n"
         "    print(path + ': ' + ', '.join(f\"{SPEC['classes'][i]} {probabilities[i]:.3f}\" for i in best))\n"
     )
+
+
+def portable_source() -> str:
+    """The decoding module's source, read as a package resource (installers ship it as a data file)."""
+    from importlib.resources import files
+
+    try:
+        return files("tlstudio.core.media").joinpath("portable.py").read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ExportError("This installation lacks the decoding module that exports ship (portable.py).",
+                          "Reinstall the studio; the model itself was exported.") from exc

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import torch
 
-from tlstudio.core.data.audio_clips import pool_groups
+from tlstudio.core.data.audio_clips import clip_probabilities
 from tlstudio.core.data.loaders import make_loader
 from tlstudio.core.data.scan import AUDIO_SUFFIXES, IMAGE_SUFFIXES, walk_media
 from tlstudio.core.data.spec import Sample
 from tlstudio.core.models.saved import load_model
+from tlstudio.core.models.transfer_model import chunked
 from tlstudio.core.store.runs import RunDir
 
 
@@ -48,14 +49,13 @@ class Predictor:
     def _scores(self, inputs: torch.Tensor, groups: list[int] | None,
                 tta: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(plain probabilities, their average with a mirrored / time-shifted copy when `tta`)."""
-        plain = pool_groups(self.model(inputs).float().softmax(dim=1), groups)
+        plain = clip_probabilities(chunked(self.model, inputs), groups)
         if not tta:
             return plain, None
-        if self.modality == "image":  # the mirror image
-            other = inputs.flip(-1)
-        else:  # the same windows shifted by a quarter window (half a hop)
-            other = torch.roll(inputs, shifts=max(1, inputs.shape[-1] // 4), dims=-1)
-        return plain, (plain + pool_groups(self.model(other).float().softmax(dim=1), groups)) / 2
+        # images: the mirror image; sound: each window heard a quarter window later (silence enters at the
+        # start, nothing wraps around)
+        other = inputs.flip(-1) if self.modality == "image" else delayed(inputs, max(1, inputs.shape[-1] // 4))
+        return plain, (plain + clip_probabilities(chunked(self.model, other), groups)) / 2
 
     @torch.inference_mode()
     def scores(self, files: Sequence[str | Path], batch_size: int = 16, tta: bool = False,
@@ -103,3 +103,9 @@ class Predictor:
             results.append(Prediction(str(path), [(self.classes[int(i)], float(v))
                                                   for v, i in zip(values, indices, strict=True)]))
         return results
+
+
+def delayed(windows: torch.Tensor, shift: int) -> torch.Tensor:
+    """The same windows `shift` samples later, zero-padded at the start (a circular roll would move the end
+    of the sound to its beginning)."""
+    return torch.nn.functional.pad(windows, (shift, 0))[..., : windows.shape[-1]]
