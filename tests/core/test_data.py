@@ -220,3 +220,10 @@ def test_split_keeps_one_validation_file_for_small_classes() -> None:
     train, val = stratified_split(samples, len(sizes), 0.1, seed=0)
     assert {s.label for s in val} == {s.label for s in train} == set(range(60))  # each class on both sides
     assert len(train) + len(val) == len(samples)
+
+
+def test_a_copied_or_moved_folder_splits_the_same(shapes_dir: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(shapes_dir, tmp_path / "elsewhere" / "photos"))
+    here, there = scan(shapes_dir, seed=5), scan(copy, seed=5)
+    assert [Path(s.path).relative_to(shapes_dir) for s in here.val] == \
+        [Path(s.path).relative_to(copy) for s in there.val]

@@ -124,23 +124,31 @@ def test_cancel_stops_between_batches_and_keeps_the_best_so_far(shapes_dir: Path
     assert isinstance(seen[-1], ev.Finished) and seen[-1].status == "cancelled"
 
 
-def test_pause_blocks_until_resumed(shapes_dir: Path, tmp_path: Path) -> None:
+def test_pause_holds_the_batch_counter_still_until_resumed(shapes_dir: Path, tmp_path: Path) -> None:
     control = Control()
-    control.pause()
-    done = threading.Event()
+    batches: list[int] = []
+    paused_at = threading.Event()
+
+    def listener(event) -> None:
+        if isinstance(event, ev.BatchEnd):
+            batches.append(event.step)
+            if len(batches) == 1:
+                control.pause()
+                paused_at.set()
+
     result: dict = {}
-
-    def work() -> None:
-        result["metrics"], _ = run(shapes_dir, tmp_path / "run", control=control, epochs=1)
-        done.set()
-
-    thread = threading.Thread(target=work)
+    config = TrainConfig(data=str(shapes_dir), epochs=2, unfreeze="1", augment="light", **SMALL)
+    thread = threading.Thread(target=lambda: result.update(metrics=engine.train(
+        scan(shapes_dir), config, RunDir.create(tmp_path / "run", config.backbone), listener, control)))
     thread.start()
-    assert not done.wait(timeout=3.0)  # paused: no progress
+    assert paused_at.wait(timeout=120)
+    seen = len(batches)
+    thread.join(timeout=1.5)  # a window while paused
+    assert thread.is_alive() and len(batches) == seen == 1  # no batch ran while paused
     control.resume()
-    assert done.wait(timeout=120)
-    thread.join()
-    assert result["metrics"]["status"] == "completed"
+    thread.join(timeout=300)
+    assert not thread.is_alive() and result["metrics"]["status"] == "completed"
+    assert len(batches) > seen
 
 
 def test_a_file_that_breaks_after_the_scan_is_skipped_and_named(tmp_path: Path) -> None:
@@ -165,3 +173,62 @@ def test_no_validation_files_is_a_clear_error(shapes_dir: Path, tmp_path: Path) 
 
     with pytest.raises(DataError, match="validation"):
         run(shapes_dir, tmp_path / "run", epochs=1, val_split=0.0)
+
+
+def test_frozen_parts_and_the_classifier_dropout_stay_in_eval_mode() -> None:
+    """mobilenet_v2 keeps a Dropout in front of the classifier it loses; it belongs to no block."""
+    from tlstudio.core.models import freezing
+    from tlstudio.core.models.registry import get_entry
+    from tlstudio.core.models.transfer_model import build_model
+
+    model = build_model(get_entry("mobilenet_v2"), 3, "linear")
+    dropout = model.backbone.classifier[0]
+    assert isinstance(dropout, torch.nn.Dropout) and not any(b.owns("classifier.0.") for b in model.blocks)
+    freezing.apply(model, 0)
+    model.train()
+    assert not dropout.training and model.head.training
+    x = torch.rand(2, 3, 64, 64)
+    torch.manual_seed(0)
+    first = model.features(x)
+    torch.manual_seed(1)
+    assert torch.equal(first, model.features(x))  # frozen features do not change from one draw to the next
+    freezing.apply(model, 2)
+    model.train()
+    assert model.backbone.features[-1].training and not model.backbone.features[0].training
+
+
+def test_one_weight_decay_rule_and_one_validation_loss(shapes_dir: Path, tmp_path: Path) -> None:
+    """No decay on biases on the fast path too; history's val_loss is metrics' val_loss (no smoothing)."""
+    metrics, _ = run(shapes_dir, tmp_path / "run", epochs=3, label_smoothing=0.2)
+    checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    decays = sorted(group["weight_decay"] for group in checkpoint["optimizer"]["param_groups"])
+    assert decays == [0.0, 1e-4]  # the head's weight decays, its bias does not
+    history = RunDir.open(tmp_path / "run").read_history()
+    best = next(row for row in history if row["epoch"] == metrics["best_epoch"])
+    assert abs(best["val_loss"] - metrics["val_loss"]) < 1e-5
+
+
+def test_bf16_only_where_the_gpu_has_it_natively(monkeypatch) -> None:
+    import contextlib
+
+    asked: list = []
+    monkeypatch.setattr(torch.cuda, "device", lambda device: (asked.append(device), contextlib.nullcontext())[1])
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported",
+                        lambda including_emulation=True: (asked.append(including_emulation), False)[1])
+    assert engine.autocast_dtype(torch.device("cuda:1"), amp=True) == torch.float16  # emulated bf16: no
+    assert asked == [torch.device("cuda:1"), False]  # asked about the run's device, without emulation
+    assert engine.autocast_dtype(torch.device("cpu"), amp=True) is None
+    assert engine.autocast_dtype(torch.device("cuda:0"), amp=False) is None
+    assert engine.is_out_of_memory(RuntimeError("MPS backend out of memory (MPS allocated: 1 GB)"))
+    assert not engine.is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+
+
+def test_the_mps_fallback_is_set_before_torch_loads() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, os; import tlstudio; assert 'torch' not in sys.modules; "
+            "print(os.environ['PYTORCH_ENABLE_MPS_FALLBACK'])")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTORCH_ENABLE_MPS_FALLBACK"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert result.stdout.strip() == "1"

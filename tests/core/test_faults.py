@@ -60,12 +60,16 @@ def test_read_only_output_folder_is_explained(shapes_dir, tmp_path, monkeypatch)
         _train(shapes_dir, tmp_path / "run", epochs=1)
 
 
-def test_out_of_memory_retries_once_with_half_the_batch(shapes_dir, tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("error", [
+    torch.OutOfMemoryError("CUDA out of memory (simulated)"),
+    RuntimeError("MPS backend out of memory (MPS allocated: 8.00 GB, other allocations: 1.00 GB) (simulated)"),
+], ids=["cuda", "mps"])
+def test_out_of_memory_retries_once_with_half_the_batch(shapes_dir, tmp_path, monkeypatch, error) -> None:
     real_forward = TransferModel.forward
 
     def small_memory(self, images):
         if images.shape[0] > 8:
-            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+            raise error
         return real_forward(self, images)
 
     monkeypatch.setattr(TransferModel, "forward", small_memory)

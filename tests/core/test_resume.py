@@ -128,3 +128,62 @@ def _no_stray_children():
                 pass
         except ChildProcessError:
             pass
+
+
+KILLER = """
+import os, signal, sys
+from tlstudio.core.data.scan import scan
+from tlstudio.core.store.runs import RunDir
+from tlstudio.core.training import engine, events as ev
+from tlstudio.core.training.config import TrainConfig
+
+data, out, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+config = TrainConfig.from_dict({"data": data, **__import__("json").loads(sys.argv[4])})
+
+def listener(event):
+    if isinstance(event, ev.EpochEnd) and event.epoch == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)  # as a power cut would, right after the epoch's files
+
+engine.train(scan(data), config, RunDir.create(out, config.backbone), listener)
+"""
+
+
+def _history_numbers(run: Path) -> list[list[float]]:
+    rows = RunDir.open(run).read_history()
+    return [[row[k] for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr")] for row in rows]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("settings", "kill_at"),
+    [
+        (dict(epochs=5, workers=0), 2),  # fast path, mid-phase
+        (dict(epochs=5, workers=1), 3),  # fast path, embeddings by a worker process
+        (dict(epochs=4, unfreeze="1", augment="light", schedule="two-phase", warmup_epochs=1, workers=0), 1),
+        (dict(epochs=4, unfreeze="1", augment="light", schedule="two-phase", warmup_epochs=2, workers=1), 3),
+    ],
+    ids=["fast-0-workers-mid", "fast-1-worker-mid", "two-phase-0-workers-at-boundary", "two-phase-1-worker-mid"],
+)
+def test_sigkill_then_resume_repeats_the_uninterrupted_history(shapes_dir: Path, tmp_path: Path, settings,
+                                                               kill_at: int) -> None:
+    """A separate process killed with SIGKILL right after an epoch, resumed in another: the same history
+    (to 1e-4) and the same weights as one run that was never stopped."""
+    import json
+
+    options = {**SMALL, **settings}
+    config = TrainConfig(data=str(shapes_dir), **options)
+    engine.train(scan(shapes_dir), config, RunDir.create(tmp_path / "whole", config.backbone), lambda _e: None)
+    killed = subprocess.run([sys.executable, "-c", KILLER, str(shapes_dir), str(tmp_path / "killed"), str(kill_at),
+                             json.dumps(options)], capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert len(RunDir.open(tmp_path / "killed").read_history()) == kill_at
+    assert not (tmp_path / "killed" / "model.pt").exists()
+    resumed = subprocess.run(_cli("train", "--resume", str(tmp_path / "killed"), "--quiet"), capture_output=True,
+                             text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    whole, again = _history_numbers(tmp_path / "whole"), _history_numbers(tmp_path / "killed")
+    assert len(whole) == len(again) == settings["epochs"]
+    for a, b in zip(whole, again, strict=True):
+        assert all(abs(x - y) <= 1e-4 for x, y in zip(a, b, strict=True)), (a, b)
+    one, other = _weights(tmp_path / "whole"), _weights(tmp_path / "killed")
+    assert all(torch.allclose(one[k].float(), other[k].float(), atol=1e-5) for k in one)

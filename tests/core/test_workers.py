@@ -31,11 +31,13 @@ def test_a_spawned_worker_gives_the_same_run_as_the_main_process(shapes_dir: Pat
         results[workers] = engine.train(scan(shapes_dir), config, RunDir.create(out, config.backbone),
                                         lambda _e: None)
     assert results[1]["status"] == "completed"
-    if settings["unfreeze"] == "0":  # no randomness in loading: identical embeddings, identical run
-        a = torch.load(tmp_path / "w0" / "model.pt", weights_only=True)["state_dict"]
-        b = torch.load(tmp_path / "w1" / "model.pt", weights_only=True)["state_dict"]
-        assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
-    assert results[0]["sizes"] == results[1]["sizes"]
+    # augmentation is seeded per (seed, epoch, file), not per worker process: the same batches, the same run
+    a = torch.load(tmp_path / "w0" / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "w1" / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
+    history = [RunDir.open(tmp_path / f"w{w}").read_history() for w in (0, 1)]
+    for one, other in zip(*history, strict=True):
+        assert abs(one["train_loss"] - other["train_loss"]) < 1e-4 and one["val_acc"] == other["val_acc"]
 
 
 def test_sound_loads_in_a_spawned_worker(tmp_path: Path) -> None:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from tlstudio.core.errors import ConfigError
-
-# MPS lacks some kernels; let PyTorch fall back to the CPU for them. Must be set before torch loads.
-os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
 
 
 @dataclass(frozen=True)

@@ -112,9 +112,12 @@ def stratified_split(samples: list[Sample], num_classes: int, val_fraction: floa
     return grouped_split(samples, val_fraction, seed)
 
 
-def _group_keys(samples: list[Sample], class_dirs: dict[str, str], group_by: str) -> tuple[list[str], str]:
-    """Each sample's group key before duplicates are merged, and words saying how it was found."""
-    paths = [s.path for s in samples]
+def _group_keys(samples: list[Sample], class_dirs: dict[str, str], group_by: str,
+                root: Path) -> tuple[list[str], str]:
+    """Each sample's group key before duplicates are merged, and words saying how it was found.
+
+    Keys never hold the folder's own location, so a moved or copied folder splits the same way."""
+    paths = [os.path.relpath(s.path, root) for s in samples]
     if group_by == "none":
         return paths, "none (each file on its own)"
     if group_by == "folder":
@@ -244,8 +247,8 @@ def scan(
     order = [(split, i) for split, samples in kept.items() for i in range(len(samples))]
     flat = [kept[split][i] for split, i in order]
     pool_index = [n for n, (split, _) in enumerate(order) if split == pool_name]
-    base_keys = [s.path for s in flat]
-    rule_keys, described = _group_keys([flat[n] for n in pool_index], class_dir_of, group_by)
+    base_keys = [os.path.relpath(s.path, root) for s in flat]
+    rule_keys, described = _group_keys([flat[n] for n in pool_index], class_dir_of, group_by, root)
     for n, key in zip(pool_index, rule_keys, strict=True):
         base_keys[n] = key
     sizes = []

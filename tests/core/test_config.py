@@ -1,0 +1,69 @@
+"""Settings: every field checked with words that say what to do; unknown keys named, never dropped."""
+
+from __future__ import annotations
+
+import pytest
+
+from tlstudio.cli import main
+from tlstudio.core.errors import ConfigError
+from tlstudio.core.training.config import TrainConfig
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("lr", float("nan"), "--lr"),
+        ("lr", float("inf"), "--lr"),
+        ("lr", 0.0, "--lr"),
+        ("weight_decay", float("nan"), "--weight-decay"),
+        ("weight_decay", -1.0, "--weight-decay"),
+        ("backbone_lr_factor", float("nan"), "--backbone-lr-factor"),
+        ("label_smoothing", 2.0, "--label-smoothing"),
+        ("val_split", 1.0, "--val-split"),
+        ("val_split", -0.1, "--val-split"),
+        ("seed", -1, "--seed"),
+        ("seed", 10**20, "--seed"),
+        ("epochs", 0, "--epochs"),
+        ("batch_size", 0, "--batch-size"),
+        ("workers", -2, "--workers"),
+        ("window_seconds", 0.0, "--window"),
+        ("device", "gpu", "--device"),
+        ("unfreeze", "some", "--unfreeze"),
+        ("group_by", "(", "regular expression"),
+        ("head", "deep", "--head"),
+        ("augment", "heavy", "--augment"),
+        ("backbone", "resnet9000", "Unknown backbone"),
+        ("epochs", "10", "must be a int"),
+        ("amp", "yes", "must be a bool"),
+    ],
+)
+def test_every_field_is_checked(field: str, value, words: str) -> None:
+    config = TrainConfig(**{field: value})
+    with pytest.raises(ConfigError, match=words.replace("(", r"\(")):
+        config.validate()
+
+
+def test_the_defaults_are_valid_and_integers_are_accepted_as_floats() -> None:
+    TrainConfig().validate()
+    config = TrainConfig(lr=1, weight_decay=0)
+    config.validate()
+    assert isinstance(config.lr, float)
+
+
+def test_unknown_keys_are_named_not_dropped() -> None:
+    with pytest.raises(ConfigError, match=r"Unknown setting.*epoks"):
+        TrainConfig.from_dict({"epoks": 5, "lr": 0.01})
+    config, unknown = TrainConfig.parse({"epoks": 5, "lr": 0.01, "resolved": {}})
+    assert unknown == ["epoks"] and config.lr == 0.01  # what a run records beside its settings is no surprise
+
+
+@pytest.mark.parametrize("flags", [["--lr", "nan"], ["--lr", "inf"], ["--weight-decay", "nan"],
+                                   ["--backbone-lr-factor", "nan"], ["--label-smoothing", "2"],
+                                   ["--seed", "1e20"], ["--val-split", "1.5"]])
+def test_the_command_line_refuses_bad_values_with_exit_2(flags: list[str], shapes_dir, tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:  # argparse refuses what is not a number of the right kind
+        code = main(["train", str(shapes_dir), "--out", str(tmp_path / "run"), *flags])
+        raise SystemExit(code)
+    assert exit_info.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before anything was written
