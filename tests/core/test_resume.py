@@ -171,8 +171,10 @@ def test_sigkill_then_resume_repeats_the_uninterrupted_history(shapes_dir: Path,
     import json
 
     options = {**SMALL, **settings}
-    config = TrainConfig(data=str(shapes_dir), **options)
-    engine.train(scan(shapes_dir), config, RunDir.create(tmp_path / "whole", config.backbone), lambda _e: None)
+    never = settings["epochs"] + 1  # the uninterrupted run: a separate process too, like the two below
+    whole = subprocess.run([sys.executable, "-c", KILLER, str(shapes_dir), str(tmp_path / "whole"), str(never),
+                            json.dumps(options)], capture_output=True, text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr
     killed = subprocess.run([sys.executable, "-c", KILLER, str(shapes_dir), str(tmp_path / "killed"), str(kill_at),
                              json.dumps(options)], capture_output=True, text=True, timeout=600)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
