@@ -2,14 +2,17 @@
 
 Exit codes (scripts may rely on them):
     0  success                        2  bad arguments or settings     3  the data cannot be used
-    4  weights missing/corrupt/unsafe 5  a run folder cannot be used   130 cancelled (Ctrl-C)
-    1  an internal error (a bug: please report it with the log)
+    4  weights missing/corrupt/unsafe 5  a run folder cannot be used   6  out of memory, even after a retry
+    7  export format impossible       8  the loss stopped being finite 130 cancelled (Ctrl-C)
+    143 stopped by SIGTERM (saved)    141 the output pipe was closed   1  an internal error (a bug)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import signal
 import sys
 import time
@@ -17,9 +20,10 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from tlstudio import __version__
-from tlstudio.core.errors import ConfigError, StudioError
+from tlstudio.core.errors import ConfigError, StorageError, StudioError
 
-EXIT_OK, EXIT_INTERNAL, EXIT_CANCELLED = 0, 1, 130
+EXIT_OK, EXIT_INTERNAL, EXIT_CANCELLED, EXIT_TERMINATED, EXIT_BROKEN_PIPE = 0, 1, 130, 143, 141
+MATRIX_CLASSES = 12  # wider confusion matrices are summarised on the terminal
 log = logging.getLogger(__name__)
 
 
@@ -106,7 +110,7 @@ class ConsolePrinter:
                 self._line(f"  ... and {len(event.files) - 10} more (see dataset.json in the run folder)")
         elif isinstance(event, ev.Finished):
             metrics = event.metrics
-            if event.status == "cancelled":
+            if event.status == "cancelled" and metrics:
                 self._line("Stopped early; the best weights so far were kept.")
             if metrics:
                 self._line(f"Validation accuracy {metrics['val_accuracy']:.4f} (best epoch {metrics['best_epoch']}"
@@ -115,6 +119,9 @@ class ConsolePrinter:
                 for name, row in metrics["per_class"].items():
                     self._line(f"  {name:<20} precision {row['precision']:.3f}  recall {row['recall']:.3f}  "
                                f"f1 {row['f1']:.3f}  n={row['support']}")
+                if metrics.get("test_accuracy") is not None:
+                    self._line(f"Test accuracy {metrics['test_accuracy']:.4f} on {metrics['sizes']['test']} files "
+                               "of test/ (kept apart: never used to choose the weights)")
             self._line(f"Saved to {event.run_dir}")
 
     def _progress(self, event: Any) -> None:
@@ -179,22 +186,38 @@ def _config_from_args(args: argparse.Namespace) -> Any:
 
 
 def _run_with_ctrl_c(work) -> dict:
-    """Ctrl-C asks the engine to stop after the current batch and save; a second Ctrl-C aborts."""
+    """Ctrl-C (or SIGTERM, as a service manager sends) stops the engine after the current batch, which
+    saves; a second Ctrl-C aborts. DataLoader workers ignore SIGINT: the main process decides."""
     from tlstudio.core.control import Control
 
     control = Control()
+    received: list[int] = []
 
-    def on_interrupt(_signum: int, _frame: Any) -> None:
-        if control.cancelled:
+    def on_signal(signum: int, _frame: Any) -> None:
+        if control.cancelled and signum == signal.SIGINT:
             raise KeyboardInterrupt
+        received.append(signum)
         print("\nStopping after this batch and saving (Ctrl-C again to abort)...", flush=True)
         control.cancel()
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return work(control)
+        result = work(control)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received and result.get("status") == "cancelled":
+        result["exit_code"] = EXIT_TERMINATED if received[0] == signal.SIGTERM else EXIT_CANCELLED
+    return result
+
+
+def _cancelled(metrics: dict, run: Any) -> int:
+    if metrics.get("epochs"):
+        print(f"Continue later with: tlstudio train --resume {run.path}")
+    else:
+        print(f"Stopped before an epoch finished; nothing new was trained. Resume with: "
+              f"tlstudio train --resume {run.path}")
+    return int(metrics.get("exit_code", EXIT_CANCELLED))
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -205,10 +228,11 @@ def _train(args: argparse.Namespace) -> int:
 
     printer = ConsolePrinter(quiet=args.quiet)
     if args.resume:
+        _refuse_flags_with_resume(args)
         run = RunDir.open(args.resume)
         print(f"Resuming {run.path} ...", flush=True)
         metrics = _run_with_ctrl_c(lambda control: engine.resume(run, fan_out(printer), control))
-        return EXIT_CANCELLED if metrics.get("status") == "cancelled" else EXIT_OK
+        return _cancelled(metrics, run) if metrics.get("status") == "cancelled" else EXIT_OK
     if not args.data:
         raise ConfigError("Give the DATA folder to train on (or --resume RUN).")
     config = _config_from_args(args)
@@ -226,9 +250,19 @@ def _train(args: argparse.Namespace) -> int:
             print(f"  ... and {len(spec.skipped) - 10} more (listed in dataset.json in the run folder)")
     run = RunDir.create(args.out, config.backbone)
     metrics = _run_with_ctrl_c(lambda control: engine.train(spec, config, run, fan_out(printer), control))
-    if metrics.get("status") == "cancelled":
-        print(f"Continue later with: tlstudio train --resume {run.path}")
-    return EXIT_CANCELLED if metrics.get("status") == "cancelled" else EXIT_OK
+    return _cancelled(metrics, run) if metrics.get("status") == "cancelled" else EXIT_OK
+
+
+def _refuse_flags_with_resume(args: argparse.Namespace) -> None:
+    """A resumed run keeps its own settings (that is what makes it exact): other flags are refused, not ignored."""
+    parser = build_parser()
+    defaults = vars(parser.parse_args(["train"]))
+    given = [name for name, value in vars(args).items()
+             if name not in ("resume", "quiet", "command", "verbose") and value != defaults.get(name)]
+    if given:
+        flags = ", ".join("DATA" if name == "data" else "--" + name.replace("_", "-") for name in given)
+        raise ConfigError(f"--resume continues a run with its own settings; these were given too: {flags}.",
+                          "Leave them out to resume, or start a new run to change them.")
 
 
 def _describe_split(spec: Any) -> str:
@@ -331,10 +365,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"{'class':<{width}}precision  recall  f1     n")
     for name, row in result["per_class"].items():
         print(f"{name:<{width}}{row['precision']:.3f}      {row['recall']:.3f}   {row['f1']:.3f}  {row['support']}")
-    print("Confusion matrix (rows: true, columns: predicted):")
-    print(" " * width + " ".join(f"{c[:6]:>6}" for c in classes))
-    for name, row in zip(classes, result["confusion_matrix"], strict=True):
-        print(f"{name:<{width}}" + " ".join(f"{v:>6}" for v in row))
+    if len(classes) <= MATRIX_CLASSES:
+        print("Confusion matrix (rows: true, columns: predicted):")
+        print(" " * width + " ".join(f"{c[:6]:>6}" for c in classes))
+        for name, row in zip(classes, result["confusion_matrix"], strict=True):
+            print(f"{name:<{width}}" + " ".join(f"{v:>6}" for v in row))
+    else:  # 200 columns fit no terminal: the most frequent confusions instead
+        pairs = sorted(((count, classes[i], classes[j]) for i, row in enumerate(result["confusion_matrix"])
+                        for j, count in enumerate(row) if i != j and count), reverse=True)[:15]
+        print(f"Most frequent confusions ({len(classes)} classes; the full matrix is in --json):")
+        for count, true, predicted in pairs:
+            print(f"  {count:>5}  {true} -> {predicted}")
     if result["unknown_classes"]:
         print(f"note: class folder(s) the model does not know were left out: {', '.join(result['unknown_classes'])}")
     for item in result["unreadable"][:10]:
@@ -353,13 +394,20 @@ def _predict(args: argparse.Namespace) -> int:
     from tlstudio.core.inference.predict import Predictor, expand
     from tlstudio.core.store.runs import RunDir
 
+    if args.top < 1:
+        raise ConfigError(f"--top must be 1 or more, not {args.top}.")
     predictor = Predictor(RunDir.open(args.run))
     files = expand(args.files, predictor.modality)
     if not files:
         raise ConfigError("No files to predict.", "Give image or sound files, or folders that hold them.")
     results = predictor.predict(files, top_k=args.top, tta=args.tta)
     if args.csv:
-        with open(args.csv, "w", newline="", encoding="utf-8") as handle:
+        try:
+            handle = open(args.csv, "w", newline="", encoding="utf-8", errors="surrogateescape")  # noqa: SIM115
+        except OSError as exc:
+            raise StorageError(f"Cannot write {args.csv}: {exc.strerror or exc}.", "Choose a writable place.") \
+                from exc
+        with handle:
             writer = csv.writer(handle)
             header = ["path"] + [f"{kind}{i + 1}" for i in range(args.top) for kind in ("label", "probability")]
             writer.writerow([*header, "error"])
@@ -414,7 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tlstudio", description="Transfer Learning Studio: a strong classifier from a folder of images or sounds.",
         epilog="Run without a command to open the studio window. Exit codes: 0 ok, 2 bad settings, 3 unusable "
-               "data, 4 weights problem, 5 run-folder problem, 130 cancelled, 1 internal error.",
+               "data, 4 weights problem, 5 run-folder problem, 6 out of memory, 7 export impossible, 8 training "
+               "diverged, 130 cancelled (Ctrl-C), 143 stopped by SIGTERM, 141 closed pipe, 1 internal error.",
     )
     parser.add_argument("--version", action="version", version=f"tlstudio {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details")
@@ -451,6 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # file names that are not valid UTF-8 print as escapes
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -462,7 +514,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return launch_gui()
     try:
-        return handlers[args.command](args)
+        code = handlers[args.command](args)
+        sys.stdout.flush()  # inside the try: a closed pipe is noticed here, not at exit
+        return code
     except StudioError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         if exc.hint:
@@ -471,6 +525,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nAborted.", file=sys.stderr)
         return EXIT_CANCELLED
+    except BrokenPipeError:  # `tlstudio backbones | head -1`: the reader has had enough; say nothing
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as exc:  # a bug, not the user's doing: short message, details to a file
         report = _write_crash_report()
         print(f"error: an internal error stopped the studio ({type(exc).__name__}: {exc}).", file=sys.stderr)

@@ -5,8 +5,13 @@ Plain data, saved as dataset.json in every run folder, so evaluation and resume 
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tlstudio.core.errors import RunError
+from tlstudio.core.store.runs import RunDir
 
 
 @dataclass(frozen=True)
@@ -52,5 +57,29 @@ class DatasetSpec:
         for split in ("train", "val", "test"):
             data[split] = [Sample(**sample) for sample in data.get(split, [])]
         data["skipped"] = [SkippedFile(**item) for item in data.get("skipped", [])]
-        known = cls.__dataclass_fields__
+        known = cls.__dataclass_fields__  # dataset.json also records file sizes, read by resume itself
         return cls(**{key: value for key, value in data.items() if key in known})
+
+
+def read_spec(run: RunDir) -> DatasetSpec:
+    """dataset.json of a run; damaged content is a RunError (exit 5), not a crash."""
+    try:
+        return DatasetSpec.from_dict(run.read_json("dataset.json"))
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise RunError(f"{run.file('dataset.json')} is damaged ({type(exc).__name__}).",
+                       "Start a new run, or restore the folder from a copy.") from exc
+
+
+def changed_files(dataset: dict[str, Any]) -> list[str]:
+    """Files of the run's splits that are gone or have another size than when the run started."""
+    sizes = dataset.get("sizes")
+    if not isinstance(sizes, dict):
+        return []
+    changed = []
+    for path, size in sizes.items():
+        try:
+            if os.stat(path).st_size != size:
+                changed.append(path)
+        except OSError:
+            changed.append(path)
+    return changed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import torch
 
 from tlstudio.core.data.scan import scan
-from tlstudio.core.data.spec import DatasetSpec
+from tlstudio.core.data.spec import read_spec
 from tlstudio.core.errors import DataError
 from tlstudio.core.inference.metrics import report
 from tlstudio.core.inference.predict import Predictor
@@ -25,8 +26,13 @@ def evaluate_run(run: RunDir, data: str | Path | None = None, tta: bool = False,
     saved = run.read_json("metrics.json") if run.file("metrics.json").is_file() else {}
     result["backbone"] = saved.get("backbone")
     if data is None:
-        spec = DatasetSpec.from_dict(run.read_json("dataset.json"))
+        spec = read_spec(run)
         samples = spec.val
+        gone = [s.path for s in samples if not os.path.isfile(s.path)]
+        if samples and len(gone) == len(samples):
+            raise DataError(f"The run's validation files are gone (all {len(gone)}, e.g. {gone[0]}).",
+                            f"Put the data folder back at {spec.root}, or evaluate on a folder: "
+                            "tlstudio evaluate RUN FOLDER.")
         result["data"] = f"{spec.root} (the run's validation split)"
         unknown: list[str] = []
         paths = [s.path for s in samples]

@@ -22,7 +22,7 @@ from torch import nn
 
 from tlstudio import __version__
 from tlstudio.core.data.pipelines import AudioPipeline, ImagePipeline
-from tlstudio.core.errors import ConfigError, StudioError
+from tlstudio.core.errors import ConfigError, RunError, StorageError, StudioError
 from tlstudio.core.models.saved import load_model
 from tlstudio.core.store.runs import RunDir
 
@@ -64,17 +64,20 @@ class ImageClassifier(nn.Module):
 class SoundClassifier(nn.Module):
     """(N, samples) at the sidecar's rate -> probabilities averaged over sliding windows."""
 
-    def __init__(self, core: nn.Module, window: int, hop: int) -> None:
+    def __init__(self, core: nn.Module, window: int, hop: int, classes: int) -> None:
         super().__init__()
         self.core = core
         self.window = window
         self.hop = hop
+        self.classes = classes
 
     def forward(self, waves: torch.Tensor) -> torch.Tensor:
         # the windows of media/portable.pad_for_windows: a short clip centred in one window; a long one
         # padded at the end so the last window ends at (or just past) the clip's end, none repeated
         n, length = waves.shape[0], waves.shape[-1]
         if torch.jit.is_scripting():
+            if n == 0:  # an empty batch: the spectrogram's reflect padding cannot take it
+                return torch.zeros(0, self.classes, dtype=waves.dtype)
             short = max(self.window - length, 0)
             extra = (self.hop - (max(length - self.window, 0) % self.hop)) % self.hop
         else:  # symbolic, so ONNX keeps the length free
@@ -92,7 +95,7 @@ def _wrap(model: nn.Module, pipeline: ImagePipeline | AudioPipeline) -> nn.Modul
         pre = pipeline.preprocess
         return ImageClassifier(model, pre.resize, pre.crop, pre.mean, pre.std, pre.interpolation).eval()
     settings = pipeline.settings
-    return SoundClassifier(model, settings.window, settings.hop).eval()
+    return SoundClassifier(model, settings.window, settings.hop, int(model.head_classes())).eval()
 
 
 def input_spec(pipeline: ImagePipeline | AudioPipeline) -> dict[str, Any]:
@@ -119,9 +122,27 @@ def export_run(run: RunDir, fmt: str, out: str | Path) -> Path:
     """Write the export, its sidecar JSON and a runnable snippet into the folder `out`."""
     if fmt not in FORMATS:
         raise ConfigError(f"--format takes one of {', '.join(FORMATS)}, not '{fmt}'.")
-    model, classes, pipeline = load_model(run)
     out = Path(out).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise RunError(f"{out} is a file; an export is a folder (model, model.json, predict.py).",
+                       "Give --out a folder name.")
+    if out.resolve() == run.path or (out / "config.json").is_file():
+        raise RunError(f"{out} is a run folder; exporting there would overwrite its files.",
+                       "Export into a folder of its own, e.g. --out exported/.")
+    model, classes, pipeline = load_model(run)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        return _write_export(run, fmt, out, model, classes, pipeline)
+    except OSError as exc:
+        raise StorageError(f"Cannot write the export into {out}: {exc.strerror or exc}.",
+                           "Choose a writable folder with free space.") from exc
+    except RuntimeError as exc:
+        if "write" in str(exc).lower():  # torch's own writers report a full disk this way
+            raise StorageError(f"Cannot write the export into {out} (disk full?).", "Free some space.") from exc
+        raise
+
+
+def _write_export(run: RunDir, fmt: str, out: Path, model, classes, pipeline) -> Path:
     wrapped = _wrap(model, pipeline)
     metrics = run.read_json("metrics.json") if run.file("metrics.json").is_file() else {}
     if fmt == "torchscript":

@@ -17,7 +17,8 @@ import numpy as np
 from tlstudio.core.media import portable
 
 SILENCE_PEAK = 10 ** (-60 / 20)  # -60 dBFS: below this a clip is treated as silent
-SCAN_SECONDS = 60.0  # the silence check reads at most this much of a file
+SCAN_BLOCK = 1 << 18  # frames read at a time by the scan's check
+MAX_SAMPLE = 64.0  # float files may exceed 1.0 a little (+36 dBFS); beyond this it is damage, not sound
 
 
 class AudioDecodeError(Exception):
@@ -65,39 +66,67 @@ def _decoding() -> Iterator[None]:
     except PermissionError as exc:
         raise AudioDecodeError("cannot be read (permission denied)") from exc
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
-        raise AudioDecodeError(f"not a readable sound file ({exc})") from exc
+        detail = str(exc).replace("(possibly a pipe?)", "").strip().rstrip(":").strip()
+        raise AudioDecodeError(f"not a readable sound file (damaged, or not a sound format: {detail})") from exc
 
 
 def check_audio(path: Path) -> str | None:
-    """For the scan: a reason to skip the file (unreadable, empty, silent), or None."""
+    """For the scan: a reason to skip the file (unreadable, empty, silent, corrupt values), or None.
+
+    The whole clip is read, in blocks (memory stays flat for an hour-long file): a clip whose sound starts
+    after a minute is not silent, and a NaN or an absurd value late in a clip is found before training.
+    """
     import soundfile as sf
 
+    from tlstudio.core.media.images import require_regular_file
+
+    try:
+        require_regular_file(path, AudioDecodeError)
+    except AudioDecodeError as exc:
+        return str(exc)
     try:
         with _decoding():
             if path.stat().st_size == 0:
                 return "empty file (0 bytes)"
-            info = sf.info(str(path))
-            if info.frames == 0:
+            peak = 0.0
+            frames = 0
+            with sf.SoundFile(str(path)) as handle:
+                for block in handle.blocks(blocksize=SCAN_BLOCK, dtype="float32", always_2d=True):
+                    frames += len(block)
+                    if not np.isfinite(block).all():
+                        return "corrupt samples (not finite numbers)"
+                    if block.size:
+                        peak = max(peak, float(np.abs(block).max()))
+            if frames == 0:
                 return "no audio in the file (0 samples)"
-            frames = min(info.frames, int(SCAN_SECONDS * info.samplerate))
-            data, _ = sf.read(str(path), frames=frames, dtype="float32", always_2d=True)
     except AudioDecodeError as exc:
         return str(exc)
-    if not np.isfinite(data).all():
-        return "corrupt samples (not finite numbers)"
-    if data.size == 0 or float(np.abs(data).max()) < SILENCE_PEAK:
+    if peak > MAX_SAMPLE:
+        return f"corrupt samples (values up to {peak:.3g}; sound lies between -1 and 1)"
+    if peak < SILENCE_PEAK:
         return "silent (nothing above -60 dBFS)"
     return None
+
+
+def checked_samples(data: np.ndarray) -> np.ndarray:
+    """Decoded samples must be finite and not absurd (a file may change after the scan)."""
+    if data.size and (not np.isfinite(data).all() or float(np.abs(data).max()) > MAX_SAMPLE):
+        raise AudioDecodeError("corrupt samples (not finite, or far outside -1..1)")
+    return data
 
 
 def load_mono(path: str | Path, sample_rate: int):
     """Float32 mono waveform tensor at `sample_rate` (portable.py: the same arithmetic as the exports)."""
     import torch
 
+    from tlstudio.core.media.images import require_regular_file
+
+    require_regular_file(path, AudioDecodeError)
     with _decoding():
         data, rate = portable.read_mono(str(path))
     if data.shape[0] == 0:
         raise AudioDecodeError("no audio in the file (0 samples)")
+    checked_samples(data)
     if rate != sample_rate:
         data = portable.resample(data, rate, sample_rate)
     return torch.from_numpy(data)

@@ -41,6 +41,10 @@ def _decoding() -> Iterator[None]:
 def check_image(path: Path) -> str | None:
     """A cheap header check for the scan: a reason to skip the file, or None."""
     try:
+        require_regular_file(path, ImageDecodeError)
+    except ImageDecodeError as exc:
+        return str(exc)
+    try:
         size = path.stat().st_size
     except OSError as exc:
         return f"cannot be read ({exc.strerror or exc})"
@@ -60,6 +64,7 @@ def check_image(path: Path) -> str | None:
 
 def load_rgb(path: str | Path, min_side: int | None = None) -> Image.Image:
     """Decode to RGB (portable.open_rgb: EXIF, alpha, 16-bit and palette handled as the exports do)."""
+    require_regular_file(path, ImageDecodeError)
     with _decoding():
         return portable.open_rgb(str(path), min_side)
 
@@ -81,3 +86,17 @@ def perceptual_hash(path: str | Path) -> int | None:
         for col in range(8):
             bits = (bits << 1) | (pixels[row * 9 + col] > pixels[row * 9 + col + 1])
     return bits
+
+
+def require_regular_file(path: str | Path, error: type[Exception]) -> None:
+    """A named pipe or a device would block a decoder forever: refuse anything but a regular file."""
+    import stat
+
+    try:
+        mode = Path(path).stat().st_mode
+    except FileNotFoundError as exc:
+        raise error("file not found (deleted or moved?)") from exc
+    except OSError as exc:
+        raise error(f"cannot be read ({exc.strerror or exc})") from exc
+    if not stat.S_ISREG(mode):
+        raise error("not a regular file (a pipe, device or socket)")

@@ -14,7 +14,12 @@ import functools
 import math
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, PngImagePlugin
+
+# A PNG may carry a large text chunk (an editor's history, an embedded profile): read it rather than
+# calling the picture corrupt. Still bounded, so a metadata bomb stays refused.
+PngImagePlugin.MAX_TEXT_CHUNK = max(PngImagePlugin.MAX_TEXT_CHUNK, 64 << 20)
+PngImagePlugin.MAX_TEXT_MEMORY = max(PngImagePlugin.MAX_TEXT_MEMORY, 256 << 20)
 
 ALPHA_BACKGROUND = (255, 255, 255)
 RESAMPLE_ZEROS = 16  # zero crossings of the sinc on each side: the filter's quality

@@ -47,6 +47,7 @@ def load_model(run: RunDir):  # -> tuple[TransferModel, list[str], ImagePipeline
             f"but lists {len(classes)} class names; the file is inconsistent.",
             "Train the run again.",
         )
+    check_payload(payload, run.file("model.pt"))
     pipeline = pipeline_from_description(payload["pipeline"])
     model = build_model(entry, len(classes), payload["head"], frontend=pipeline.frontend("none"))
     try:
@@ -56,3 +57,48 @@ def load_model(run: RunDir):  # -> tuple[TransferModel, list[str], ImagePipeline
                        "Train the run again.") from exc
     model.eval()
     return model, payload["classes"], pipeline
+
+
+def check_payload(payload: dict[str, Any], path) -> None:
+    """Values a model file brings are checked before anything is sized by them: a tampered file must not
+    make the studio allocate gigabytes (a 3,600-second window) or crash on a wrong type."""
+    import math
+
+    def bad(what: str) -> RunError:
+        return RunError(f"{path} is damaged or was altered ({what}).", "Train the run again, or use its checkpoint.")
+
+    classes = payload.get("classes")
+    if not isinstance(classes, list) or not 2 <= len(classes) <= 100_000 or \
+            not all(isinstance(c, str) for c in classes) or len(set(classes)) != len(classes):
+        raise bad("its class list")
+    if not isinstance(payload.get("backbone"), str) or payload.get("head") not in ("linear", "mlp"):
+        raise bad("its backbone or head")
+    pipeline = payload.get("pipeline")
+    if not isinstance(pipeline, dict):
+        raise bad("its input pipeline")
+    if pipeline.get("modality", "image") == "audio":
+        audio = pipeline.get("audio")
+        limits = {"sample_rate": (4000, 192000), "window_seconds": (0.1, 30.0), "hop_seconds": (0.01, 30.0),
+                  "n_mels": (8, 512), "n_fft": (64, 16384), "mel_hop": (16, 8192), "top_db": (10.0, 200.0)}
+        if not isinstance(audio, dict):
+            raise bad("its sound settings")
+        for key, (low, high) in limits.items():
+            value = audio.get(key)
+            if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)
+                                      or not math.isfinite(value) or not low <= value <= high):
+                raise bad(f"sound setting {key}={value!r}")
+    else:
+        pre = pipeline.get("preprocess")
+        if not isinstance(pre, dict):
+            raise bad("its image preprocessing")
+        for key in ("resize", "crop"):
+            value = pre.get(key)
+            if not isinstance(value, int) or not 8 <= value <= 4096:
+                raise bad(f"image setting {key}={value!r}")
+        for key in ("mean", "std"):
+            values = pre.get(key)
+            if not isinstance(values, list | tuple) or len(values) != 3 or \
+                    not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
+                raise bad(f"image setting {key}")
+        if not all(v > 0 for v in pre["std"]) or pre.get("interpolation") not in ("bilinear", "bicubic"):
+            raise bad("image normalisation")

@@ -42,6 +42,11 @@ class TransferModel(nn.Module):
             inputs = self.frontend(inputs)
         return self.backbone(inputs)
 
+    def head_classes(self) -> int:
+        """Outputs of the head (its last Linear layer)."""
+        linears = [m for m in self.head.modules() if isinstance(m, nn.Linear)]
+        return linears[-1].out_features
+
     @property
     def blocks(self) -> list[Block]:
         return self.layout.blocks

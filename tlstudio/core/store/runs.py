@@ -13,11 +13,14 @@ Every file is written atomically.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import io
 import json
+import os
 import pickle
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +57,9 @@ class RunDir:
         except OSError as exc:
             raise RunError(f"Cannot create the run folder {path}: {exc.strerror or exc}.",
                            "Choose a writable --out folder.") from exc
-        return cls(path.resolve())
+        run = cls(path.resolve())
+        run.acquire_lock()  # two trainings into one --out: exactly one gets here, the other stops (exit 5)
+        return run
 
     @classmethod
     def open(cls, path: str | Path) -> RunDir:
@@ -62,6 +67,46 @@ class RunDir:
         if not (path / "config.json").is_file():
             raise RunError(f"{path} is not a studio run folder (no config.json).")
         return cls(path.resolve())
+
+    def acquire_lock(self) -> None:
+        """One writer per run folder: a lock file created atomically (O_EXCL) holding the owner's pid and host.
+
+        A lock whose process is gone (killed, crashed) is stale and taken over; one held by this process is
+        re-entrant (the window may resume a run it created)."""
+        lock = self.file(LOCK_FILE)
+        me = f"{os.getpid()} {socket.gethostname()}"
+        for _ in range(3):
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                owner = _read_lock(lock)
+                if owner == me:
+                    return
+                if owner is None or not _alive(owner):
+                    lock.unlink(missing_ok=True)  # stale: its writer is gone
+                    continue
+                raise RunError(f"The run folder {self.path} is being written by another studio process "
+                               f"(pid {owner.split()[0]}).",
+                               "Wait for it to finish, or choose another --out folder.") from None
+            except OSError as exc:
+                raise StorageError(f"Cannot write in the run folder {self.path}: {exc.strerror or exc}.",
+                                   "Choose a writable folder.") from exc
+            with os.fdopen(fd, "w") as handle:
+                handle.write(me)
+            return
+        raise RunError(f"Could not take the lock of {self.path}.", "Try again.")
+
+    def release_lock(self) -> None:
+        lock = self.file(LOCK_FILE)
+        if _read_lock(lock) == f"{os.getpid()} {socket.gethostname()}":
+            lock.unlink(missing_ok=True)
+
+    def discard(self, created: tuple[str, ...]) -> None:
+        """Remove what a run that failed before its first epoch wrote, and the folder if that empties it."""
+        for name in (*created, LOCK_FILE):
+            self.file(name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # not empty (e.g. a resumable checkpoint) or already gone
+            self.path.rmdir()
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -87,11 +132,19 @@ class RunDir:
     def write_json(self, name: str, data: Any) -> None:
         self._guarded(name, lambda: atomic.write_json(self.file(name), data))
 
-    def read_json(self, name: str) -> Any:
+    def read_json(self, name: str, kind: type = dict) -> Any:
+        """A run file as JSON of the expected kind; damaged or foreign content is a RunError (exit 5)."""
         try:
-            return json.loads(self.file(name).read_text(encoding="utf-8"))
+            data = json.loads(self.file(name).read_text(encoding="utf-8", errors="surrogateescape"))
         except FileNotFoundError as exc:
             raise RunError(f"The run {self.path.name} has no {name}; it may not have finished an epoch.") from exc
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{self.file(name)} cannot be read ({exc}); the run folder is damaged.",
+                           "Start a new run, or restore the folder from a copy.") from exc
+        if not isinstance(data, kind):
+            raise RunError(f"{self.file(name)} does not hold what a studio run writes (a JSON {kind.__name__}).",
+                           "Start a new run, or restore the folder from a copy.")
+        return data
 
     def write_history(self, rows: list[dict[str, Any]]) -> None:
         buffer = io.StringIO()
@@ -139,7 +192,13 @@ class RunDir:
         return out
 
     def save_torch(self, name: str, obj: Any) -> Path:
-        return self._guarded(name, lambda: atomic.torch_save(self.file(name), obj))
+        def save() -> Path:
+            try:
+                return atomic.torch_save(self.file(name), obj)
+            except RuntimeError as exc:  # torch.save reports a full disk as "file write failed"
+                raise OSError(errno.ENOSPC if "write" in str(exc).lower() else errno.EIO, str(exc)) from exc
+
+        return self._guarded(name, save)
 
     def load_torch(self, name: str) -> Any:
         import torch
@@ -155,6 +214,31 @@ class RunDir:
         except Exception as exc:
             raise RunError(f"{path} cannot be read ({type(exc).__name__}); it may be damaged or not the studio's.",
                            "Start a new run, or resume from a copy of the folder.") from exc
+
+
+LOCK_FILE = ".tlstudio.lock"
+
+
+def _read_lock(lock: Path) -> str | None:
+    try:
+        return lock.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _alive(owner: str) -> bool:
+    """Is the lock's writer still running? (Another host's lock is trusted: we cannot see its processes.)"""
+    pid_text, _, host = owner.partition(" ")
+    if host and host != socket.gethostname():
+        return True
+    try:
+        pid = int(pid_text)
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 _ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}

@@ -11,7 +11,9 @@ blocks at a lower learning rate) are the same loop run twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -27,8 +29,15 @@ from tlstudio.core import devices
 from tlstudio.core.control import Cancelled, Control
 from tlstudio.core.data.loaders import auto_workers, make_loader
 from tlstudio.core.data.pipelines import AudioPipeline, ImagePipeline
-from tlstudio.core.data.spec import DatasetSpec, Sample, SkippedFile
-from tlstudio.core.errors import ConfigError, DataError, DivergedError, OutOfMemoryError, RunError
+from tlstudio.core.data.spec import DatasetSpec, Sample, SkippedFile, changed_files, read_spec
+from tlstudio.core.errors import (
+    ConfigError,
+    DataError,
+    DivergedError,
+    OutOfMemoryError,
+    RunError,
+    StorageError,
+)
 from tlstudio.core.inference.metrics import report
 from tlstudio.core.media.audio import AudioSettings
 from tlstudio.core.models import freezing
@@ -199,7 +208,12 @@ class Trainer:
         self._write_dataset()
 
     def _write_dataset(self) -> None:
-        self.run_dir.write_json("dataset.json", {**self.spec.to_dict(),
+        if not hasattr(self, "_sizes"):  # each file's size when the run started: resume checks them
+            self._sizes = {}
+            for sample in self.spec.train + self.spec.val + self.spec.test:
+                with contextlib.suppress(OSError):
+                    self._sizes[sample.path] = os.stat(sample.path).st_size
+        self.run_dir.write_json("dataset.json", {**self.spec.to_dict(), "sizes": self._sizes,
                                                  "skipped": [vars(s) for s in self.state.skipped]})
         self.run_dir.write_table("skipped.tsv", ["path", "reason"],
                                  [[s.path, s.reason] for s in self.state.skipped])
@@ -449,23 +463,51 @@ class Trainer:
         return outputs["probabilities"], outputs["labels"].long(), paths
 
 
+HEADER_FILES = ("config.json", "labels.json", "dataset.json", "skipped.tsv", checkpoints.BEST_FILE)
+
+
 def train(spec: DatasetSpec, config: TrainConfig, run: RunDir, on_event: Listener,
           control: Control | None = None) -> dict[str, Any]:
-    """Train per `config` on `spec`, writing `run`; returns the final metrics."""
-    return Trainer(spec, config, run, on_event, control).run()
+    """Train per `config` on `spec`, writing `run`; returns the final metrics.
+
+    A run that fails before its first epoch leaves nothing behind (no half-made folder to trip over);
+    the folder's lock is released however it ends."""
+    trainer = None
+    try:
+        run.acquire_lock()
+        trainer = Trainer(spec, config, run, on_event, control)
+        return trainer.run()
+    except BaseException as exc:
+        if not run.file("checkpoint.pt").exists():  # not one epoch saved: nothing worth keeping
+            run.discard(HEADER_FILES)
+            if isinstance(exc, StorageError):
+                exc.hint = "Free some space or choose a writable folder, then start the run again."
+        raise
+    finally:
+        run.release_lock()
 
 
 def resume(run: RunDir, on_event: Listener, control: Control | None = None) -> dict[str, Any]:
     """Continue a cancelled, crashed or killed run from its last completed epoch, in the same folder."""
-    config = TrainConfig.from_dict(run.read_json("config.json"))
-    spec = DatasetSpec.from_dict(run.read_json("dataset.json"))
-    checkpoint = checkpoints.load_checkpoint(run)
-    if checkpoint is not None and checkpoint["epoch"] >= config.epochs:
-        metrics_file = run.file("metrics.json")
-        if metrics_file.is_file() and run.read_json("metrics.json").get("status") == "completed":
-            raise RunError(f"The run {run.path.name} already finished all {config.epochs} epochs.",
-                           "Start a new run to train more.")
-    if not Path(spec.root).is_dir():
-        raise DataError(f"The run's data folder {spec.root} is no longer there.",
-                        "Put the folder back where it was to resume this run.")
-    return Trainer(spec, config, run, on_event, control, checkpoint=checkpoint).run()
+    run.acquire_lock()
+    try:
+        config = TrainConfig.from_dict(run.read_json("config.json"))
+        spec = read_spec(run)
+        checkpoint = checkpoints.load_checkpoint(run)
+        if checkpoint is not None and checkpoint["epoch"] >= config.epochs:
+            metrics_file = run.file("metrics.json")
+            if metrics_file.is_file() and run.read_json("metrics.json").get("status") == "completed":
+                raise RunError(f"The run {run.path.name} already finished all {config.epochs} epochs.",
+                               "Start a new run to train more.")
+        if not Path(spec.root).is_dir():
+            raise DataError(f"The run's data folder {spec.root} is no longer there.",
+                            "Put the folder back where it was to resume this run.")
+        changed = changed_files(run.read_json("dataset.json"))
+        if changed:
+            raise DataError(
+                f"{len(changed)} file(s) of this run changed or vanished since it started, e.g. {changed[0]}; "
+                "resuming would not repeat the run.",
+                "Put the files back as they were, or start a new run on the folder as it is now.")
+        return Trainer(spec, config, run, on_event, control, checkpoint=checkpoint).run()
+    finally:
+        run.release_lock()
