@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -58,7 +59,7 @@ def make_loader(dataset: Dataset, batch_size: int, workers: int, device: torch.d
         kwargs.update(multiprocessing_context="spawn", persistent_workers=True, prefetch_factor=4,
                       worker_init_fn=ignore_interrupts)
     collate = collate_windows if getattr(dataset, "collate_name", "single") == "windows" else collate_skipping_bad
-    return DataLoader(
+    return StudioLoader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
@@ -68,6 +69,26 @@ def make_loader(dataset: Dataset, batch_size: int, workers: int, device: torch.d
         drop_last=drop_last,
         **kwargs,
     )
+
+
+class StudioLoader(DataLoader):
+    """A DataLoader whose worker processes never see the terminal's Ctrl-C.
+
+    A spawned worker spends seconds importing before its init function runs; a Ctrl-C then would kill it
+    and crash the run. SIGINT is ignored while workers start (an ignored signal stays ignored in the new
+    process), so only the main process hears it: it stops after the batch and saves.
+    """
+
+    def _get_iterator(self):
+        if self.num_workers == 0 or threading.current_thread() is not threading.main_thread():
+            return super()._get_iterator()
+        import signal
+
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            return super()._get_iterator()
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
 
 def ignore_interrupts(_worker_id: int) -> None:

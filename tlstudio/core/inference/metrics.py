@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import torch
+
+
+def wilson_interval(correct: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (95% by default) for an accuracy of `correct` out of `total`.
+
+    Honest for small validation sets and for accuracies near 0 or 1, where the normal approximation
+    gives intervals outside [0, 1] or of width zero. No files: the whole range [0, 1].
+    """
+    if total <= 0:
+        return 0.0, 1.0
+    p = correct / total
+    denominator = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denominator
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -41,8 +57,11 @@ def report(
         for i, name in enumerate(classes)
     }
     present = actual > 0
+    correct = int((predictions == labels).sum()) if len(labels) else 0
+    low, high = wilson_interval(correct, len(labels))
     result: dict[str, Any] = {
         "accuracy": round(float((predictions == labels).double().mean()) if len(labels) else 0.0, 4),
+        "accuracy_interval": {"low": round(low, 4), "high": round(high, 4), "level": 0.95, "method": "wilson"},
         "macro_f1": round(float(f1[present].mean()) if present.any() else 0.0, 4),
         "per_class": per_class,
         "confusion_matrix": matrix.tolist(),

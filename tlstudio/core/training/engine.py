@@ -362,14 +362,17 @@ class Trainer:
             first = self.checkpoint["epoch"] + 1
         self.emit(PhaseStarted(phase.name, first, last, plan.trainable_blocks, plan.trainable_params))
         context = steps.StepContext(self.device, self.autocast_dtype, self.loss_fn, self.control, self.emit)
-        for epoch in range(first, last + 1):
-            tick = time.perf_counter()
-            seed_everything(derive_seed(self.config.seed, "epoch", epoch))  # dropout, SpecAugment: per epoch
-            train_loss, train_acc = steps.train_epoch(context, source.module, source.train_batches(epoch),
-                                                      source.steps, epoch, optimizer, scheduler, scaler)
-            val_loss, val_acc, _ = steps.validate(context, source.module, source.val_batches())
-            self._end_epoch(epoch, index, phase, (train_loss, train_acc, val_loss, val_acc), time.perf_counter() - tick,
-                            source, optimizer, scheduler, scaler)
+        try:
+            for epoch in range(first, last + 1):
+                tick = time.perf_counter()
+                seed_everything(derive_seed(self.config.seed, "epoch", epoch))  # dropout, SpecAugment: per epoch
+                train_loss, train_acc = steps.train_epoch(context, source.module, source.train_batches(epoch),
+                                                          source.steps, epoch, optimizer, scheduler, scaler)
+                val_loss, val_acc, _ = steps.validate(context, source.module, source.val_batches())
+                self._end_epoch(epoch, index, phase, (train_loss, train_acc, val_loss, val_acc),
+                                time.perf_counter() - tick, source, optimizer, scheduler, scaler)
+        finally:
+            source.close()
 
     def _end_epoch(self, epoch: int, phase_index: int, phase: Phase, scores: tuple[float, float, float, float],
                    seconds: float, source, optimizer, scheduler, scaler) -> None:

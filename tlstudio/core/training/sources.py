@@ -47,6 +47,9 @@ class FeatureSource:
             yield {"images": self.train_x[index], "labels": self.train_y[index], "indices": index, "bad": [],
                    "groups": None}
 
+    def close(self) -> None:
+        """Nothing to stop: embeddings are tensors in memory."""
+
     def val_batches(self) -> Iterator[Batch]:
         kept = self.val.kept
         for first in range(0, len(kept), VAL_FILES_PER_BATCH):
@@ -77,6 +80,15 @@ class FileSource:
 
     def val_batches(self) -> Iterator[Batch]:
         return readable(self.val_loader, self.val, self.note_bad)
+
+    def close(self) -> None:
+        """Stop persistent worker processes now, in order, rather than whenever the loaders are collected
+        (a worker torn down during interpreter exit can abort and print a traceback over a clean stop)."""
+        for loader in (self.loader, self.val_loader):
+            iterator = getattr(loader, "_iterator", None)
+            if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+                iterator._shutdown_workers()
+                loader._iterator = None
 
 
 def readable(loader: DataLoader, samples: Sequence[Sample], note_bad: NoteBad) -> Iterator[Batch]:
