@@ -380,6 +380,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"note: class folder(s) the model does not know were left out: {', '.join(result['unknown_classes'])}")
     for item in result["unreadable"][:10]:
         print(f"unreadable: {item['path']}: {item['reason']}")
+    if result.get("changed_since_training"):
+        changed = result["changed_since_training"]
+        print(f"note: {len(changed)} file(s) changed or vanished since training (e.g. {changed[0]}); "
+              "the scores above are for the files as they are now")
     wrong = result.get("misclassified", [])[: args.worst]
     if wrong:
         print("Most confidently wrong:")

@@ -280,3 +280,27 @@ def test_a_wide_confusion_matrix_is_summarised(trained: Path, capsys, monkeypatc
     code, text = _code(["evaluate", str(trained)], capsys)
     assert code == 0 and max(len(line) for line in text.splitlines()) < 200
     assert "species number 3 -> species number 7" in text
+
+
+def test_a_corrupt_mp3_is_named_in_plain_words(tmp_path: Path) -> None:
+    from tlstudio.core.media.audio import check_audio
+
+    good = tmp_path / "good.mp3"
+    sf.write(str(good), (0.3 * np.sin(np.arange(16000) / 4)).astype(np.float32), 16000, format="MP3")
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(good.read_bytes()[:40] + os.urandom(3000))
+    reason = check_audio(broken) or ""
+    assert reason.startswith(("not a readable sound file", "corrupt")) and "pipe" not in reason
+
+
+def test_evaluate_says_which_files_changed_since_training(trained: Path, photos: Path, tmp_path: Path,
+                                                         capsys) -> None:
+    run = _copy(trained, tmp_path)
+    dataset = json.loads((run / "dataset.json").read_text())
+    moved = Path(shutil.copytree(photos, tmp_path / "photos"))
+    text = json.dumps(dataset).replace(str(photos), str(moved))
+    (run / "dataset.json").write_text(text)
+    victim = Path(json.loads(text)["val"][0]["path"])
+    victim.write_bytes(victim.read_bytes() + b"\0")  # the same name, other content
+    code, out = _code(["evaluate", str(run)], capsys)
+    assert code == 0 and "1 file(s) changed or vanished since training" in out

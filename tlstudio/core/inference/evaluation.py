@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from tlstudio.core.data.scan import scan
-from tlstudio.core.data.spec import read_spec
+from tlstudio.core.data.spec import changed_files, read_spec
 from tlstudio.core.errors import DataError
 from tlstudio.core.inference.metrics import report
 from tlstudio.core.inference.predict import Predictor
@@ -28,6 +28,7 @@ def evaluate_run(run: RunDir, data: str | Path | None = None, tta: bool = False,
     if data is None:
         spec = read_spec(run)
         samples = spec.val
+        changed = changed_files(run.read_json("dataset.json"))
         gone = [s.path for s in samples if not os.path.isfile(s.path)]
         if samples and len(gone) == len(samples):
             raise DataError(f"The run's validation files are gone (all {len(gone)}, e.g. {gone[0]}).",
@@ -54,6 +55,7 @@ def evaluate_run(run: RunDir, data: str | Path | None = None, tta: bool = False,
     plain, augmented, errors = predictor.scores(paths, tta=tta, progress=progress)
     ok = [i for i in range(len(paths)) if i not in errors]
     result["files"] = len(ok)
+    result["changed_since_training"] = changed if data is None else []
     result["unreadable"] = [{"path": paths[i], "reason": errors[i]} for i in sorted(errors)]
     result["unknown_classes"] = unknown
     result["trained_val_accuracy"] = saved.get("val_accuracy")

@@ -59,14 +59,22 @@ def image_array(image: Image.Image) -> np.ndarray:
 
 
 def read_mono(path: str, max_frames: int | None = None) -> tuple[np.ndarray, int]:
-    """(float32 mono samples, sample rate); at most `max_frames` frames are read."""
+    """(float32 mono samples, sample rate); at most `max_frames` frames are read. Channels are mixed block
+    by block, so an hour of stereo costs the memory of the mono result, not of the file's channels."""
     import soundfile as sf
 
     with sf.SoundFile(path) as handle:
         frames = handle.frames if max_frames is None else min(handle.frames, max_frames)
-        data = handle.read(frames, dtype="float32", always_2d=True)
         rate = int(handle.samplerate)
-    return np.ascontiguousarray(data.mean(axis=1, dtype=np.float32)), rate
+        mono = np.empty(frames, dtype=np.float32)
+        done = 0
+        while done < frames:
+            block = handle.read(min(1 << 18, frames - done), dtype="float32", always_2d=True)
+            if not len(block):
+                break
+            mono[done : done + len(block)] = block.mean(axis=1, dtype=np.float32)
+            done += len(block)
+    return mono[:done], rate
 
 
 def resample(wave: np.ndarray, orig: int, new: int) -> np.ndarray:
