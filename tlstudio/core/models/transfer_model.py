@@ -80,7 +80,7 @@ def build_model(
     return TransferModel(net, make_head(head, layout.feature_dim, num_classes), layout, frontend)
 
 
-MAX_ROWS = 256  # inputs per forward pass: memory stays bounded whatever the number of windows of a clip
+MAX_ROWS = 64  # inputs per forward pass: memory stays bounded whatever the number of windows of a clip
 
 
 def chunked(forward, inputs: torch.Tensor, max_rows: int = MAX_ROWS) -> torch.Tensor:
