@@ -227,3 +227,15 @@ def test_a_copied_or_moved_folder_splits_the_same(shapes_dir: Path, tmp_path: Pa
     here, there = scan(shapes_dir, seed=5), scan(copy, seed=5)
     assert [Path(s.path).relative_to(shapes_dir) for s in here.val] == \
         [Path(s.path).relative_to(copy) for s in there.val]
+
+
+def test_linked_split_folders_are_followed(tmp_path: Path) -> None:
+    """A layout assembled from links (train/ and test/ pointing elsewhere) is read like real folders."""
+    real = make_image_folder(tmp_path / "real", classes=("a", "b"), per_class=6, val_per_class=3, size=(32, 32),
+                             layout="split")
+    root = tmp_path / "linked"
+    root.mkdir()
+    (root / "train").symlink_to(real / "train", target_is_directory=True)
+    (root / "test").symlink_to(real / "val", target_is_directory=True)
+    spec = scan(root)
+    assert spec.classes == ["a", "b"] and spec.sizes()["test"] == 6 and len(spec.train) + len(spec.val) == 12

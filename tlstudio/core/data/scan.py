@@ -73,7 +73,16 @@ def walk_media(folder: Path, suffixes: frozenset[str], ignored: list[Path] | Non
 
 def _detect_modality(root: Path) -> str:
     images = audio = 0
-    for _current, dirnames, filenames in os.walk(root):
+    seen: set[tuple[int, int]] = set()
+    for current, dirnames, filenames in os.walk(root, followlinks=True):  # linked class folders count too
+        try:
+            stat = os.stat(current)
+        except OSError:
+            continue
+        if (stat.st_dev, stat.st_ino) in seen:  # a symlink loop
+            dirnames[:] = []
+            continue
+        seen.add((stat.st_dev, stat.st_ino))
         dirnames[:] = [name for name in dirnames if not _is_hidden(name)]
         for name in filenames:
             suffix = os.path.splitext(name)[1].lower()
