@@ -278,15 +278,15 @@ def _describe_split(spec: Any) -> str:
 
 
 def _backbones(args: argparse.Namespace) -> int:
-    from tlstudio.core.models.catalogue import DEFAULT_BACKBONE
-    from tlstudio.core.models.registry import all_entries
+    from tlstudio.core.models.registry import all_entries, default_backbone
     from tlstudio.core.models.weights import is_cached
 
     rows = []
     for entry in all_entries().values():
         meta = entry.meta()
         image = entry.modality == "image"
-        rows.append((entry.name + (" *" if entry.name == DEFAULT_BACKBONE else ""), _human(meta["params"]),
+        mark = {default_backbone("image"): " *", default_backbone("audio"): " **"}.get(entry.name, "")
+        rows.append((entry.name + mark, _human(meta["params"]),
                      f"{meta['input_size']}px" if image else str(meta["input_size"]),
                      f"{meta['imagenet_top1']:.1f}%" if image else "-", f"{meta['gflops']:.2f}" if image else "-",
                      "images, sound" if image else "sound only",
@@ -295,7 +295,8 @@ def _backbones(args: argparse.Namespace) -> int:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-    print("* default. Image backbones also classify sound through a log-mel spectrogram front end.")
+    print("* default for pictures, ** default for sound. Image backbones also classify sound through a "
+          "log-mel spectrogram front end.")
     print("Weights are downloaded on first use; offline, see `tlstudio weights --help`.")
     return EXIT_OK
 

