@@ -24,6 +24,12 @@ def wait(app, condition, timeout: float = 300.0) -> None:
         time.sleep(0.02)
 
 
+def settle(app, rounds: int = 5) -> None:
+    for _ in range(rounds):
+        app.processEvents()
+        time.sleep(0.06)
+
+
 def main() -> None:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "docs" / "screenshots"
     out.mkdir(parents=True, exist_ok=True)
@@ -63,30 +69,38 @@ def main() -> None:
     window.model_page.depth.setValue(2)
     window.start_training()  # a second run beside the first: fine-tuning the top 2 blocks
     wait(app, lambda: not window.state.training and len(window.state.runs) == 2)
-    time.sleep(0.1)
-    app.processEvents()
+    for run in window.state.runs:  # the README shows successful runs only
+        if run["metrics"].get("status") != "completed" or run["metrics"]["val_accuracy"] < 0.6:
+            raise SystemExit(f"run {run['path']} did not succeed ({run['metrics'].get('val_accuracy')}): "
+                             "not rendering screenshots from it")
+    for dark in (False, True):  # the Train page as the second run ended: live curves, the first run dashed
+        apply_style(app, dark)
+        window.apply_plot_theme(dark)
+        window.steps.setCurrentRow(2)
+        settle(app)
+        shots["train" + ("-dark" if dark else "")] = window.grab()
+    apply_style(app, False)
+    window.apply_plot_theme(False)
     demo = demo_folder()
     window.try_page.predict([str(demo / "circles" / "circles_0001.jpg"), str(demo / "squares" / "squares_0002.jpg"),
                              str(demo / "triangles" / "triangles_0003.jpg")])
-    wait(app, lambda: window.try_page.cards_layout.count() > 3)
+    wait(app, lambda: window.try_page.card_count() == 3)
     wait(app, lambda: window.evaluate_page.gallery.thumbs.pending() == 0)
-    apply_style(app, False)
-    window.apply_plot_theme(False)
     window.check_transfer(window.state.project.runs[0])  # "Does transfer help?" on the first run
     wait(app, lambda: not window.state.training and len(window.state.runs) == 3)
     wait(app, lambda: window.steps.currentRow() == 5)
-    app.processEvents()
+    scratch = window.state.runs[-1]  # a comparison: its accuracy may well be low, by design
+    print(f"from scratch: {scratch['metrics']['val_accuracy']:.1%}")
+    settle(app)
     shots["compare"] = window.grab()
-    window.state.set_run(Path(window.state.project.runs[1]))
+    assert window.state.run_dir.resolve() == Path(window.state.project.runs[1]), "the twin is never the model"
     for dark in (False, True):
         apply_style(app, dark)
         window.apply_plot_theme(dark)
         suffix = "-dark" if dark else ""
-        for row, name in ((2, "train"), (3, "evaluate"), (4, "try")):
+        for row, name in ((3, "evaluate"), (4, "try")):
             window.steps.setCurrentRow(row)
-            for _ in range(5):
-                app.processEvents()
-                time.sleep(0.06)
+            settle(app)
             shots[f"{name}{suffix}"] = window.grab()
     apply_style(app, False)
     window.apply_plot_theme(False)

@@ -285,7 +285,7 @@ def _backbones(args: argparse.Namespace) -> int:
     for entry in all_entries().values():
         meta = entry.meta()
         image = entry.modality == "image"
-        mark = {default_backbone("image"): " *", default_backbone("audio"): " **"}.get(entry.name, "")
+        mark = {"yamnet": " **", default_backbone("image"): " *"}.get(entry.name, "")
         rows.append((entry.name + mark, _human(meta["params"]),
                      f"{meta['input_size']}px" if image else str(meta["input_size"]),
                      f"{meta['imagenet_top1']:.1f}%" if image else "-", f"{meta['gflops']:.2f}" if image else "-",
@@ -295,7 +295,8 @@ def _backbones(args: argparse.Namespace) -> int:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-    print("* default for pictures, ** default for sound. Image backbones also classify sound through a "
+    print("* the default (pictures and sound). ** recommended for speech: --backbone yamnet --unfreeze all "
+          "(measured on real spoken digits; not yet the default). Image backbones also classify sound through a "
           "log-mel spectrogram front end.")
     print("Weights are downloaded on first use; offline, see `tlstudio weights --help`.")
     return EXIT_OK

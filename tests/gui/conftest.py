@@ -18,6 +18,15 @@ def _fresh_settings(tmp_path):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _no_modal_questions(monkeypatch):
+    """Closing a window in a test never waits on a question: yes, stop training; no, do not save."""
+    from tlstudio.gui.main_window import MainWindow
+
+    monkeypatch.setattr(MainWindow, "_ask_before_closing", lambda self: True)
+    monkeypatch.setattr(MainWindow, "_ask_save_changes", lambda self: "discard")
+
+
 @pytest.fixture()
 def window(qtbot):
     from tlstudio.gui.app import create_window

@@ -26,3 +26,19 @@ def train(window, qtbot, folder: Path, depth: int = 0, epochs: int = 2) -> None:
     window.model_page.epochs.setValue(epochs)
     with qtbot.waitSignal(window.train_page.finished, timeout=300000):
         window.start_training()
+
+
+def train_tiny(window, qtbot, folder: Path | None = None, depth: int = 0, epochs: int = 1,
+               backbone: str = "mobilenet_v3_small") -> dict:
+    """A tiny real run (random weights, no download): `backbone` from scratch on `folder`, to the end."""
+    if folder is not None:
+        open_folder(window, qtbot, folder)
+    window.state.config.pretrained = "none"
+    pick_backbone(window, backbone)
+    qtbot.waitUntil(lambda: getattr(window.model_page, "_current_key", ("",))[0] == backbone, timeout=60000)
+    window.model_page.depth.setValue(depth)
+    window.model_page.epochs.setValue(epochs)
+    with qtbot.waitSignal(window.train_page.finished, timeout=300000) as done:
+        window.start_training()
+    qtbot.waitUntil(lambda: not window.train_page.is_running(), timeout=30000)
+    return done.args[0]

@@ -34,10 +34,23 @@ def create_window():
 def run() -> int:
     sys.excepthook = _excepthook
     app, window = create_window()
+    window.closed_for_good.connect(app.quit)
     window.show()
-    if window.state.spec is None and not window.recent_folders():
+    if window.reopen_last():
+        window.statusBar().showMessage("Reopened your last project (File > Reopen the last project at launch).")
+    elif window.state.spec is None and not window.recent_folders():
         from tlstudio.gui.pages.data_page import demo_folder
 
         window.statusBar().showMessage("First visit: the demo data is loaded so you can train right away.")
         window.data_page.open_folder(demo_folder())
-    return app.exec()
+    code = app.exec()
+    from tlstudio.gui.tasks import Task
+
+    if window.train_page.is_running() or Task.busy():  # stuck past the close timeout: do not abort in Qt
+        log.warning("a background thread did not end; leaving without waiting for it")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        import os
+
+        os._exit(code)
+    return code

@@ -1,24 +1,33 @@
-"""The main window: a step list on the left, one page per step, menus, settings, clean shutdown."""
+"""The main window: a step list on the left, one page per step, menus, settings, clean shutdown.
+
+Closing never stalls: training and background tasks are told to stop, the window hides at once
+("Stopping…"), and the process ends when the last thread has finished (the best weights are kept).
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
+    QLabel,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
     QMessageBox,
+    QPushButton,
     QStackedWidget,
+    QVBoxLayout,
     QWidget,
 )
 
 from tlstudio.core.store.paths import runs_home
+from tlstudio.gui.messages import HELP, plain_error
 from tlstudio.gui.pages.compare_page import ComparePage
 from tlstudio.gui.pages.data_page import DataPage, demo_folder
 from tlstudio.gui.pages.evaluate_page import EvaluatePage
@@ -26,13 +35,12 @@ from tlstudio.gui.pages.model_page import ModelPage
 from tlstudio.gui.pages.train_page import TrainPage
 from tlstudio.gui.pages.try_page import TryPage
 from tlstudio.gui.settings import settings
-from tlstudio.gui.state import StudioState
+from tlstudio.gui.state import StudioState, is_untitled
 from tlstudio.gui.tasks import Task
 
 STEPS = ("1  Data", "2  Model", "3  Train", "4  Evaluate", "5  Try & export", "6  Compare")
 MAX_RECENT = 8
-
-
+CLOSE_GIVE_UP_MS = 60000  # a thread stuck in something that cannot be interrupted: stop waiting for it
 class RecentList:
     """A most-recent-first list kept in the settings (folders, projects), mirrored in a menu."""
 
@@ -59,6 +67,8 @@ class RecentList:
 
 
 class MainWindow(QMainWindow):
+    closed_for_good = Signal()  # every thread has ended and the window has really closed
+
     def __init__(self) -> None:
         super().__init__()
         self.setWindowTitle("Transfer Learning Studio")
@@ -76,32 +86,53 @@ class MainWindow(QMainWindow):
         self.try_page = TryPage(self.state)
         self.compare_page = ComparePage(self.state)
         self.compare_page.transfer_check_requested.connect(self.check_transfer)
+        self.compare_page.use_run_requested.connect(self.use_run)
         for page in (self.data_page, self.model_page, self.train_page, self.evaluate_page, self.try_page,
                      self.compare_page):
             self.stack.addWidget(page)
             if hasattr(page, "error"):
                 page.error.connect(self.show_error)
-        self.steps.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.steps.currentRowChanged.connect(self._step_changed)
         self.model_page.start_requested.connect(self.start_training)
         self.train_page.start_button.clicked.connect(self.start_training)
         self.train_page.finished.connect(self._training_finished)
         self.data_page.folder_opened.connect(lambda folder: self.recent_data.remember(folder))
         self.state.data_changed.connect(lambda _s: self._update_steps())
+        self.state.data_switched.connect(self._data_switched)
         self.state.run_changed.connect(lambda _r: self._update_steps())
         self.state.training_changed.connect(lambda _t: self._update_steps())
         self.state.runs_changed.connect(self._update_steps)
+        self.state.project_changed.connect(self._project_changed)
+        self.model_page.readiness_changed.connect(self._update_steps)
 
+        self.next_button = QPushButton("Next ▸")
+        self.next_button.setToolTip("Go to the next step (Ctrl+1 … Ctrl+6 jump to a step; F1 explains this page).")
+        self.next_button.clicked.connect(self.next_step)
+        self.next_reason = QLabel("")
+        self.next_reason.setObjectName("hint")
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.stack, 1)
+        bottom = QHBoxLayout()
+        bottom.addStretch(1)
+        bottom.addWidget(self.next_reason)
+        bottom.addWidget(self.next_button)
+        right_layout.addLayout(bottom)
         central = QWidget()
         layout = QHBoxLayout(central)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.steps)
-        layout.addWidget(self.stack, 1)
+        layout.addWidget(right, 1)
         self.setCentralWidget(central)
         self._build_menus()
         self.statusBar().showMessage("Welcome. Choose a folder, or try the demo data.")
         self._update_steps()
         self.steps.setCurrentRow(0)
         self.ask_before_closing = self._ask_before_closing  # replaced in tests
+        self.ask_save_changes = self._ask_save_changes  # replaced in tests
+        self._closing = False
+        self._closed = False
         self.apply_plot_theme(self.dark_action.isChecked())
         geometry = settings().value("window/geometry")
         if geometry is not None:
@@ -131,6 +162,15 @@ class MainWindow(QMainWindow):
             file_menu.addAction(action)
         self.recent_project_list = RecentList("recent/projects", file_menu.addMenu("Recent pro&jects"),
                                               lambda path: self.open_project(Path(path)), self)
+        self.reopen_action = QAction("Reopen the last project at launch", self, checkable=True)
+        self.reopen_action.setChecked(settings().value("project/reopen_last", True, type=bool))
+        self.reopen_action.toggled.connect(lambda on: settings().setValue("project/reopen_last", on))
+        file_menu.addAction(self.reopen_action)
+        file_menu.addSeparator()
+        open_run = QAction("Open &run…", self)
+        open_run.setToolTip("Open any run folder and make it the model Evaluate and Try & export use.")
+        open_run.triggered.connect(self._open_run_dialog)
+        file_menu.addAction(open_run)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -140,6 +180,15 @@ class MainWindow(QMainWindow):
         self.dark_action.setChecked(settings().value("view/dark", False, type=bool))
         self.dark_action.toggled.connect(self._toggle_dark)
         view_menu.addAction(self.dark_action)
+        view_menu.addSeparator()
+        for row, label in enumerate(STEPS):
+            action = QAction(f"Step {label.strip()}", self, shortcut=QKeySequence(f"Ctrl+{row + 1}"))
+            action.triggered.connect(lambda _checked=False, r=row: self.go_to_step(r))
+            view_menu.addAction(action)
+        help_menu = self.menuBar().addMenu("&Help")
+        help_action = QAction("Help for this &page", self, shortcut=QKeySequence(Qt.Key.Key_F1))
+        help_action.triggered.connect(self.show_help)
+        help_menu.addAction(help_action)
 
     def _toggle_dark(self, dark: bool) -> None:
         from PySide6.QtWidgets import QApplication
@@ -162,6 +211,51 @@ class MainWindow(QMainWindow):
         self.steps.setCurrentRow(0)
         self.data_page.open_folder(Path(folder))
 
+    # -- steps, help ----------------------------------------------------------------------------------
+    def go_to_step(self, row: int) -> bool:
+        item = self.steps.item(row)
+        if item is None or not item.flags() & Qt.ItemFlag.ItemIsEnabled:
+            self.statusBar().showMessage(f"{STEPS[row].split('  ')[1]} is not available yet: "
+                                         + self._why_not(row))
+            return False
+        self.steps.setCurrentRow(row)
+        return True
+
+    def next_step(self) -> bool:
+        return self.go_to_step(self.steps.currentRow() + 1)
+
+    def _why_not(self, row: int) -> str:
+        if row in (1, 2):
+            return "choose a data folder first."
+        if row in (3, 4):
+            return "train a model, or open a run (File > Open run…)."
+        if row == 5:
+            return "no runs in this project yet."
+        return ""
+
+    def _step_changed(self, row: int) -> None:
+        self.stack.setCurrentIndex(row)
+        self._update_next()
+
+    def _update_next(self) -> None:
+        row = self.steps.currentRow()
+        if row >= len(STEPS) - 1:
+            self.next_button.setVisible(False)
+            self.next_reason.setText("")
+            return
+        self.next_button.setVisible(True)
+        self.next_button.setText(f"Next: {STEPS[row + 1].split('  ')[1].replace('&', '&&')} ▸")
+        enabled = bool(self.steps.item(row + 1).flags() & Qt.ItemFlag.ItemIsEnabled)
+        self.next_button.setEnabled(enabled)
+        self.next_reason.setText("" if enabled else self._why_not(row + 1).capitalize())
+
+    def show_help(self) -> QMessageBox:
+        box = QMessageBox(QMessageBox.Icon.Information, "Help", HELP.get(self.steps.currentRow(), ""), parent=self)
+        box.setModal(False)
+        box.show()
+        self.help_box = box
+        return box
+
     # -- projects -------------------------------------------------------------------------------------
     def _open_project_dialog(self) -> None:
         from PySide6.QtWidgets import QFileDialog
@@ -170,69 +264,147 @@ class MainWindow(QMainWindow):
         if path:
             self.open_project(Path(path))
 
-    def open_project(self, path: Path) -> None:
+    def reopen_last(self) -> bool:
+        """At launch: the last project, when the setting says so and the file is still there."""
+        last = settings().value("project/last", "")
+        if not self.reopen_action.isChecked() or not last or not Path(last).is_file():
+            return False
+        return self.open_project(Path(last))
+
+    def open_project(self, path: Path) -> bool:
+        """Data, settings into every page, the active run with its curves, Evaluate and Try."""
         from tlstudio.core.errors import StudioError
         from tlstudio.core.store.project import Project
+        from tlstudio.core.training.config import TrainConfig
 
         try:
             project = Project.load(path)
+            config, ignored = TrainConfig.parse(project.settings) if project.settings else (TrainConfig(), [])
         except StudioError as exc:
             self.show_error(exc.message, exc.hint)
-            return
+            return False
+        except TypeError as exc:
+            self.show_error(f"The project's settings could not be read ({exc}).", "Using the default settings.")
+            config, ignored = TrainConfig(), []
         self.state.project = project
-        if project.settings:
-            from tlstudio.core.training.config import TrainConfig
-
-            self.state.config = TrainConfig.from_dict(project.settings)
-        self.recent_project_list.remember(project.path)
+        self.state.config = config
+        self.model_page.apply_config(config)
+        if ignored:
+            self.show_error(f"The project has settings this version does not know; they were ignored: "
+                            f"{', '.join(ignored)}.", "Save the project to drop them.")
+        active = Path(project.active_run) if project.active_run else None
+        if active is None or not (active / "metrics.json").is_file():
+            finished = [r for r in project.runs if (Path(r) / "metrics.json").is_file()]
+            active = Path(finished[-1]) if finished else None
+        self.state.folder = Path(project.data) if project.data else None  # no "switch": this is the project's
         self.state.runs_changed.emit()
-        finished = [r for r in project.runs if (Path(r) / "metrics.json").is_file()]
-        if finished:
-            self.state.set_run(Path(finished[-1]))
+        self.state.set_run(active)
         if project.data and Path(project.data).is_dir():
             self.data_page.open_folder(Path(project.data))
-        else:
+        elif project.data:
             self.show_error(f"The project's data folder {project.data} is not there.", "Choose the folder again.")
-        self.setWindowTitle(f"{Path(project.path).stem} — Transfer Learning Studio")
+        self.state.dirty = False
+        self._remember_project(project.path)
+        return True
+
+    def _remember_project(self, path: str) -> None:
+        settings().setValue("project/last", path)
+        if not is_untitled(self.state.project):
+            self.recent_project_list.remember(path)
+        self._project_changed()
+
+    def _project_changed(self) -> None:
+        project = self.state.project
+        if project.path:
+            settings().setValue("project/last", project.path)
+        name = "Untitled project" if is_untitled(project) else Path(project.path).stem
+        self.setWindowTitle(f"{name} — Transfer Learning Studio")
 
     def save_project(self, ask: bool = False, path: Path | None = None) -> Path | None:
         from PySide6.QtWidgets import QFileDialog
 
-        project = self.state.project
-        project.data = str(self.state.folder or project.data)
-        project.settings = self.state.config.to_dict()
-        if path is None and (ask or not project.path):
+        self.model_page.collect()
+        project = self.state.sync_project()
+        if path is None and (ask or not project.path or is_untitled(project)):
             chosen, _ = QFileDialog.getSaveFileName(self, "Save project", str(Path.home() / "project.tlsproj"),
                                                     "Studio projects (*.tlsproj)")
             if not chosen:
                 return None
             path = Path(chosen)
         saved = project.save(path)
-        self.recent_project_list.remember(str(saved))
-        self.setWindowTitle(f"{saved.stem} — Transfer Learning Studio")
+        self.state.dirty = False
+        self._remember_project(str(saved))
         self.statusBar().showMessage(f"Project saved to {saved}")
         return saved
 
     def recent_projects(self) -> list[str]:
         return self.recent_project_list.items()
 
-    def check_transfer(self, run_path: str) -> None:
-        """Train the same network and head from random weights with the same budget, then compare."""
-        import json
+    # -- runs -----------------------------------------------------------------------------------------
+    def _open_run_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
 
+        folder = QFileDialog.getExistingDirectory(self, "Open a run folder", str(runs_home()))
+        if folder:
+            self.open_run(Path(folder))
+
+    def open_run(self, run_dir: Path) -> bool:
+        """Any run folder: added to the project and made the active model."""
+        run_dir = Path(run_dir)
+        if not (run_dir / "metrics.json").is_file() or not (run_dir / "config.json").is_file():
+            self.show_error(f"{run_dir} is not a finished run folder (it has no metrics.json).",
+                            "Choose a folder the studio or `tlstudio train` made; a stopped run can be continued "
+                            "on the Train page.")
+            return False
+        self.state.project.add_run(run_dir)
+        self.state.touch()
+        self.state.runs_changed.emit()
+        self.use_run(str(run_dir))
+        return True
+
+    def use_run(self, run_path: str) -> None:
+        """Make a run the active model for Evaluate and Try & export."""
+        run_dir = Path(run_path)
+        if not (run_dir / "metrics.json").is_file():
+            self.show_error(f"{run_dir.name} has no results yet.", "Choose a run that finished or was stopped.")
+            return
+        self.state.set_run(run_dir)
+        self.state.autosave()
+        self.statusBar().showMessage(f"Active model: {run_dir.name}. Evaluate and Try & export use it now.")
+
+    def check_transfer(self, run_path: str) -> None:
+        """Train the same network and head from random weights with the same budget, on the run's own split."""
+        from tlstudio.core.data.spec import read_spec
+        from tlstudio.core.errors import StudioError
+        from tlstudio.core.store.runs import RunDir
         from tlstudio.core.training.config import TrainConfig, from_scratch
 
-        if self.state.training or self.state.spec is None:
+        if self.state.training:
             return
-        config = TrainConfig.from_dict(json.loads((Path(run_path) / "config.json").read_text(encoding="utf-8")))
+        try:
+            config, _ignored = TrainConfig.parse(json.loads((Path(run_path) / "config.json").read_text(
+                encoding="utf-8")))
+            spec = read_spec(RunDir(Path(run_path)))
+        except (OSError, ValueError, StudioError) as exc:
+            self.show_error(f"The run {Path(run_path).name} cannot be repeated from scratch: {exc}.")
+            return
         twin = from_scratch(config)
         target = runs_home() / f"{time.strftime('%Y%m%d-%H%M%S')}-{twin.backbone}-scratch"
         self._compare_after = [run_path, str(target)]
         self.steps.setCurrentRow(2)
-        self.train_page.start(target, twin)
-        self.statusBar().showMessage("Training the same network from scratch, with the same budget…")
+        self.train_page.start(target, twin, spec=spec, comparison=True)
+        self.statusBar().showMessage("Training the same network from scratch, with the same budget and split…")
 
     # -- flow -----------------------------------------------------------------------------------------
+    def _data_switched(self) -> None:
+        """Another folder: pages tied to the old data reset (the active run stays only if it was trained on it)."""
+        self.train_page.clear()
+        if self.state.run_dir is None:
+            self.evaluate_page.clear()
+            self.try_page.clear()
+        else:
+            self.train_page.show_run(self.state.run_dir)
+
     def _update_steps(self) -> None:
         has_data = self.state.spec is not None
         has_run = self.state.run_dir is not None
@@ -241,7 +413,15 @@ class MainWindow(QMainWindow):
             item = self.steps.item(row)
             flags = item.flags()
             item.setFlags(flags | Qt.ItemFlag.ItemIsEnabled if on else flags & ~Qt.ItemFlag.ItemIsEnabled)
-        self.model_page.start.setEnabled(has_data and not self.state.training)
+        ready, reason = self.model_page.readiness()
+        can_train = has_data and not self.state.training and ready
+        self.model_page.start.setEnabled(can_train)
+        self.model_page.start.setToolTip("" if can_train else (reason if has_data and not self.state.training
+                                                                  else ""))
+        self.train_page.start_button.setEnabled(can_train and not self.train_page.is_running())
+        self.train_page.start_button.setToolTip(reason if not ready else "")
+        if hasattr(self, "next_button"):
+            self._update_next()
 
     def start_training(self) -> None:
         if self.state.spec is None:
@@ -249,27 +429,42 @@ class MainWindow(QMainWindow):
             return
         if self.state.training:
             return
+        ready, reason = self.model_page.readiness()
+        if not ready:
+            self.show_error(reason, "Press “Import a weights file…” on the Model page.")
+            return
         self.model_page.collect()
+        from tlstudio.core.errors import StudioError
+
+        try:
+            self.state.config.validate()
+        except StudioError as exc:
+            self.show_error(exc.message, exc.hint)
+            return
         run_path = runs_home() / f"{time.strftime('%Y%m%d-%H%M%S')}-{self.state.config.backbone}"
         suffix = 1
         while run_path.exists():
             suffix += 1
             run_path = run_path.with_name(f"{run_path.name.split('~')[0]}~{suffix}")
+        self.state.project.settings = self.state.config.to_dict()
+        self.state.touch()
+        self.state.autosave()
         self.steps.setCurrentRow(2)
         self.train_page.start(run_path)
         self.statusBar().showMessage(f"Training… the run is saved in {run_path}")
 
     def _training_finished(self, metrics) -> None:
         pending = getattr(self, "_compare_after", None)
-        if pending and metrics:
+        if pending and metrics and metrics.get("val_accuracy") is not None:
             self._compare_after = None
             self.compare_page.select_paths([str(Path(p).resolve()) for p in pending])
             self.steps.setCurrentRow(5)
-        if metrics:
+        if metrics and metrics.get("val_accuracy") is not None:
             self.statusBar().showMessage(f"Done: validation accuracy {metrics['val_accuracy']:.1%}. "
                                          "See the Evaluate step.")
 
     def show_error(self, message: str, hint: str = "") -> None:
+        message, hint = plain_error(message, hint)
         self.statusBar().showMessage(message)
         box = QMessageBox(QMessageBox.Icon.Warning, "Transfer Learning Studio", message, parent=self)
         if hint:
@@ -284,11 +479,62 @@ class MainWindow(QMainWindow):
                                       "A model is training. Stop it and quit? The best weights so far are kept.")
         return answer == QMessageBox.StandardButton.Yes
 
+    def _ask_save_changes(self) -> str:
+        """'save', 'discard' or 'cancel'."""
+        untitled = is_untitled(self.state.project)
+        text = ("This project has no name yet. Save it under a name? (It is also kept as an untitled project "
+                "and reopens at the next launch.)" if untitled else "Save the changes to this project?")
+        answer = QMessageBox.question(
+            self, "Save the project?", text,
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel)
+        return {QMessageBox.StandardButton.Save: "save", QMessageBox.StandardButton.Discard: "discard"}.get(
+            answer, "cancel")
+
+    def _unsaved(self) -> bool:
+        if not self.state.dirty:
+            return False
+        return bool(self.state.project.runs) if is_untitled(self.state.project) else True
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.state.training and not self.ask_before_closing():
-            event.ignore()
+        if self._closed:
+            event.accept()
             return
-        self.train_page.shutdown()
-        Task.wait_all(10000)
-        settings().setValue("window/geometry", self.saveGeometry())
+        if not self._closing:
+            if self.state.training and not self.ask_before_closing():
+                event.ignore()
+                return
+            if self._unsaved():
+                answer = self.ask_save_changes()
+                if answer == "cancel" or (answer == "save" and self.save_project() is None):
+                    event.ignore()
+                    return
+            self.state.autosave()
+            settings().setValue("window/geometry", self.saveGeometry())
+            self._closing = True
+            self._close_started = time.perf_counter()
+            self.train_page.stop()
+            Task.drop_all()
+        if self.train_page.is_running() or Task.busy():
+            # never block: say so, hide at once, and close for good when the last thread has ended
+            self.statusBar().showMessage("Stopping…")
+            self.train_page.status.setText("Stopping… the best weights so far are kept.")
+            event.ignore()
+            self.hide()
+            if not hasattr(self, "_close_timer"):
+                self._close_timer = QTimer(self)
+                self._close_timer.setInterval(50)
+                self._close_timer.timeout.connect(self._finish_closing)
+                self._close_timer.start()
+            return
+        self._closed = True
         event.accept()
+        self.closed_for_good.emit()
+
+    def _finish_closing(self) -> None:
+        waited_ms = 1000 * (time.perf_counter() - self._close_started)
+        if (self.train_page.is_running() or Task.busy()) and waited_ms < CLOSE_GIVE_UP_MS:
+            return
+        self._close_timer.stop()
+        self._closed = True
+        self.close()
+        self.closed_for_good.emit()

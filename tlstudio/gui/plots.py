@@ -15,6 +15,28 @@ REDRAW_MS = 50
 OLD_RUN_PENS = [(150, 150, 150), (120, 170, 200), (200, 160, 110)]
 
 
+class IntegerAxis(pg.AxisItem):
+    """An axis of whole numbers (epochs): no tick at 1.5."""
+
+    def tickValues(self, minVal, maxVal, size):
+        levels = [(spacing, [v for v in values if abs(v - round(v)) < 1e-6])
+                  for spacing, values in super().tickValues(minVal, maxVal, size) if spacing >= 1]
+        if not any(values for _spacing, values in levels):
+            first, last = int(np.ceil(minVal)), int(np.floor(maxVal))
+            levels = [(1.0, [float(v) for v in range(first, last + 1)])]
+        return levels
+
+
+def epoch_plot(title: str, y_label: str, legend_at: tuple[int, int] = (-10, 10)) -> pg.PlotWidget:
+    """A plot over epochs: whole-number ticks, one unit per quantity (no automatic x0.001 prefixes)."""
+    return _plot(title, y_label, "epoch", legend_at, axis=IntegerAxis("bottom"))
+
+
+def set_epoch_range(plot: pg.PlotWidget, epochs: int) -> None:
+    """A fixed x range from the planned epochs, so one point does not give absurd axes."""
+    plot.setXRange(0.5, max(1, epochs) + 0.5, padding=0)
+
+
 def theme_plot(plot: pg.PlotWidget, dark: bool) -> None:
     """Background, axes, title and legend colours of an existing plot, for light or dark mode."""
     text = (220, 220, 220) if dark else (40, 40, 40)
@@ -30,14 +52,17 @@ def theme_plot(plot: pg.PlotWidget, dark: bool) -> None:
             label.setText(label.text, color=text)
 
 
-def _plot(title: str, y_label: str, x_label: str, legend_at: tuple[int, int] = (-10, 10)) -> pg.PlotWidget:
-    plot = pg.PlotWidget(title=title)
+def _plot(title: str, y_label: str, x_label: str, legend_at: tuple[int, int] = (-10, 10),
+          axis: pg.AxisItem | None = None) -> pg.PlotWidget:
+    plot = pg.PlotWidget(title=title, axisItems={"bottom": axis} if axis is not None else None)
     plot.setLabel("left", y_label)
     plot.setLabel("bottom", x_label)
+    for name in ("left", "bottom"):
+        plot.getAxis(name).enableAutoSIPrefix(False)
     plot.showGrid(x=True, y=True, alpha=0.25)
     plot.setClipToView(True)
     plot.setDownsampling(auto=True, mode="peak")
-    plot.addLegend(offset=legend_at)  # negative: from the right / bottom edge
+    plot.addLegend(offset=legend_at, colCount=2)  # negative: from the right / bottom edge; two columns: flat
     plot.setMenuEnabled(False)
     return plot
 
@@ -49,9 +74,10 @@ class TrainingPlots(QWidget):
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.batch_plot = _plot("Loss per batch", "loss", "batch")
-        self.loss_plot = _plot("Loss per epoch", "loss", "epoch")
-        self.acc_plot = _plot("Accuracy per epoch", "accuracy", "epoch", legend_at=(-10, -10))
-        self.lr_plot = _plot("Learning rate", "lr", "batch")
+        self.loss_plot = epoch_plot("Loss per epoch", "loss")
+        self.acc_plot = epoch_plot("Accuracy per epoch", "accuracy", legend_at=(-10, -10))
+        self.lr_plot = _plot("Learning rate", "learning rate", "batch")
+        self.lr_plot.getAxis("left").setStyle(tickTextWidth=48, autoExpandTextSpace=True)
         for i, plot in enumerate((self.batch_plot, self.loss_plot, self.acc_plot, self.lr_plot)):
             layout.addWidget(plot, i // 2, i % 2)
         self.acc_plot.setYRange(0, 1.0, padding=0.02)
@@ -67,6 +93,7 @@ class TrainingPlots(QWidget):
                                           symbolSize=5)
         self.lr = self.lr_plot.plot(name="head lr", pen=pg.mkPen((120, 60, 170), width=2))
         self._old: list = []
+        self.planned_epochs = 1
         self.reset()
         self.timer = QTimer(self)
         self.timer.setInterval(REDRAW_MS)
@@ -103,6 +130,38 @@ class TrainingPlots(QWidget):
         for plot in (self.batch_plot, self.loss_plot, self.acc_plot, self.lr_plot):
             theme_plot(plot, dark)
 
+    def set_planned_epochs(self, epochs: int) -> None:
+        self.planned_epochs = max(1, int(epochs))
+        for plot in (self.loss_plot, self.acc_plot):
+            set_epoch_range(plot, self.planned_epochs)
+
+    def show_history(self, history: list[dict], epochs: int | None = None) -> None:
+        """A finished (or stopped) run's epoch curves, read from its history."""
+        self.reset()
+        for row in history:
+            self.add_epoch({key: float(row[key]) for key in ("epoch", "train_loss", "val_loss", "train_acc",
+                                                              "val_acc") if key in row})
+        self.set_planned_epochs(epochs or len(history) or 1)
+        self.redraw()
+
+    def set_legends_visible(self, visible: bool) -> None:
+        for plot in (self.batch_plot, self.loss_plot, self.acc_plot, self.lr_plot):
+            if plot.plotItem.legend is not None:
+                plot.plotItem.legend.setVisible(visible)
+
+    def clear_old_runs(self) -> None:
+        for loss, acc in self._old:
+            self.loss_plot.removeItem(loss)
+            self.acc_plot.removeItem(acc)
+            for plot in (self.loss_plot, self.acc_plot):
+                legend = plot.plotItem.legend
+                if legend is not None:
+                    legend.removeItem(loss if plot is self.loss_plot else acc)
+        self._old = []
+
+    def old_run_labels(self) -> list[str]:
+        return [loss.name() or "" for loss, _acc in self._old]
+
     def add_old_run(self, label: str, history: list[dict]) -> None:
         """Earlier runs' validation curves, dashed, beside the current one."""
         if not history:
@@ -131,7 +190,14 @@ class TrainingPlots(QWidget):
         ex = np.asarray([e["epoch"] for e in self.epochs], dtype=np.float64)
         for curve, key in ((self.train_loss, "train_loss"), (self.val_loss, "val_loss"),
                            (self.train_acc, "train_acc"), (self.val_acc, "val_acc")):
-            curve.setData(ex, np.asarray([e[key] for e in self.epochs], dtype=np.float64))
+            curve.setData(ex, np.asarray([e.get(key, np.nan) for e in self.epochs], dtype=np.float64))
+        if len(self.epochs) > self.planned_epochs:
+            self.set_planned_epochs(len(self.epochs))
+        losses = [e[k] for e in self.epochs for k in ("train_loss", "val_loss") if np.isfinite(e.get(k, np.nan))]
+        if len(self.epochs) == 1 and losses:  # one point: a range from 0, not a sliver around the value
+            self.loss_plot.setYRange(0, max(losses) * 1.25 or 1.0, padding=0)
+        elif losses:
+            self.loss_plot.enableAutoRange(axis="y")
 
     def points(self) -> dict[str, int]:
         return {"batches": len(self.batch_x), "epochs": len(self.epochs)}

@@ -1,10 +1,13 @@
 """Run a plain function off the GUI thread and get its result (or its error) back as a signal.
 
 Scans, model builds, weight downloads and predictions go through here, so no slot ever blocks the window.
+A task that is superseded (a new scan, a new evaluation) is dropped: it is asked to stop, and whatever it
+delivers late never reaches the page. Closing the window never waits on a task: see `Task.busy`.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import traceback
@@ -18,6 +21,25 @@ from tlstudio.core.errors import StudioError
 
 log = logging.getLogger(__name__)
 _IMPORT_LOCK = threading.Lock()
+_EXIT_WAITS: set = set()  # QThreads (training) that the interpreter's exit must wait for
+
+
+def wait_at_exit(thread: QThread) -> None:
+    """A closed window no longer waits for its threads; the process does, once, before Qt objects die
+    (a QThread destroyed while running aborts the process)."""
+    _EXIT_WAITS.add(thread)
+
+
+@atexit.register
+def _wait_for_threads() -> None:
+    for task in list(Task._alive):
+        task.drop()
+    for thread in [task.thread for task in list(Task._alive)] + list(_EXIT_WAITS):
+        try:
+            thread.quit()
+            thread.wait()
+        except RuntimeError:  # already deleted on the C++ side: nothing to wait for
+            pass
 
 
 def import_torch_once() -> None:
@@ -66,13 +88,14 @@ class Task(QObject):
     def __init__(self, work: Callable[..., Any], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.control = Control()
+        self.dropped = False
         self.thread = QThread()
         self.job = _Job(work, self.control)
         self.job.moveToThread(self.thread)
         self.thread.started.connect(self.job.run)
-        self.job.finished.connect(self.finished)
-        self.job.failed.connect(self.failed)
-        self.job.progress.connect(self.progress)
+        self.job.finished.connect(self._relay_finished)
+        self.job.failed.connect(self._relay_failed)
+        self.job.progress.connect(self._relay_progress)
         self.job.finished.connect(self.thread.quit)
         self.job.failed.connect(self.thread.quit)
         self.thread.finished.connect(self._cleanup)
@@ -85,6 +108,23 @@ class Task(QObject):
     def cancel(self) -> None:
         self.control.cancel()
 
+    def drop(self) -> None:
+        """Superseded: stop as soon as the work allows, and deliver nothing (late results are dropped)."""
+        self.dropped = True
+        self.control.cancel()
+
+    def _relay_finished(self, result: object) -> None:
+        if not self.dropped:
+            self.finished.emit(result)
+
+    def _relay_failed(self, message: str, hint: str) -> None:
+        if not self.dropped:
+            self.failed.emit(message, hint)
+
+    def _relay_progress(self, done: int, total: int) -> None:
+        if not self.dropped:
+            self.progress.emit(done, total)
+
     def wait(self, ms: int = 30000) -> bool:
         self.control.cancel()
         self.thread.quit()
@@ -95,6 +135,15 @@ class Task(QObject):
         self.done.emit()
 
     @classmethod
-    def wait_all(cls, ms: int = 30000) -> None:
+    def wait_all(cls, ms: int = 30000) -> bool:
+        """Cancel every task and wait for its thread; False if one was still running after `ms`."""
+        return all([task.wait(ms) for task in list(cls._alive)])
+
+    @classmethod
+    def drop_all(cls) -> None:
         for task in list(cls._alive):
-            task.wait(ms)
+            task.drop()
+
+    @classmethod
+    def busy(cls) -> bool:
+        return any(task.thread.isRunning() for task in cls._alive)

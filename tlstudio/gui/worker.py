@@ -57,14 +57,16 @@ class TrainWorker(QObject):
 
     @Slot()
     def run(self) -> None:
-        from tlstudio.gui.tasks import import_torch_once
-
-        import_torch_once()
-        from tlstudio.core.store.runs import RunDir
-        from tlstudio.core.training import engine
-
         metrics = None
-        try:
+        try:  # a failure to start (torch missing or broken) reaches the user like any other failure
+            from tlstudio.gui.tasks import import_torch_once
+
+            import_torch_once()
+            from tlstudio.core.store.runs import RunDir
+            from tlstudio.core.training import engine
+
+            if self.control.cancelled:  # stopped (or the window closed) before the engine began
+                raise StudioError("Stopped before training began.")
             if self.resume:
                 metrics = engine.resume(RunDir.open(self.run_dir), self._relay, self.control)
             else:
@@ -91,21 +93,27 @@ class TrainingSession(QObject):
         worker.moveToThread(self.thread)
         self.thread.started.connect(worker.run)
         worker.done.connect(self.thread.quit)
+        from tlstudio.gui.tasks import wait_at_exit
+
+        wait_at_exit(self.thread)
 
     def start(self) -> None:
         self.thread.start()
 
     def pause(self) -> None:
-        self.worker.control.pause()
+        if not self.worker.control.cancelled:  # pausing a stopping run would block it for ever
+            self.worker.control.pause()
 
     def resume(self) -> None:
         self.worker.control.resume()
 
-    def stop(self, wait_ms: int = 0) -> None:
+    def stop(self, wait_ms: int = 0) -> bool:
+        """Cancel; with `wait_ms`, wait that long for the thread. True when the thread has ended."""
         self.worker.control.cancel()
         if wait_ms:
             self.thread.quit()
-            self.thread.wait(wait_ms)
+            return self.thread.wait(wait_ms)
+        return not self.thread.isRunning()
 
     def is_running(self) -> bool:
         return self.thread.isRunning()

@@ -1,4 +1,5 @@
-"""A project (.tlsproj, JSON): the data folder, the runs made on it and the settings last used.
+"""A project (.tlsproj, JSON): the data folder, the runs made on it, the settings last used, the run
+chosen as the active model, and the files the user left out of training (the files themselves untouched).
 
 Runs stay in their own folders; the project only lists them, so a moved or deleted run is reported, not
 fatal. Written atomically, so a crash never leaves a half-written project.
@@ -24,6 +25,8 @@ class Project:
     data: str = ""
     runs: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    active_run: str = ""  # the run Evaluate and Try & export use; "" = none chosen
+    excluded: list[str] = field(default_factory=list)  # files left out of training, by path
     path: str = ""
 
     def add_run(self, run_dir: str | Path) -> None:
@@ -52,8 +55,10 @@ class Project:
             raise RunError(f"{path.name} is not a readable project file ({exc}).") from exc
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise RunError(f"{path.name} is not a Transfer Learning Studio project.")
-        return cls(data=payload.get("data", ""), runs=list(payload.get("runs", [])),
-                   settings=dict(payload.get("settings", {})), path=str(path.resolve()))
+        return cls(data=str(payload.get("data", "") or ""), runs=[str(r) for r in payload.get("runs", []) or []],
+                   settings=dict(payload.get("settings", {}) or {}),
+                   active_run=str(payload.get("active_run", "") or ""),
+                   excluded=[str(p) for p in payload.get("excluded", []) or []], path=str(path.resolve()))
 
 
 def run_summary(run_dir: str | Path) -> dict[str, Any]:
@@ -69,6 +74,8 @@ def run_summary(run_dir: str | Path) -> dict[str, Any]:
         return row
     resolved = config.get("resolved", {})
     row.update({
+        "data": config.get("data"),
+        "created": metrics.get("created") or _created(run),
         "backbone": config.get("backbone"),
         "pretrained": config.get("pretrained"),
         "depth": resolved.get("unfreeze_blocks"),
@@ -78,5 +85,16 @@ def run_summary(run_dir: str | Path) -> dict[str, Any]:
         "val_loss": metrics.get("val_loss"),
         "seconds": metrics.get("train_seconds"),
         "status": metrics.get("status", "incomplete"),
+        "accuracy_interval": metrics.get("accuracy_interval"),
+        "augment": resolved.get("augment", config.get("augment")),
+        "lr": config.get("lr"),
+        "head": config.get("head"),
     })
     return row
+
+
+def _created(run: Path) -> float | None:
+    try:
+        return (run / "config.json").stat().st_mtime
+    except OSError:
+        return None

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QListWidget,
+    QMenu,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.core.data.spec import DatasetSpec
+from tlstudio.gui.advice import data_advice, grouping_line
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task
 from tlstudio.gui.widgets.audio_view import AudioView
@@ -35,14 +37,22 @@ def demo_folder() -> Path:
     return Path(str(importlib.resources.files("tlstudio.resources") / "demo" / "shapes"))
 
 
-def scan_folder(folder: Path, val_split: float, seed: int, progress, control) -> DatasetSpec:
+def scan_folder(folder: Path, val_split: float, seed: int, progress, control, group_by: str = "auto") -> DatasetSpec:
     from tlstudio.core.data.scan import scan
 
     def report(done: int, total: int) -> None:
         control.checkpoint()
         progress(done, total)
 
-    return scan(folder, val_split=val_split, seed=seed, check_file="auto", progress=report)
+    return scan(folder, val_split=val_split, seed=seed, check_file="auto", progress=report, group_by=group_by)
+
+
+def relative(path: str, root: str) -> str:
+    """A file as its class folder and name (problems name their class folder)."""
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return Path(path).name
 
 
 class DataPage(QWidget):
@@ -76,6 +86,8 @@ class DataPage(QWidget):
 
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
+        self.split_label = QLabel("")
+        self.split_label.setWordWrap(True)
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["Class", "Files", "Share", "Train / validation"])
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -84,14 +96,22 @@ class DataPage(QWidget):
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.itemSelectionChanged.connect(self._class_selected)
         self.problems = QListWidget()
-        self.problems.setToolTip("Files that will not be used, and why.")
+        self.problems.setToolTip("Files that will not be used, and why; advice about the data.")
+        self.problems.setWordWrap(True)
+        self.problems.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.class_pick = QComboBox()
         self.class_pick.currentIndexChanged.connect(self._show_class)
         self.grid = ThumbnailGrid(96)
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.grid.customContextMenuRequested.connect(self._thumb_menu)
+        self.grid.setToolTip("Right-click a picture to leave it out of training (the file is never touched).")
+
         self.clips = QListWidget()
         self.clips.setToolTip("Click a clip to see its waveform and spectrogram, and to play it.")
         self.clips.currentTextChanged.connect(self._clip_selected)
+        self.clips.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.clips.customContextMenuRequested.connect(self._clip_menu)
         self.audio = AudioView()
         self.audio_panel = QSplitter(Qt.Orientation.Vertical)
         self.audio_panel.addWidget(self.clips)
@@ -110,8 +130,9 @@ class DataPage(QWidget):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.summary)
+        left_layout.addWidget(self.split_label)
         left_layout.addWidget(self.table, 3)
-        left_layout.addWidget(QLabel("<b>Problems found</b>"))
+        left_layout.addWidget(QLabel("<b>Problems found and advice</b>"))
         left_layout.addWidget(self.problems, 2)
         right = QWidget()
         right_layout = QVBoxLayout(right)
@@ -134,6 +155,7 @@ class DataPage(QWidget):
         layout.addLayout(busy)
         layout.addWidget(splitter, 1)
         self._render(None)
+        state.excluded_changed.connect(self._excluded_changed)
 
     # -- intent ---------------------------------------------------------------------------------------
     def _choose(self) -> None:
@@ -153,20 +175,22 @@ class DataPage(QWidget):
             self.open_folder(folders[0])
 
     def open_folder(self, folder: Path) -> Task:
-        """Scan in the background; the page stays usable and shows progress."""
+        """Scan in the background; the page stays usable and shows progress. A scan still running for
+        another folder is dropped: it stops, and its result never arrives."""
         if self.task is not None:
-            self.task.cancel()
+            self.task.drop()
         config = self.state.config
         self.path_label.setText(str(folder))
         self.progress.setRange(0, 0)
         self.progress.setFormat("Scanning… %v / %m files")
         self.progress.setVisible(True)
         self.cancel.setVisible(True)
-        task = Task(lambda progress, control: scan_folder(folder, config.val_split, config.seed, progress, control))
+        val_split, seed, group_by = config.val_split, config.seed, config.group_by
+        task = Task(lambda progress, control: scan_folder(folder, val_split, seed, progress, control, group_by))
         task.progress.connect(self._on_progress)
         task.finished.connect(lambda spec: self._on_scanned(folder, spec))
         task.failed.connect(self._on_failed)
-        task.done.connect(self._scan_ended)
+        task.done.connect(lambda: self._scan_ended(task))
         self.task = task.start()
         return task
 
@@ -175,7 +199,9 @@ class DataPage(QWidget):
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
 
-    def _scan_ended(self) -> None:
+    def _scan_ended(self, task: Task) -> None:
+        if task is not self.task:  # a dropped scan ended: the current one is still going
+            return
         self.progress.setVisible(False)
         self.cancel.setVisible(False)
 
@@ -200,10 +226,13 @@ class DataPage(QWidget):
         train, val = spec.counts("train"), spec.counts("val")
         total = sum(train.values()) + sum(val.values())
         split = ("your train/ and val/ folders" if spec.split_source == "folders"
-                 else f"a random {round(100 * len(spec.val) / max(total, 1))}% held out for validation")
+                 else f"{round(100 * len(spec.val) / max(total, 1))}% held out for validation")
         kind = "sound clips" if spec.modality == "audio" else "images"
+        left_out = len(self.state.excluded() & {s.path for s in spec.train + spec.val + spec.test})
         self.summary.setText(f"<b>{len(spec.classes)} classes, {total} {kind}</b>: "
-                             f"{len(spec.train)} to train, {len(spec.val)} to validate ({split}).")
+                             f"{len(spec.train)} to train, {len(spec.val)} to validate ({split})."
+                             + (f" {left_out} file(s) left out by you." if left_out else ""))
+        self.split_label.setText(grouping_line(spec))
         self.table.setRowCount(len(spec.classes))
         largest = max((train[c] + val[c] for c in spec.classes), default=1)
         for row, name in enumerate(spec.classes):
@@ -220,11 +249,17 @@ class DataPage(QWidget):
                 self.table.setItem(row, col, item)
             self.table.setCellWidget(row, 2, bar)
             self.class_pick.addItem(f"{name} ({count})", name)
+        advice = data_advice(spec)
+        for text in advice:
+            self.problems.addItem(f"⚠ {text}")
         for warning in spec.warnings:
-            self.problems.addItem(f"ⓘ {warning}")
+            self.problems.addItem(f"• {warning}")
         for skipped in spec.skipped:
-            self.problems.addItem(f"✗ {Path(skipped.path).name}: {skipped.reason}")
-        if not spec.warnings and not spec.skipped:
+            self.problems.addItem(f"✗ {relative(skipped.path, spec.root)}: {skipped.reason}")
+        for path in sorted(self.state.excluded()):
+            self.problems.addItem(f"✂ {relative(path, spec.root)}: left out of training by you "
+                                  "(right-click it to use it again)")
+        if not spec.warnings and not spec.skipped and not advice:
             self.problems.addItem("✓ No problems found.")
 
     def _class_selected(self) -> None:
@@ -249,7 +284,36 @@ class DataPage(QWidget):
             if paths:
                 self.clips.setCurrentRow(0)
         else:
-            self.grid.thumbs.set_paths(paths)
+            left_out = self.state.excluded()
+            self.grid.thumbs.set_paths(paths, [("✂ left out · " if p in left_out else "") + Path(p).name
+                                               for p in paths])
+
+    # -- leaving files out -------------------------------------------------------------------------------
+    def _toggle_menu(self, path: str, global_pos) -> None:
+        menu = QMenu(self)
+        if path in self.state.excluded():
+            menu.addAction("Use this file in training again", lambda: self.state.set_excluded(path, False))
+        else:
+            menu.addAction("Leave this file out of training", lambda: self.state.set_excluded(path, True))
+        menu.popup(global_pos)
+        self._popup = menu
+
+    def _thumb_menu(self, position) -> None:
+        index = self.grid.indexAt(position)
+        if index.isValid():
+            self._toggle_menu(self.grid.thumbs.paths[index.row()], self.grid.viewport().mapToGlobal(position))
+
+    def _clip_menu(self, position) -> None:
+        item = self.clips.itemAt(position)
+        path = getattr(self, "_clip_paths", {}).get(item.text()) if item else None
+        if path:
+            self._toggle_menu(path, self.clips.viewport().mapToGlobal(position))
+
+    def _excluded_changed(self) -> None:
+        if self.state.spec is not None:
+            index = self.class_pick.currentIndex()
+            self._render(self.state.spec)
+            self.class_pick.setCurrentIndex(max(index, 0))
 
     def _clip_selected(self, name: str) -> None:
         path = getattr(self, "_clip_paths", {}).get(name)

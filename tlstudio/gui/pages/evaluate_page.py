@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QListWidget,
+    QMenu,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -27,6 +28,21 @@ from tlstudio.gui.tasks import Task
 from tlstudio.gui.widgets.audio_view import AudioView
 from tlstudio.gui.widgets.confusion import ConfusionMatrix
 from tlstudio.gui.widgets.thumbnails import ThumbnailGrid
+
+
+def interval_text(result: dict) -> str:
+    """' (95% interval 81.0–97.2%)' from a metrics report's Wilson interval, if it has one."""
+    interval = result.get("accuracy_interval")
+    if not interval:
+        return ""
+    return f" (95% interval {100 * interval['low']:.1f}–{100 * interval['high']:.1f}%)"
+
+
+def small_validation_note(files: int) -> str:
+    if files >= 30:
+        return ""
+    return (f"<br><span style='color:#c0392b'>Only {files} validation files: the interval is wide, so treat "
+            "this score as a rough guide. More files make it trustworthy.</span>")
 
 
 class EvaluatePage(QWidget):
@@ -57,7 +73,15 @@ class EvaluatePage(QWidget):
         self.matrix = ConfusionMatrix()
         self.matrix.cell_chosen.connect(self.show_cell)
         self.cell_title = QLabel("<b>Most confident mistakes</b>")
+        self.cell_title.setWordWrap(True)
+        self.show_all = QPushButton("Show all mistakes")
+        self.show_all.setVisible(False)
+        self.show_all.clicked.connect(self.show_mistakes)
         self.gallery = ThumbnailGrid(110)
+        self.gallery.setGridSize(QSize(150, 110 + 48))  # room for a two-line caption under tall pictures
+        self.gallery.setWordWrap(True)
+        self.gallery.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.gallery.customContextMenuRequested.connect(self._gallery_menu)
         # sound runs: the same files as a list, with the waveform/spectrogram/play view below
         self.clip_list = QListWidget()
         self.clip_list.currentRowChanged.connect(self._clip_chosen)
@@ -73,12 +97,18 @@ class EvaluatePage(QWidget):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.per_class, 2)
-        left_layout.addWidget(QLabel("<b>Confusion matrix</b> (click a cell to see its files)"))
+        matrix_title = QLabel("<b>Confusion matrix</b>: rows are the <b>true</b> class, columns what the model "
+                              "<b>predicted</b>; click a cell to see its files")
+        matrix_title.setWordWrap(True)
+        left_layout.addWidget(matrix_title)
         left_layout.addWidget(self.matrix, 3)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addWidget(self.cell_title)
+        title_row = QHBoxLayout()
+        title_row.addWidget(self.cell_title, 1)
+        title_row.addWidget(self.show_all)
+        right_layout.addLayout(title_row)
         right_layout.addWidget(self.samples_view)
         splitter = QSplitter()
         splitter.addWidget(left)
@@ -95,9 +125,26 @@ class EvaluatePage(QWidget):
         layout.addWidget(splitter, 1)
         state.run_changed.connect(self.load_run)
 
+    def clear(self) -> None:
+        """No active model (another folder was opened): nothing of the old run stays."""
+        if self.task is not None:
+            self.task.drop()
+            self.task = None
+        self.headline.setText("Train a model, or choose one on the Compare page, to see how good it is.")
+        self.per_class.setRowCount(0)
+        self.matrix.set_matrix([], [])
+        self.predictions = []
+        self._show([])
+        self.cell_title.setText("")
+        self.show_all.setVisible(False)
+
     def load_run(self, run_dir: Path | None) -> None:
         if run_dir is None or not (Path(run_dir) / "metrics.json").is_file():
+            self.clear()
             return
+        if self.task is not None:  # an evaluation of the previous model must not land on this one
+            self.task.drop()
+            self.task = None
         run_dir = Path(run_dir)
         metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
         labels_file = run_dir / "labels.json"
@@ -106,13 +153,14 @@ class EvaluatePage(QWidget):
         self.samples_view.setCurrentIndex(1 if self.modality == "audio" else 0)
         classes = metrics["classes"]
         self.headline.setText(
-            f"<b>Validation accuracy {metrics['val_accuracy']:.1%}</b> on {metrics['sizes']['val']} files · "
+            f"<b>Validation accuracy {metrics['val_accuracy']:.1%}</b>{interval_text(metrics)} on "
+            f"{metrics['sizes']['val']} files · "
             f"macro F1 {metrics['macro_f1']:.3f} · {metrics['backbone']}, {metrics['unfreeze_blocks']} block(s) "
             f"fine-tuned · best of {metrics['epochs']} epochs at epoch {metrics['best_epoch']} · "
             f"{metrics['train_seconds']:.1f} s on {metrics['device']}"
             + (f"<br><b>Test accuracy {metrics['test_accuracy']:.1%}</b> on {metrics['sizes']['test']} files of "
                "test/ (kept apart from training and model choice)" if metrics.get("test_accuracy") is not None
-               else ""))
+               else "") + small_validation_note(metrics['sizes']['val']))
         self._fill_tables(classes, metrics["per_class"], metrics["confusion_matrix"])
         from tlstudio.core.store.runs import RunDir
 
@@ -140,6 +188,8 @@ class EvaluatePage(QWidget):
             return {"plain": plain, "tta": augmented, "new_folder": folder is not None}
 
         self.headline.setText("Evaluating…")
+        if self.task is not None:
+            self.task.drop()
         task = Task(work)
         task.finished.connect(self._show_result)
         task.failed.connect(self.error)
@@ -149,11 +199,12 @@ class EvaluatePage(QWidget):
     def _show_result(self, results: dict) -> None:
         result, tta = results["plain"], results["tta"]
         classes = list(result["per_class"])
-        text = f"<b>Accuracy {result['accuracy']:.1%}</b> on {result['files']} files of {result['data']}"
+        text = (f"<b>Accuracy {result['accuracy']:.1%}</b>{interval_text(result)} on {result['files']} files of "
+                f"{result['data']}")
         if result.get("trained_val_accuracy") is not None and results["new_folder"]:
             change = result["accuracy"] - result["trained_val_accuracy"]
             text += (f" · at training (its validation files): {result['trained_val_accuracy']:.1%} "
-                     f"<b>({change:+.1%})</b>")
+                     f"<b>({100 * change:+.1f} percentage points)</b>")
         if tta:
             text += f" · with test-time augmentation: {tta['accuracy']:.1%}"
         if result["unknown_classes"]:
@@ -183,20 +234,37 @@ class EvaluatePage(QWidget):
         wrong.sort(key=lambda p: -float(p["confidence"]))
         self.cell_title.setText(f"<b>Most confident mistakes</b> ({len(wrong)})" if wrong
                                 else "<b>No mistakes on the validation files.</b>")
+        self.show_all.setVisible(False)
+        self.matrix.clearSelection()
         self._show(wrong[:200])
 
     def show_cell(self, true: str, predicted: str) -> None:
         rows = [p for p in self.predictions if p["true"] == true and p["predicted"] == predicted]
         self.cell_title.setText(f"<b>{len(rows)} '{true}' file(s) predicted as '{predicted}'</b>")
+        self.show_all.setVisible(True)
         self._show(rows)
 
+    def _gallery_menu(self, position) -> None:
+        index = self.gallery.indexAt(position)
+        if not index.isValid():
+            return
+        path = self.gallery.thumbs.paths[index.row()]
+        menu = QMenu(self)
+        if path in self.state.excluded():
+            menu.addAction("Use this file in training again", lambda: self.state.set_excluded(path, False))
+        else:
+            menu.addAction("Leave this file out of training (mislabelled?)",
+                           lambda: self.state.set_excluded(path, True))
+        menu.popup(self.gallery.viewport().mapToGlobal(position))
+        self._popup = menu
+
     def _show(self, rows: list[dict[str, str]]) -> None:
-        captions = [f"{p['predicted']} {float(p['confidence']):.0%}" for p in rows]
+        captions = [f"{Path(p['path']).name}\n{p['true']} → {p['predicted']} {float(p['confidence']):.0%}"
+                    for p in rows]
         self.gallery.thumbs.set_paths([p["path"] for p in rows], captions)
         self._clip_rows = rows
         self.clip_list.clear()
-        self.clip_list.addItems([f"{Path(p['path']).name}  ·  {p['true']} → {caption}"
-                                 for p, caption in zip(rows, captions, strict=True)])
+        self.clip_list.addItems([caption.replace("\n", "  ·  ") for caption in captions])
 
     def _clip_chosen(self, row: int) -> None:
         rows = getattr(self, "_clip_rows", [])

@@ -74,6 +74,7 @@ def detect_devices(_progress, _control) -> list[tuple[str, str]]:
 class ModelPage(QWidget):
     error = Signal(str, str)
     start_requested = Signal()
+    readiness_changed = Signal()  # the chosen backbone's weights arrived or went missing
 
     def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -149,6 +150,9 @@ class ModelPage(QWidget):
         self.advanced = QGroupBox("Advanced")
         self.advanced.setCheckable(True)
         self.advanced.setChecked(False)
+        # the fields live in one container that folds; showing "every child" would also show a combo
+        # box's hidden popup as a stray window (and swallow the next click)
+        self.advanced_body = QWidget(self.advanced)
         self.bb_factor = QDoubleSpinBox()
         self.bb_factor.setRange(0.0, 1.0)
         self.bb_factor.setDecimals(3)
@@ -170,7 +174,9 @@ class ModelPage(QWidget):
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setToolTip("The same seed on the same machine gives the same run.")
-        advanced_form = QFormLayout(self.advanced)
+        advanced_form = QFormLayout(self.advanced_body)
+        advanced_form.setContentsMargins(0, 0, 0, 0)
+        QVBoxLayout(self.advanced).addWidget(self.advanced_body)
         advanced_form.addRow("Backbone learning-rate factor", self.bb_factor)
         advanced_form.addRow("Warm-up epochs (two-phase)", self.warmup)
         advanced_form.addRow("Head", self.head)
@@ -182,6 +188,9 @@ class ModelPage(QWidget):
         self.start = QPushButton("Train  ▶")
         self.start.setObjectName("primary")
         self.start.clicked.connect(self.start_requested)
+        self.start_reason = QLabel("")
+        self.start_reason.setWordWrap(True)
+        self._wanted_depth: int | None = None
 
         form = QFormLayout()
         form.addRow("Schedule", self.schedule)
@@ -220,7 +229,7 @@ class ModelPage(QWidget):
         layout.addWidget(depth_box)
         layout.addLayout(settings)
         bottom = QHBoxLayout()
-        bottom.addStretch(1)
+        bottom.addWidget(self.start_reason, 1)
         bottom.addWidget(self.start)
         layout.addLayout(bottom)
 
@@ -239,8 +248,7 @@ class ModelPage(QWidget):
         return task.start()
 
     def _fold_advanced(self, on: bool) -> None:
-        for child in self.advanced.findChildren(QWidget):
-            child.setVisible(on)
+        self.advanced_body.setVisible(on)
         self.advanced.setFlat(not on)
         self.advanced.setMaximumHeight(16777215 if on else 28)
 
@@ -273,6 +281,9 @@ class ModelPage(QWidget):
     def _fill_devices(self, devices: list[tuple[str, str]]) -> None:
         for device_id, text in devices:
             self.device.addItem(text, device_id)
+        wanted = self.device.findData(getattr(self, "_wanted_device", "auto"))
+        if wanted >= 0:
+            self.device.setCurrentIndex(wanted)
 
     def selected_row(self) -> dict[str, Any] | None:
         rows = {index.row() for index in self.table.selectedIndexes()}
@@ -295,6 +306,11 @@ class ModelPage(QWidget):
         self.weights_label.setText("Pretrained weights: ✓ on this computer" if row["cached"]
                                    else f"Pretrained weights: not here yet ({row['file_mb']:.0f} MB)")
         self.download.setVisible(not row["cached"])
+        # without the weights, importing a file is the suggested action (it works offline too)
+        self.import_button.setObjectName("" if row["cached"] else "primary")
+        self.import_button.style().unpolish(self.import_button)
+        self.import_button.style().polish(self.import_button)
+        self._show_readiness()
         num_classes = len(self.state.spec.classes) if self.state.spec else 2
         key = (row["name"], num_classes, self.head.currentData())
         if key in self.blocks:
@@ -302,6 +318,55 @@ class ModelPage(QWidget):
         else:
             self.depth_label.setText("Reading the network's blocks…")
             self._run(lambda _p, _c: block_info(*key), lambda info, key=key: self._blocks_ready(key, info))
+
+    def readiness(self) -> tuple[bool, str]:
+        """Can Train start with this backbone? (pretrained weights must be on this computer)."""
+        row = self.selected_row()
+        if row is None or row.get("cached") or self.state.config.pretrained != "imagenet":
+            return True, ""
+        return False, (f"Train is off: the pretrained weights of {row['name']} are not on this computer. "
+                       "Download them, or press “Import a weights file…” (works offline).")
+
+    def _show_readiness(self) -> None:
+        ready, reason = self.readiness()
+        self.start_reason.setText("" if ready else f"<span style='color:#c0392b'>{reason}</span>")
+        self.readiness_changed.emit()
+
+    def apply_config(self, config) -> None:
+        """A project's settings into every field of this page (and the backbone row and depth)."""
+        def pick(combo: QComboBox, value: Any) -> None:
+            index = combo.findData(value)
+            if index >= 0:
+                combo.setCurrentIndex(index)
+
+        pick(self.schedule, config.schedule)
+        self.epochs.setValue(config.epochs)
+        self.batch.setValue(config.batch_size)
+        self.lr.setValue(config.lr)
+        pick(self.augment, config.augment)
+        pick(self.device, config.device)
+        self._wanted_device = config.device
+        self.bb_factor.setValue(config.backbone_lr_factor)
+        self.warmup.setValue(max(1, config.warmup_epochs))
+        pick(self.head, config.head)
+        self.val_split.setValue(config.val_split)
+        self.seed.setValue(config.seed)
+        depth = config.unfreeze.strip().lower()
+        self._wanted_depth = 10**6 if depth in ("all", "full") else (int(depth) if depth.lstrip("-").isdigit() else 0)
+        names = [r["name"] for r in self.rows]
+        if config.backbone in names:
+            self.table.selectRow(names.index(config.backbone))
+        self._apply_wanted_depth()
+
+    def _apply_wanted_depth(self) -> None:
+        info = getattr(self, "_current_blocks", None)
+        row = self.selected_row()
+        if self._wanted_depth is None or info is None or row is None or row["name"] != self.state.config.backbone \
+                or getattr(self, "_current_key", ("",))[0] != row["name"]:
+            return
+        self.depth.setValue(min(self._wanted_depth, len(info["labels"])))
+        self._depth_changed(self.depth.value())
+        self._wanted_depth = None
 
     def _blocks_ready(self, key: tuple[str, int, str], info: dict[str, Any]) -> None:
         self.blocks[key] = info
@@ -312,10 +377,12 @@ class ModelPage(QWidget):
     def _show_blocks(self, key: tuple[str, int, str]) -> None:
         info = self.blocks[key]
         self._current_blocks = info
+        self._current_key = key
         self.depth.blockSignals(True)
         self.depth.setRange(0, len(info["labels"]))
         self.depth.blockSignals(False)
         self._depth_changed(self.depth.value())
+        self._apply_wanted_depth()
 
     def _depth_changed(self, k: int) -> None:
         info = getattr(self, "_current_blocks", None)
@@ -363,7 +430,7 @@ class ModelPage(QWidget):
         task.progress.connect(lambda done, total: (self.download_bar.setRange(0, total or 0),
                                                    self.download_bar.setValue(done)))
         task.finished.connect(lambda _path: self._weights_arrived(name))
-        task.failed.connect(self.error)
+        task.failed.connect(self._download_failed)
         task.done.connect(self._download_ended)
         self.download_task = task.start()
 
@@ -371,6 +438,10 @@ class ModelPage(QWidget):
         self.download_bar.setVisible(False)
         self.cancel_download.setVisible(False)
         self.download.setEnabled(True)
+
+    def _download_failed(self, message: str, hint: str) -> None:
+        self.weights_label.setText("Pretrained weights: not here, and the download failed")
+        self.error.emit(message, hint)
 
     def _weights_arrived(self, name: str) -> None:
         for row in self.rows:

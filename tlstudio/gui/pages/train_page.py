@@ -1,33 +1,70 @@
-"""Step 3, Train: live curves, progress with throughput and ETA, pause/resume/stop, the event log."""
+"""Step 3, Train: live curves, progress with throughput and ETA, pause/resume/stop, the event log.
+
+Pause and Stop act on the engine's Control directly. Pause is disabled once Stop was pressed (a paused,
+stopping run would never wake up), and a stopped run can be continued ("Continue the stopped run"),
+which resumes it in the same folder from its last saved epoch.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import json
 import time
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from tlstudio.core.training import eta
 from tlstudio.core.training import events as ev
 from tlstudio.gui.plots import TrainingPlots
-from tlstudio.gui.state import StudioState
+from tlstudio.gui.state import StudioState, run_data_folder, same_folder
 from tlstudio.gui.worker import TrainingSession, TrainWorker
+
+MAX_OVERLAID = 3
+
+
+def run_label(run_dir: str | Path) -> str:
+    """A run as a person names it: backbone, depth and the time it started (not 'run 3')."""
+    run_dir = Path(run_dir)
+    try:
+        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return run_dir.name
+    depth = config.get("resolved", {}).get("unfreeze_blocks", config.get("unfreeze"))
+    what = "from scratch" if config.get("pretrained") == "none" else (
+        "head only" if str(depth) == "0" else f"top {depth} blocks")
+    stamp = time.strftime("%H:%M", time.localtime((run_dir / "config.json").stat().st_mtime))
+    return f"{config.get('backbone', '?')}, {what}, {stamp}"
 
 
 class TrainPage(QWidget):
     error = Signal(str, str)
     finished = Signal(object)  # metrics or None
     epoch_ended = Signal(int)
+    run_stopped = Signal(str)  # a run that can be continued
 
     def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self.session: TrainingSession | None = None
         self.run_path: Path | None = None
+        self.comparison = False  # the run in progress is a comparison (the scratch twin), not the new model
+        self.stopped_run: Path | None = None  # a stopped run that "Continue" resumes
+        self.epochs = 1
+        self.stage_started: dict[str, tuple[float, int]] = {}
         self.plots = TrainingPlots()
-        self.status = QLabel("Choose data and a model, then press Train.")
+        self.status = QLabel("Choose data and a model, then press Start.")
         self.status.setWordWrap(True)
         self.bar = QProgressBar()
         self.bar.setFormat("%p%")
@@ -35,8 +72,17 @@ class TrainPage(QWidget):
         self.start_button.setObjectName("primary")
         self.pause_button = QPushButton("Pause")
         self.pause_button.setCheckable(True)
+        self.pause_button.setToolTip("Pauses after the current batch; press again to continue.")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stops after the current batch; the best weights so far are kept.")
+        self.continue_button = QPushButton("Continue the stopped run")
+        self.continue_button.setToolTip("Resumes the stopped run in its own folder, from its last saved epoch.")
+        self.continue_button.setVisible(False)
+        self.continue_button.clicked.connect(self.continue_stopped)
+        self.legends = QCheckBox("Legends")
+        self.legends.setChecked(True)
+        self.legends.setToolTip("Show or hide the plots' legends, if they cover a curve.")
+        self.legends.toggled.connect(self.plots.set_legends_visible)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
@@ -44,9 +90,10 @@ class TrainPage(QWidget):
         self.pause_button.toggled.connect(self._pause)
         self.stop_button.clicked.connect(self.stop)
         buttons = QHBoxLayout()
-        for widget in (self.start_button, self.pause_button, self.stop_button):
+        for widget in (self.start_button, self.pause_button, self.stop_button, self.continue_button):
             buttons.addWidget(widget)
         buttons.addWidget(self.bar, 1)
+        buttons.addWidget(self.legends)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("<h2>3 · Train</h2>"))
         layout.addLayout(buttons)
@@ -54,29 +101,119 @@ class TrainPage(QWidget):
         layout.addWidget(self.plots, 1)
         layout.addWidget(self.log)
         self._set_running(False)
+        state.run_changed.connect(self._run_changed)
 
     def _set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)
         if not running:
+            self.pause_button.blockSignals(True)
             self.pause_button.setChecked(False)
+            self.pause_button.blockSignals(False)
+            self.pause_button.setText("Pause")
+        self.continue_button.setVisible(not running and self.stopped_run is not None)
 
-    def start(self, run_path: Path, config=None) -> TrainingSession:
-        """Start a run in a worker thread; the previous run's curves stay, faint, for comparison."""
-        if self.session is not None and self.session.is_running():
-            raise RuntimeError("a run is already in progress")
-        if self.run_path is not None and self.plots.epochs:
-            self.plots.add_old_run(f"run {self.plots.old_runs() + 1}", copy.deepcopy(self.plots.epochs))
+    def is_running(self) -> bool:
+        return self.session is not None and self.session.is_running()
+
+    # -- views that follow the data and the active run --------------------------------------------------
+    def clear(self) -> None:
+        """Another data folder: nothing of the old data's runs stays on these plots."""
+        if self.is_running():
+            return
+        self.plots.clear_old_runs()
         self.plots.reset()
-        self.run_path = run_path
-        config = copy.deepcopy(config or self.state.config)
-        self.epochs = config.epochs
-        self.epoch_started = time.perf_counter()
-        self.bar.setRange(0, self.epochs)
+        self.plots.redraw()
+        self.stopped_run = None
+        self.run_path = None
         self.bar.setValue(0)
-        self.log.appendPlainText(f"— New run: {run_path}")
-        worker = TrainWorker(self.state.spec, config, run_path)
+        self.status.setText("New data: choose a model, then press Start.")
+        self._set_running(False)
+
+    def _run_changed(self, run_dir: Path | None) -> None:
+        if run_dir is None or self.is_running():
+            return
+        if self.run_path is not None and same_folder(run_dir, self.run_path) and self.plots.epochs:
+            return  # already on show (the run just trained, with its batch curves): keep it
+        self.show_run(Path(run_dir))
+
+    def show_run(self, run_dir: Path) -> None:
+        """The curves of a finished run (the active one, after opening a project or a run)."""
+        from tlstudio.core.store.runs import RunDir
+
+        history = RunDir(run_dir).read_history()
+        planned = len(history)
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            planned = int(json.loads((run_dir / "config.json").read_text(encoding="utf-8")).get("epochs", planned))
+        self.plots.show_history(history, max(planned, len(history)))
+        self._overlay_earlier_runs(run_dir)
+        self.run_path = run_dir
+        if history:
+            self.status.setText(f"Showing {run_label(run_dir)}: {len(history)} epoch(s).")
+
+    def _overlay_earlier_runs(self, current: Path) -> None:
+        """Earlier runs of the same data, dashed, named by backbone, depth and time."""
+        from tlstudio.core.store.runs import RunDir
+
+        self.plots.clear_old_runs()
+        folder = self.state.folder
+        runs = [Path(r) for r in self.state.project.runs]
+        if any(same_folder(r, current) for r in runs):  # a finished run: only the runs made before it
+            runs = runs[:[same_folder(r, current) for r in runs].index(True)]
+        folder = run_data_folder(current) or folder
+        earlier = [r for r in runs if same_folder(run_data_folder(r), folder)]
+        for run in earlier[-MAX_OVERLAID:]:
+            history = RunDir(run).read_history() if run.is_dir() else []
+            if history:
+                self.plots.add_old_run(run_label(run), history)
+
+    # -- starting, pausing, stopping ----------------------------------------------------------------
+    def start(self, run_path: Path, config=None, spec=None, comparison: bool = False) -> TrainingSession:
+        """Start a run in a worker thread; earlier runs on the same data stay, dashed, for comparison.
+
+        `spec` (default: the open data, less the files left out) lets a comparison train on another
+        run's own split; a `comparison` run is added to the project but never becomes the active model."""
+        if self.is_running():
+            raise RuntimeError("a run is already in progress")
+        config = copy.deepcopy(config or self.state.config)
+        spec = spec if spec is not None else self.state.training_spec()
+        self.stopped_run = None
+        self._overlay_earlier_runs(run_path)
+        worker = TrainWorker(spec, config, run_path)
+        return self._launch(worker, run_path, config.epochs, comparison, f"— New run: {run_path}")
+
+    def continue_stopped(self) -> TrainingSession | None:
+        """Resume the stopped run from its last saved epoch, in its own folder."""
+        run = self.stopped_run
+        if run is None or self.is_running():
+            return None
+        from tlstudio.core.store.runs import RunDir
+
+        try:
+            config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+            epochs = int(config.get("epochs", 1))
+        except (OSError, ValueError, TypeError):
+            epochs = 1
+        self.plots.show_history(RunDir(run).read_history(), epochs)
+        worker = TrainWorker(None, self.state.config, run, resume=True)
+        return self._launch(worker, run, epochs, self.comparison, f"— Continuing {run}", keep_curves=True)
+
+    def _launch(self, worker: TrainWorker, run_path: Path, epochs: int, comparison: bool, note: str,
+                keep_curves: bool = False) -> TrainingSession:
+        if not keep_curves:
+            self.plots.reset()
+            self.plots.set_planned_epochs(epochs)
+        self.run_path = run_path
+        self.comparison = comparison
+        self.epochs = epochs
+        self.epoch_started = time.perf_counter()
+        self.stage_started = {}
+        self.bar.setRange(0, self.epochs)
+        self.bar.setValue(len(self.plots.epochs))
+        self.bar.setFormat("%p%")
+        self.log.appendPlainText(note)
+        self.status.setText("Starting: loading the network…")
         worker.event.connect(self._on_event)
         worker.batches.connect(self._on_batches)
         worker.failed.connect(self._on_failed)
@@ -88,31 +225,55 @@ class TrainPage(QWidget):
         return self.session
 
     def _pause(self, paused: bool) -> None:
-        if self.session is None:
+        if self.session is None or not self.is_running():
             return
         if paused:
             self.session.pause()
-            self.status.setText("Paused. Press Pause again to continue.")
+            self.pause_button.setText("Resume")
+            self.status.setText("Paused after this batch. Press Resume to continue.")
         else:
             self.session.resume()
+            self.pause_button.setText("Pause")
+            self.status.setText("Running again…")
 
     def stop(self) -> None:
-        if self.session is not None:
+        if self.session is not None and self.is_running():
             self.session.stop()
-            self.status.setText("Stopping after this batch…")
+            self.pause_button.setEnabled(False)  # pausing a stopping run would hold it for ever
+            self.stop_button.setEnabled(False)
+            self.status.setText("Stopping after this batch… (the best weights so far are kept)")
 
-    def shutdown(self, wait_ms: int = 30000) -> None:
+    def shutdown(self, wait_ms: int = 30000) -> bool:
+        """Cancel the run; with `wait_ms`, wait for its thread. True when no thread is left running."""
         if self.session is not None and self.session.is_running():
-            self.session.stop(wait_ms)
+            return self.session.stop(wait_ms)
+        return True
 
     # -- events from the worker (GUI thread) ----------------------------------------------------------
     def _on_batches(self, batches: list) -> None:
         self.plots.add_batches(batches)
         last = batches[-1]
         left = eta.seconds_left(last, time.perf_counter() - self.epoch_started, self.epochs)
-        self.bar.setValue(last.epoch - 1)
+        self.bar.setRange(0, self.epochs * 1000)
+        self.bar.setValue(round(1000 * (last.epoch - 1 + eta.epoch_fraction(last))))
+        self.bar.setFormat("%p%")
+        if self.session is not None and self.session.worker.control.paused:
+            return
         self.status.setText(f"Epoch {last.epoch} of {self.epochs} · batch {last.step}/{last.steps_per_epoch} · "
                             f"loss {last.loss:.3f} · {last.samples_per_s:.0f} samples/s · ETA {eta.clock(left)}")
+
+    def _on_progress(self, event: ev.Progress) -> None:
+        """Embedding, downloads: the bar moves with the work, with an ETA from its pace so far."""
+        now = time.perf_counter()
+        started, first = self.stage_started.setdefault(event.stage, (now, event.done))
+        total = max(event.total, 1)
+        self.bar.setRange(0, total)
+        self.bar.setValue(min(event.done, total))
+        self.bar.setFormat(f"{event.stage.capitalize()}: %v / %m")
+        done_here = event.done - first
+        left = (now - started) / done_here * (event.total - event.done) if done_here > 0 else None
+        self.status.setText(f"{event.stage.capitalize()}: {event.done} / {event.total}"
+                            + (f" · ETA {eta.clock(left)}" if left is not None else " · estimating time left…"))
 
     def _on_event(self, event) -> None:
         if isinstance(event, ev.ModelReady):
@@ -121,15 +282,20 @@ class TrainPage(QWidget):
                                      f"{event.trainable_params:,} of {event.total_params:,} parameters train"
                                      + (" (fast path: embeddings computed once)" if event.fast_path else ""))
         elif isinstance(event, ev.Progress):
-            self.status.setText(f"{event.stage.capitalize()}: {event.done} / {event.total}")
+            self._on_progress(event)
         elif isinstance(event, ev.PhaseStarted):
             self.log.appendPlainText(f"Phase '{event.phase}': epochs {event.first_epoch}–{event.last_epoch}")
             self.epoch_started = time.perf_counter()
+            self.bar.setRange(0, self.epochs)
+            self.bar.setValue(event.first_epoch - 1)
+            self.bar.setFormat("%p%")
         elif isinstance(event, ev.EpochEnd):
             self.plots.add_epoch({"epoch": event.epoch, "train_loss": event.train_loss,
                                   "val_loss": event.val_loss, "train_acc": event.train_acc,
                                   "val_acc": event.val_acc})
+            self.bar.setRange(0, self.epochs)
             self.bar.setValue(event.epoch)
+            self.bar.setFormat("%p%")
             self.log.appendPlainText(f"Epoch {event.epoch}: train loss {event.train_loss:.4f} acc "
                                      f"{event.train_acc:.3f} · val loss {event.val_loss:.4f} acc "
                                      f"{event.val_acc:.3f}{'  ★ best' if event.is_best else ''}")
@@ -150,10 +316,21 @@ class TrainPage(QWidget):
         self.error.emit(message, hint)
 
     def _on_done(self, metrics) -> None:
+        if self.session is not None:  # the worker has returned: let its thread end now, so a new run
+            self.session.thread.quit()  # (or "Continue") can start at once
+            self.session.thread.wait(5000)
+        self.session_metrics = metrics
+        stopped = bool(metrics) and metrics.get("status") == "cancelled" and self.run_path is not None \
+            and (self.run_path / "checkpoint.pt").is_file()
+        self.stopped_run = self.run_path if stopped else None
         self._set_running(False)
         self.state.set_training(False)
         self.plots.redraw()
-        if metrics and self.run_path is not None:
+        if metrics and metrics.get("val_accuracy") is not None and self.run_path is not None:
             self.state.add_run(self.run_path, metrics)
-            self.state.set_run(self.run_path)
+            if not self.comparison:  # the twin is a comparison, never the active model unless chosen
+                self.state.set_run(self.run_path)
+        if stopped:
+            self.status.setText(self.status.text() + " Press “Continue the stopped run” to go on.")
+            self.run_stopped.emit(str(self.run_path))
         self.finished.emit(metrics)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -80,8 +80,19 @@ class TryPage(QWidget):
         self.export_button.clicked.connect(self._export)
         self.busy = QProgressBar()
         self.busy.setVisible(False)
+        self.open_export = QPushButton("Open folder")
+        self.open_export.setToolTip("Show the exported model's folder in the file manager.")
+        self.open_export.setVisible(False)
+        self.open_export.clicked.connect(self._open_export_folder)
+        self.export_path: Path | None = None
         self.cards = QWidget()
         self.cards_layout = QVBoxLayout(self.cards)
+        self.empty_hint = QLabel("Drop pictures, sound clips or a folder here\n(or press “Choose files…”)")
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_hint.setObjectName("hint")
+        self.empty_hint.setStyleSheet("color: palette(mid); font-size: 15px; padding: 40px; "
+                                      "border: 2px dashed palette(mid); border-radius: 10px;")
+        self.cards_layout.addWidget(self.empty_hint)
         self.cards_layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -90,6 +101,7 @@ class TryPage(QWidget):
         row.addWidget(choose)
         row.addWidget(self.export_format)
         row.addWidget(self.export_button)
+        row.addWidget(self.open_export)
         row.addWidget(self.busy, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("<h2>5 · Try &amp; export</h2>"))
@@ -100,10 +112,43 @@ class TryPage(QWidget):
         self._run_changed(state.run_dir)
 
     def _run_changed(self, run_dir) -> None:
+        """Another model: the old model's predictions go (never shown under the new model's name)."""
+        if run_dir == getattr(self, "_shown_run", object()):
+            return
+        self._shown_run = run_dir
+        self.clear()
         ready = run_dir is not None and (Path(run_dir) / "model.pt").is_file()
         self.export_button.setEnabled(ready)
         if ready:
             self.hint.setText(f"Model: {Path(run_dir).name}. Drop files or a folder here, or choose them.")
+        else:
+            self.hint.setText("No model yet: train one, or choose one on the Compare page (Use this run).")
+
+    def clear(self) -> None:
+        if self.task is not None:
+            self.task.drop()
+            self.task = None
+        self.busy.setVisible(False)
+        self._remove_cards()
+        self.empty_hint.setVisible(True)
+        self.open_export.setVisible(False)
+
+    def _remove_cards(self) -> None:
+        for i in reversed(range(self.cards_layout.count())):
+            widget = self.cards_layout.itemAt(i).widget()
+            if isinstance(widget, PredictionCard):
+                self.cards_layout.takeAt(i)
+                widget.hide()
+                widget.setParent(None)
+                widget.deleteLater()
+
+    def card_count(self) -> int:
+        return sum(isinstance(self.cards_layout.itemAt(i).widget(), PredictionCard)
+                   for i in range(self.cards_layout.count()))
+
+    def _open_export_folder(self) -> None:
+        if self.export_path is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.export_path)))
 
     def _choose(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
@@ -134,19 +179,19 @@ class TryPage(QWidget):
 
         self.busy.setVisible(True)
         self.busy.setRange(0, 0)
+        if self.task is not None:
+            self.task.drop()
         task = Task(work)
         task.progress.connect(lambda done, total: (self.busy.setRange(0, total), self.busy.setValue(done)))
         task.finished.connect(self._show)
         task.failed.connect(self.error)
-        task.done.connect(lambda: self.busy.setVisible(False))
+        task.done.connect(lambda: self.busy.setVisible(False) if task is self.task else None)
         self.task = task.start()
         return self.task
 
     def _show(self, predictions: list) -> None:
-        while self.cards_layout.count() > 1:
-            item = self.cards_layout.takeAt(0)
-            if item.widget():
-                item.widget().deleteLater()
+        self._remove_cards()
+        self.empty_hint.setVisible(not predictions)
         for prediction in predictions[:200]:
             self.cards_layout.insertWidget(self.cards_layout.count() - 1, PredictionCard(prediction))
         self.predicted.emit(predictions)
@@ -169,9 +214,18 @@ class TryPage(QWidget):
             return export_run(RunDir.open(run_dir), fmt, out)
 
         self.hint.setText(f"Exporting {fmt}…")
+        self.busy.setVisible(True)
+        self.busy.setRange(0, 0)  # the exporters report no steps: a moving bar says it is working
+        self.export_button.setEnabled(False)
         task = Task(work)
-        task.finished.connect(lambda path: (self.hint.setText(f"Exported to {path} (with model.json and predict.py)"),
-                                            self.exported.emit(str(path))))
+        task.finished.connect(self._exported)
         task.failed.connect(self.error)
+        task.done.connect(lambda: (self.busy.setVisible(False), self.export_button.setEnabled(True)))
         self.export_task = task.start()
         return self.export_task
+
+    def _exported(self, path) -> None:
+        self.export_path = Path(path).parent if Path(path).is_file() else Path(path)
+        self.hint.setText(f"Exported to {path} (with model.json and predict.py)")
+        self.open_export.setVisible(True)
+        self.exported.emit(str(path))

@@ -38,6 +38,10 @@ def _player() -> tuple[Any, str]:
         from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
     except ImportError as exc:
         return None, f"Playback is off: Qt's sound library could not load ({exc}). On Linux, install libpulse0."
+    from PySide6.QtMultimedia import QMediaDevices
+
+    if not QMediaDevices.audioOutputs():
+        return None, "Playback is off: this computer has no sound output device (speakers or headphones)."
     player = QMediaPlayer()
     output = QAudioOutput()
     player.setAudioOutput(output)
@@ -119,6 +123,7 @@ class AudioView(QWidget):
                 f"Playback failed: {text or 'no sound device'}"))
         self.player.setSource(QUrl.fromLocalFile(self.path))
         self.player.play()
+        self.playback_note.setText(f"Playing {Path(self.path).name}…")
 
     def rendered(self) -> bool:
         return self.play.isEnabled()

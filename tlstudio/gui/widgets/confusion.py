@@ -25,8 +25,8 @@ class ConfusionMatrix(QTableWidget):
         self.clear()
         self.setRowCount(len(classes))
         self.setColumnCount(len(classes))
-        self.setHorizontalHeaderLabels([f"→ {c}" for c in classes])
-        self.setVerticalHeaderLabels(classes)
+        self.setHorizontalHeaderLabels([f"predicted\n{c}" for c in classes])
+        self.setVerticalHeaderLabels([f"true: {c}" for c in classes])
         for row, counts in enumerate(matrix):
             total = max(sum(counts), 1)
             for col, count in enumerate(counts):
