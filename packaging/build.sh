@@ -76,7 +76,7 @@ report() {  # what, MiB, budget
 }
 report "dist/tlstudio/ (unpacked)" "$(mib dist/tlstudio)" "$budget_dir"
 echo "build: the largest parts:"
-(cd dist/tlstudio/_internal && du -sm -- * 2>/dev/null | sort -rn | head -n 8 | sed 's/^/         /')
+(cd dist/tlstudio/_internal && du -sm -- * 2>/dev/null | sort -rn | head -n 8 | sed "s/^/         /") || true  # head closes the pipe early: not a failure
 
 if [[ "$archive" == 1 && "$os" == linux ]]; then
   tarball="dist/${name}.tar.gz"
