@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from tlstudio.core.control import Control
+from tlstudio.core.control import Cancelled, Control
 from tlstudio.core.data.spec import Sample
 from tlstudio.core.models.transfer_model import TransferModel, chunked
 from tlstudio.core.training.feature_cache import STORE_DTYPE, Bucket, file_key
@@ -55,7 +56,7 @@ def embed(
         done = len(found)
         pending: dict[str, torch.Tensor] = {}
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), _stop_on_worker_death(control):
                 for batch in loader:
                     control.checkpoint()
                     for local, reason in batch["bad"]:
@@ -83,3 +84,14 @@ def embed(
     features = torch.cat(rows).float() if rows else torch.empty(0, 0)
     labels = torch.tensor([samples[i].label for i in kept], dtype=torch.long)
     return Embedded(features, [int(r.shape[0]) for r in rows], labels, kept, bad)
+
+
+@contextlib.contextmanager
+def _stop_on_worker_death(control: Control):
+    """A worker killed while the user stops the run (Ctrl-C reaches the process group) is part of the stop."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if control.cancelled and "DataLoader worker" in str(exc):
+            raise Cancelled() from exc
+        raise

@@ -346,7 +346,8 @@ class Trainer:
         workers = auto_workers(len(self.spec.train), config.workers)
         return FileSource(self.model, self.pipeline.train_dataset(self.spec.train, self.augment, config.seed),
                           self.pipeline.eval_dataset(self.spec.val), self.spec.train, self.spec.val,
-                          config.batch_size, workers, self.device, config.seed, self._note_bad)
+                          config.batch_size, workers, self.device, config.seed, self._note_bad,
+                          stopping=lambda: self.control.cancelled)
 
     def _train_phase(self, index: int, phase: Phase, first: int, last: int, resume: bool) -> None:
         plan = freezing.apply(self.model, phase.unfreeze)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from tlstudio.core.control import Cancelled
 from tlstudio.core.data.loaders import Batch, EpochSampler, make_loader
 from tlstudio.core.data.spec import Sample
 from tlstudio.core.seeding import derive_seed
@@ -62,12 +63,14 @@ class FeatureSource:
 
 class FileSource:
     def __init__(self, model: nn.Module, train_dataset, val_dataset, train: Sequence[Sample], val: Sequence[Sample],
-                 batch_size: int, workers: int, device: torch.device, seed: int, note_bad: NoteBad) -> None:
+                 batch_size: int, workers: int, device: torch.device, seed: int, note_bad: NoteBad,
+                 stopping: Callable[[], bool] = lambda: False) -> None:
         self.module = model
         self.prefix = ""
         self.train = train
         self.val = val
         self.note_bad = note_bad
+        self.stopping = stopping
         self.sampler = EpochSampler(len(train), seed)
         self.loader = make_loader(train_dataset, batch_size, workers, device, sampler=self.sampler,
                                   drop_last=len(train) > batch_size)
@@ -76,10 +79,10 @@ class FileSource:
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
         self.sampler.set_epoch(epoch)
-        return readable(self.loader, self.train, self.note_bad)
+        return readable(self.loader, self.train, self.note_bad, self.stopping)
 
     def val_batches(self) -> Iterator[Batch]:
-        return readable(self.val_loader, self.val, self.note_bad)
+        return readable(self.val_loader, self.val, self.note_bad, self.stopping)
 
     def close(self) -> None:
         """Stop persistent worker processes now, in order, rather than whenever the loaders are collected
@@ -91,10 +94,19 @@ class FileSource:
                 loader._iterator = None
 
 
-def readable(loader: DataLoader, samples: Sequence[Sample], note_bad: NoteBad) -> Iterator[Batch]:
-    """The loader's batches; files that failed to decode are reported once and left out."""
-    for batch in loader:
-        if batch["bad"]:
-            note_bad(samples, batch["bad"])
-        if batch["labels"].numel():
-            yield batch
+def readable(loader: DataLoader, samples: Sequence[Sample], note_bad: NoteBad,
+             stopping: Callable[[], bool] = lambda: False) -> Iterator[Batch]:
+    """The loader's batches; files that failed to decode are reported once and left out.
+
+    A worker process that dies while the user is stopping the run (the terminal's Ctrl-C reaches the
+    whole process group) is part of the stop, not a crash: the run unwinds as cancelled and saves."""
+    try:
+        for batch in loader:
+            if batch["bad"]:
+                note_bad(samples, batch["bad"])
+            if batch["labels"].numel():
+                yield batch
+    except RuntimeError as exc:
+        if stopping() and "DataLoader worker" in str(exc):
+            raise Cancelled() from exc
+        raise
