@@ -460,8 +460,12 @@ class MainWindow(QMainWindow):
             self.compare_page.select_paths([str(Path(p).resolve()) for p in pending])
             self.steps.setCurrentRow(5)
         if metrics and metrics.get("val_accuracy") is not None:
-            self.statusBar().showMessage(f"Done: validation accuracy {metrics['val_accuracy']:.1%}. "
-                                         "See the Evaluate step.")
+            if self.train_page.comparison:
+                self.statusBar().showMessage(f"From-scratch comparison done: {metrics['val_accuracy']:.1%}. The "
+                                             "active model is unchanged (double-click a run to use another).")
+            else:
+                self.statusBar().showMessage(f"Done: validation accuracy {metrics['val_accuracy']:.1%}. "
+                                             "See the Evaluate step.")
 
     def show_error(self, message: str, hint: str = "") -> None:
         message, hint = plain_error(message, hint)
