@@ -29,7 +29,28 @@ CASES = {
     "fsdd-speaker": (lambda: sound_sets.fsdd_heldout("theo"), {"epochs": 15}),
     "fsdd-flat": (lambda: sound_sets.fsdd_flat(), {"epochs": 15}),
     "esc10-fold5": (lambda: sound_sets.esc10_folds(), {"epochs": 10}),
+    # a small set of short clips (40 per digit, every speaker) and a small set of long ones (instruments)
+    "fsdd-small": (lambda: _subset(sound_sets.fsdd_flat(), 40), {"group_by": "none", "epochs": 10}),
+    "instruments": (lambda: _bench_set("instruments"), {"epochs": 10}),
 }
+
+
+def _subset(root: Path, per_class: int) -> Path:
+    """Every class's first `per_class` files (every 7th name, so all speakers appear), linked, not copied."""
+    out = root.parent / f"{root.name}-{per_class}"
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        (out / folder.name).mkdir(parents=True, exist_ok=True)
+        for source in sorted(folder.iterdir())[::7][:per_class]:
+            link = out / folder.name / source.name
+            if not link.exists():
+                link.symlink_to(source)
+    return out
+
+
+def _bench_set(name: str) -> Path:
+    import data as bench_data
+
+    return bench_data.prepare(bench_data.SETS[name], quiet=True)
 
 
 def _value(text: str):

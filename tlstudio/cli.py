@@ -164,6 +164,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
             p.add_argument(meta["flag"], dest=f.name, action=meta["action"], help=meta["help"])
             continue
         kind = {"int": int, "float": float, "str": str}[str(f.type)]
+        if meta.get("data_default"):
+            default = None  # filled after the scan, from the kind of data (config.with_data_defaults)
         p.add_argument(meta["flag"], dest=f.name, type=kind, default=default, choices=meta.get("choices"),
                        help=meta["help"])
     p.add_argument("--pretrained", choices=("imagenet", "none"), default="imagenet",
@@ -180,9 +182,10 @@ def _config_from_args(args: argparse.Namespace) -> Any:
     from tlstudio.core.training.config import TrainConfig
 
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.metadata.get("flag")}
+    values = {name: value for name, value in values.items() if value is not None}
     config = TrainConfig(data=str(args.data), pretrained=args.weights or args.pretrained, **values)
     config.validate()
-    return config
+    return config, set(values)
 
 
 def _run_with_ctrl_c(work) -> dict:
@@ -222,8 +225,10 @@ def _cancelled(metrics: dict, run: Any) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from tlstudio.core.data import scan as data
+    from tlstudio.core.models.registry import default_backbone
     from tlstudio.core.store.runs import RunDir
     from tlstudio.core.training import engine
+    from tlstudio.core.training.config import with_data_defaults
     from tlstudio.core.training.events import fan_out
 
     printer = ConsolePrinter(quiet=args.quiet)
@@ -235,10 +240,17 @@ def _train(args: argparse.Namespace) -> int:
         return _cancelled(metrics, run) if metrics.get("status") == "cancelled" else EXIT_OK
     if not args.data:
         raise ConfigError("Give the DATA folder to train on (or --resume RUN).")
-    config = _config_from_args(args)
+    config, given = _config_from_args(args)
     print(f"Scanning {args.data} ...", flush=True)
     spec = data.scan(args.data, val_split=config.val_split, seed=config.seed, check_file="auto",
                      group_by=config.group_by)
+    config = with_data_defaults(config, spec.modality, given, spec.clip_seconds)
+    if spec.modality == "audio" and "unfreeze" not in given and config.backbone == default_backbone("audio"):
+        kind = ("short clips: fine-tuned" if config.unfreeze == "all" else
+                "long recordings: frozen, each clip's windows pooled")
+        print(f"Sound: {config.backbone} (AudioSet-pretrained), unfreeze {config.unfreeze} ({kind}; typical clip "
+              f"{spec.clip_seconds or 0:.1f} s), the default measured best on real recordings; --backbone and "
+              "--unfreeze choose others.")
     print(_describe_split(spec))
     for warning in spec.warnings:
         print(f"note: {warning}")
@@ -285,7 +297,7 @@ def _backbones(args: argparse.Namespace) -> int:
     for entry in all_entries().values():
         meta = entry.meta()
         image = entry.modality == "image"
-        mark = {"yamnet": " **", default_backbone("image"): " *"}.get(entry.name, "")
+        mark = {default_backbone("audio"): " **", default_backbone("image"): " *"}.get(entry.name, "")
         rows.append((entry.name + mark, _human(meta["params"]),
                      f"{meta['input_size']}px" if image else str(meta["input_size"]),
                      f"{meta['imagenet_top1']:.1f}%" if image else "-", f"{meta['gflops']:.2f}" if image else "-",
@@ -295,9 +307,9 @@ def _backbones(args: argparse.Namespace) -> int:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-    print("* the default (pictures and sound). ** recommended for speech: --backbone yamnet --unfreeze all "
-          "(measured on real spoken digits; not yet the default). Image backbones also classify sound through a "
-          "log-mel spectrogram front end.")
+    print(f"* the default for pictures. ** the default for sound ({default_backbone('audio')}, AudioSet-pretrained, "
+          "fully fine-tuned: measured best on real recordings). Image backbones also classify sound through a "
+          "log-mel spectrogram front end (--backbone mobilenet_v2).")
     print("Weights are downloaded on first use; offline, see `tlstudio weights --help`.")
     return EXIT_OK
 

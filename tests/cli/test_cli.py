@@ -126,3 +126,19 @@ def test_evaluate_predict_and_export_from_the_command_line(shapes_dir: Path, tmp
     assert len(rows) == 24 and rows[0]["label1"] in ("circles", "squares", "triangles")
     assert main(["export", str(run), "--format", "torchscript", "--out", str(tmp_path / "export")]) == 0
     assert (tmp_path / "export" / "model.ts").is_file() and (tmp_path / "export" / "predict.py").is_file()
+
+
+def test_a_sound_folder_trains_yamnet_fine_tuned_by_default(tmp_path: Path, capsys) -> None:
+    from tlstudio.demo_audio import make_sound_folder
+
+    data = make_sound_folder(tmp_path / "sounds", per_class=4, seed=3)
+    out = tmp_path / "run"
+    assert main(["train", str(data), "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())
+    assert config["backbone"] == "yamnet" and config["unfreeze"] == "all"
+    assert "Sound: yamnet" in printed
+    assert main(["train", str(data), "--epochs", "1", "--out", str(tmp_path / "r2"), "--quiet",
+                 "--backbone", "mobilenet_v3_small", "--pretrained", "none"]) == 0
+    config = json.loads((tmp_path / "r2" / "config.json").read_text())
+    assert config["backbone"] == "mobilenet_v3_small" and config["unfreeze"] == "0"

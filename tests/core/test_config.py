@@ -67,3 +67,35 @@ def test_the_command_line_refuses_bad_values_with_exit_2(flags: list[str], shape
     assert exit_info.value.code == 2
     assert "Traceback" not in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_each_kind_of_data_gets_its_measured_default_unless_the_user_chose() -> None:
+    from tlstudio.core.training.config import with_data_defaults
+
+    plain = TrainConfig(data="x")
+    sound = with_data_defaults(plain, "audio", set())
+    assert (sound.backbone, sound.unfreeze) == ("yamnet", "all")
+    photos = with_data_defaults(plain, "image", set())
+    assert (photos.backbone, photos.unfreeze) == ("mobilenet_v2", "0")
+    chosen = TrainConfig(data="x", backbone="resnet18")
+    assert with_data_defaults(chosen, "audio", {"backbone"}) is chosen  # a named backbone keeps depth 0
+    named = with_data_defaults(TrainConfig(data="x", backbone="yamnet"), "audio", {"backbone"})
+    assert named.unfreeze == "all"  # the default backbone, named, comes with its default depth
+    depth = with_data_defaults(TrainConfig(data="x", unfreeze="2"), "audio", {"unfreeze"})
+    assert (depth.backbone, depth.unfreeze) == ("yamnet", "2")
+
+
+def test_long_recordings_default_to_frozen_features_and_short_clips_to_fine_tuning(tmp_path) -> None:
+    from tlstudio.core.data.scan import scan
+    from tlstudio.core.models.registry import default_settings
+    from tlstudio.core.training.config import with_data_defaults
+    from tlstudio.demo_audio import make_sound_folder
+
+    assert default_settings("audio", clip_seconds=0.6)["unfreeze"] == "all"  # words: fine-tune
+    assert default_settings("audio", clip_seconds=5.0)["unfreeze"] == "0"  # 5 s scenes: frozen, windows pooled
+    assert default_settings("audio", clip_seconds=5.0, window_seconds=3.0)["unfreeze"] == "all"
+    assert default_settings("image", clip_seconds=5.0)["unfreeze"] == "0"
+    spec = scan(make_sound_folder(tmp_path / "sounds", per_class=3, seed=1))
+    assert spec.clip_seconds is not None and 0.1 < spec.clip_seconds < 10
+    resolved = with_data_defaults(TrainConfig(data="x"), "audio", set(), clip_seconds=6.0)
+    assert (resolved.backbone, resolved.unfreeze) == ("yamnet", "0")

@@ -41,6 +41,12 @@ def test_a_sound_run_is_evaluated_and_tried_as_sound(window, qtbot, tmp_path: Pa
     visible = [row["name"] for i, row in enumerate(window.model_page.rows)
                if not window.model_page.table.isRowHidden(i)]
     assert "wav2vec2_base" in visible and "mobilenet_v2" in visible  # sound encoders listed for sound
+    # sound starts from its own measured default (the demo photos had mobilenet_v2): YAMNet, fully fine-tuned
+    page = window.model_page
+    qtbot.waitUntil(lambda: getattr(page, "_current_key", ("",))[0] == "yamnet", timeout=60000)
+    assert page.selected_row()["name"] == "yamnet" and window.state.config.backbone == "yamnet"
+    assert page.depth.value() == page.depth.maximum() > 0
+    assert "default for sound" in page.about.text()
     window.model_page.epochs.setValue(2)
     with qtbot.waitSignal(window.train_page.finished, timeout=300000):
         window.start_training()

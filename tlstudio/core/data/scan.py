@@ -310,7 +310,13 @@ def scan(
     if drawn and val and groups["val"] < 5 and groups["val"] < len(val):
         warnings.append(f"Validation holds only {groups['val']} group(s) ({described.split(':')[0]}): its accuracy "
                         "says little about new sources. More sources, or a larger --val-split, make it mean more.")
+    clip_seconds = None
+    if modality == "audio":
+        from tlstudio.core.media.audio import typical_seconds
+
+        clip_seconds = typical_seconds([s.path for s in train])
     return DatasetSpec(
+        clip_seconds=clip_seconds,
         root=str(root),
         modality=modality,
         classes=classes,

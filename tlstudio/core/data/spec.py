@@ -40,6 +40,7 @@ class DatasetSpec:
     warnings: list[str] = field(default_factory=list)
     grouping: dict = field(default_factory=dict)  # rule used, groups per side, copies merged
     split_settings: dict = field(default_factory=dict)  # the val_split, seed and group_by the split came from
+    clip_seconds: float | None = None  # sound: the median clip length (of up to 101 training clips)
 
     def counts(self, split: str) -> dict[str, int]:
         counter = Counter(sample.label for sample in getattr(self, split))

@@ -132,6 +132,23 @@ def load_mono(path: str | Path, sample_rate: int):
     return torch.from_numpy(data)
 
 
+def typical_seconds(paths: list[str], most: int = 101) -> float | None:
+    """The median length of up to `most` evenly spread clips, from their headers (no decoding): whether a
+    folder holds short clips (words) or long recordings decides the default depth (registry.default_settings)."""
+    import soundfile as sf
+
+    if not paths:
+        return None
+    step = max(1, len(paths) // most)
+    lengths = []
+    for path in paths[::step][:most]:
+        try:
+            lengths.append(sf.info(path).duration)
+        except (RuntimeError, OSError, ValueError):  # soundfile.LibsndfileError is a RuntimeError
+            continue
+    return float(np.median(lengths)) if lengths else None
+
+
 def fit_window(wave, length: int, offset: int | None = None):
     """Cut or zero-pad to `length` samples: centred unless an offset (a random time shift) is given."""
     import torch

@@ -19,14 +19,17 @@ def register(*entries: Any) -> None:
 
 
 # The default backbone and fine-tuning depth per kind of data, chosen by measurement on real recordings
-# (benchmarks/bench_sound_real.py; FSDD spoken digits and ESC-10 environmental sounds). For sound, frozen
-# features are not enough (FSDD, unheard speakers: 0.33-0.38 frozen vs 0.93 fine-tuned), and YAMNet
-# fine-tunes fast on a CPU (27 s per epoch for 2,000 clips) where the log-mel image route is slower.
+# (benchmarks/bench_sound_real.py, README "Sound"). Short clips (words, commands: each fits in one window)
+# need YAMNet fine-tuned: FSDD spoken digits 0.37 frozen vs 0.93 fine-tuned for an unheard speaker, and
+# 0.29 vs 0.88 with only 40 clips a digit. Long recordings (environmental sounds, music: several windows a
+# clip) are better frozen, where each clip's embedding pools all its windows, than fine-tuned on one random
+# window per clip (ESC-10 0.975 frozen vs 0.90; instruments likewise).
 DEFAULT_BACKBONES = {"image": "mobilenet_v2", "audio": "yamnet"}
 DEFAULT_SETTINGS = {
     "image": {"backbone": "mobilenet_v2", "unfreeze": "0"},
     "audio": {"backbone": "yamnet", "unfreeze": "all"},
 }
+LONG_CLIP_WINDOWS = 2.0  # clips longer than this many windows (typically) count as long recordings
 
 
 def default_backbone(modality: str) -> str:
@@ -34,9 +37,13 @@ def default_backbone(modality: str) -> str:
     return DEFAULT_BACKBONES.get(modality, DEFAULT_BACKBONES["image"])
 
 
-def default_settings(modality: str) -> dict[str, str]:
-    """The settings that go with the default backbone for this kind of data (backbone, unfreeze)."""
-    return dict(DEFAULT_SETTINGS.get(modality, DEFAULT_SETTINGS["image"]))
+def default_settings(modality: str, clip_seconds: float | None = None, window_seconds: float = 1.0) -> dict[str, str]:
+    """The settings that go with the default backbone for this kind of data (backbone, unfreeze); for sound,
+    `clip_seconds` (the typical clip's length, from the scan) decides between fine-tuning and frozen."""
+    settings = dict(DEFAULT_SETTINGS.get(modality, DEFAULT_SETTINGS["image"]))
+    if modality == "audio" and clip_seconds is not None and clip_seconds > LONG_CLIP_WINDOWS * window_seconds:
+        settings["unfreeze"] = "0"
+    return settings
 
 
 def all_entries() -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from tlstudio.core.errors import ConfigError
 from tlstudio.core.models.catalogue import DEFAULT_BACKBONE
+from tlstudio.core.models.registry import default_settings
 
 AUGMENT_PRESETS = ("none", "light", "strong")
 SCHEDULES = ("one-phase", "two-phase")
@@ -31,12 +32,13 @@ def _opt(flag: str | None, help: str, **extra: Any) -> dict[str, Any]:
 class TrainConfig:
     data: str = field(default="", metadata=_opt(None, "the data folder"))
     backbone: str = field(default=DEFAULT_BACKBONE, metadata=_opt(
-        "--backbone", f"pretrained network (default {DEFAULT_BACKBONE}; see `tlstudio backbones`)"))
+        "--backbone", f"pretrained network (default: {DEFAULT_BACKBONE} for pictures, yamnet for sound; see "
+                      "`tlstudio backbones`)", data_default=True))
     pretrained: str = field(default="imagenet", metadata=_opt(
         None, "imagenet, none (random initialisation) or a weights file"))
     unfreeze: str = field(default="0", metadata=_opt(
-        "--unfreeze", "top blocks that train besides the head: 0 = feature extraction (default), 'all' = full "
-                      "fine-tuning"))
+        "--unfreeze", "top blocks that train besides the head: 0 = feature extraction, 'all' = full fine-tuning "
+                      "(default: 0, and all for sound with the default backbone)", data_default=True))
     head: str = field(default="linear", metadata=_opt("--head", "new classifier head (default linear)", choices=HEADS))
     schedule: str = field(default="one-phase", metadata=_opt(
         "--schedule", "two-phase: train the head for --warmup-epochs, then unfreeze --unfreeze blocks",
@@ -147,6 +149,25 @@ class TrainConfig:
 def _within(flag: str, value: float, low: float, high: float, advice: str) -> None:
     if not math.isfinite(value) or not low <= value <= high:
         raise ConfigError(f"{flag} must be a number from {low:g} to {high:g}, not {value}.", advice)
+
+
+def with_data_defaults(config: TrainConfig, modality: str, given: set[str],
+                       clip_seconds: float | None = None) -> TrainConfig:
+    """The backbone and depth measured best for this kind of data (and, for sound, its typical clip length),
+    where the user did not choose them (`given`: the settings named on the command line). The default depth
+    goes with the default backbone: naming another backbone without a depth means feature extraction (0).
+    """
+    defaults = default_settings(modality, clip_seconds, config.window_seconds)
+    data = config.to_dict()
+    if "backbone" not in given:
+        data["backbone"] = defaults["backbone"]
+    if "unfreeze" not in given and data["backbone"] == defaults["backbone"]:
+        data["unfreeze"] = defaults["unfreeze"]
+    if (data["backbone"], data["unfreeze"]) == (config.backbone, config.unfreeze):
+        return config
+    resolved = TrainConfig.from_dict(data)
+    resolved.validate()
+    return resolved
 
 
 def from_scratch(config: TrainConfig) -> TrainConfig:
