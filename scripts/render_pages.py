@@ -116,6 +116,10 @@ def main() -> None:
         app.processEvents()
         time.sleep(0.05)
     shots["data-sound"] = window.grab()
+    window.steps.setCurrentRow(1)  # sound brings its own measured default: YAMNet, and why
+    wait(app, lambda: getattr(window.model_page, "_current_key", ("",))[0] == "yamnet")
+    settle(app)
+    shots["model-sound"] = window.grab()
     for name, pixmap in shots.items():
         pixmap.save(str(out / f"{name}.png"))
     print(f"wrote {len(shots)} screenshots to {out}")

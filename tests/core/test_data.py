@@ -74,6 +74,22 @@ def test_auto_grouping_keeps_each_speaker_on_one_side(tmp_path: Path) -> None:
     assert {s.group for s in spec.val} == {f"name:{name}" for name in val_speakers}  # recorded per file
 
 
+def test_auto_grouping_is_not_fooled_by_names_of_different_shapes() -> None:
+    """espeak-style voices ('en-gb+f5_0', 'en-gb-x-rp+m1_0'): a position where some names have the take
+    number and others a word is misaligned, never a source; the voice stays together."""
+    from tlstudio.core.data.grouping import find_name_token
+
+    voices = ["en-gb+f5", "en-gb+m2", "en-gb-x-rp+m1", "en-us+f1", "en-us+f2", "en-us+m3"]
+    paths = [f"/d/{word}/{voice}_{take}.wav" for word in ("yes", "no", "stop") for voice in voices for take in (0, 1)]
+    labels = [i // 12 for i in range(len(paths))]
+    token = find_name_token(paths, labels)
+    assert token is not None
+    key = [name.split("/")[-1].rsplit(".", 1)[0].replace("+", "-").replace("_", "-").split("-")[token.position]
+           for name in paths]
+    for voice in voices:  # every take of a voice shares its group
+        assert len({k for k, p in zip(key, paths, strict=True) if f"/{voice}_" in p}) == 1, (voice, token)
+
+
 def test_group_by_none_and_by_pattern(tmp_path: Path) -> None:
     root = _speakers(tmp_path / "d")
     plain = scan(root, val_split=0.25, seed=0, group_by="none")

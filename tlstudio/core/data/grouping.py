@@ -69,6 +69,8 @@ def find_name_token(paths: Sequence[str], labels: Sequence[int]) -> NameToken | 
         if _names_the_class(present):
             continue
         numeric = all(v.isdigit() for v in counts)
+        if not numeric and any(v.isdigit() for v in counts):
+            continue  # numbers and words at one position: names of different shapes, the tokens do not line up
         if numeric and sum(c for c in Counter(present).values() if c >= 2) < 0.5 * len(present):
             continue  # a number that restarts in each class folder: a counter, not a source
         example = next(v for v in values if v is not None)

@@ -269,7 +269,7 @@ class ModelPage(QWidget):
             speed = fastest / row["gflops"] if image else fastest / 20.0
             cells = [row["name"], f"{row['params'] / 1e6:.1f} M",
                      f"{row['input_size']} px" if image else str(row["input_size"]),
-                     f"{row['imagenet_top1']:.1f} %" if image else "– (speech)",
+                     f"{row['imagenet_top1']:.1f} %" if image else "– (sound)",
                      "●" * max(1, min(5, round(5 * speed ** 0.35))),
                      "✓ on this computer" if row["cached"] else f"download {row['file_mb']:.0f} MB"]
             for col, text in enumerate(cells):
@@ -341,8 +341,9 @@ class ModelPage(QWidget):
         else:
             from tlstudio.core.models.registry import default_settings
 
-            why = (" <i>The default for sound: measured best on real recordings (spoken digits, unheard speakers: "
-                   "0.93 fully fine-tuned vs 0.37 frozen; environmental sounds 0.975 frozen).</i>"
+            why = (" <i>The default for sound, measured on real recordings: fully fine-tuned for short clips "
+                   "(spoken digits by an unheard speaker 0.93, vs 0.37 frozen), frozen for long recordings, whose "
+                   "windows are pooled (environmental sounds 0.975, vs 0.90 fine-tuned).</i>"
                    if row["name"] == default_settings("audio")["backbone"] else "")
             self.about.setText(f"<b>{row['name']}</b>: {row['summary']} {row['params'] / 1e6:.1f} M parameters; "
                                f"the slider counts its blocks.{why}")
