@@ -66,13 +66,16 @@ def studio(case: str, overrides: dict) -> tuple[float, float, dict]:
     from tlstudio.core.data.scan import scan
     from tlstudio.core.store.runs import RunDir
     from tlstudio.core.training import engine
-    from tlstudio.core.training.config import TrainConfig
+    from tlstudio.core.training.config import TrainConfig, with_data_defaults
 
     make, settings = CASES[case]
     data = make()
     config = TrainConfig(data=str(data), **{**settings, **overrides})
     start = time.perf_counter()
     spec = scan(data, val_split=config.val_split, seed=config.seed, group_by=config.group_by, check_file="auto")
+    # what `tlstudio train` does after its scan: the measured defaults for whatever was not given
+    config = with_data_defaults(config, spec.modality, set(overrides), spec.clip_seconds)
+    print(f"  {config.backbone}, unfreeze {config.unfreeze}, typical clip {spec.clip_seconds:.2f} s", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         def show(event) -> None:
             if type(event).__name__ == "EpochEnd":

@@ -46,6 +46,7 @@ def _tl(*args: str, **kw) -> subprocess.CompletedProcess:
 
 def check_layout(tmp: Path) -> str:
     root = tmp / "layout"
+    root.mkdir()
     (root / "train").symlink_to(_photos() / "train")
     (root / "test").symlink_to(_photos() / "val")
     run = tmp / "layout-run"
@@ -213,9 +214,9 @@ def main() -> int:
             try:
                 line = CHECKS[name](folder)
                 print(f"{name:10} ok    {line} ({time.perf_counter() - start:.0f} s)", flush=True)
-            except AssertionError as exc:
+            except Exception as exc:  # one failed check must not hide the others
                 failed += 1
-                print(f"{name:10} FAIL  {exc}", flush=True)
+                print(f"{name:10} FAIL  {type(exc).__name__}: {exc}", flush=True)
     return 1 if failed else 0
 
 

@@ -27,6 +27,9 @@ def create_window():
     from tlstudio.gui.style import apply_style
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    from tlstudio.gui.widgets.audio_view import load_multimedia
+
+    load_multimedia()  # now, before any background thread exists (see there)
     apply_style(app, settings().value("view/dark", False, type=bool))
     return app, MainWindow()
 

@@ -1,6 +1,7 @@
 """A sound clip as a listener expects: its waveform, its log-mel spectrogram (what the model sees) and
 a Play button. Decoding and the spectrogram run off the GUI thread; playback uses QtMultimedia, imported
-only when needed: where it cannot load (no PulseAudio on Linux, say) the view says why and still works.
+once when the window is made (`load_multimedia`): where it cannot load (no PulseAudio on Linux, say) the
+view says why and still works.
 """
 
 from __future__ import annotations
@@ -33,15 +34,33 @@ def clip_views(path: str, _progress, _control) -> dict[str, Any]:
             "hop": settings.mel_hop}
 
 
-def _player() -> tuple[Any, str]:
-    try:
-        from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
-    except ImportError as exc:
-        return None, f"Playback is off: Qt's sound library could not load ({exc}). On Linux, install libpulse0."
-    from PySide6.QtMultimedia import QMediaDevices
+_MULTIMEDIA: str | None = None  # after load_multimedia(): "" when playback can work, else why it is off
 
-    if not QMediaDevices.audioOutputs():
-        return None, "Playback is off: this computer has no sound output device (speakers or headphones)."
+
+def load_multimedia() -> str:
+    """Load QtMultimedia and start its sound backend once, on the GUI thread, before any background task
+    starts ("" or why playback is off). Done later, while a worker thread ran Python (decoding a clip,
+    building YAMNet), the import and the backend's first `audioOutputs()` each deadlocked both threads in a
+    full test run (py-spy: the GUI thread waiting inside Qt, the worker waiting for the GIL). Cost at start:
+    about 30 ms import + 40 ms backend."""
+    global _MULTIMEDIA
+    if _MULTIMEDIA is None:
+        try:
+            from PySide6.QtMultimedia import QMediaDevices
+        except ImportError as exc:
+            _MULTIMEDIA = f"Playback is off: Qt's sound library could not load ({exc}). On Linux, install libpulse0."
+        else:
+            _MULTIMEDIA = "" if QMediaDevices.audioOutputs() else (
+                "Playback is off: this computer has no sound output device (speakers or headphones).")
+    return _MULTIMEDIA
+
+
+def _player() -> tuple[Any, str]:
+    reason = load_multimedia()
+    if reason:
+        return None, reason
+    from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
+
     player = QMediaPlayer()
     output = QAudioOutput()
     player.setAudioOutput(output)
