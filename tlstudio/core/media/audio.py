@@ -139,9 +139,9 @@ def typical_seconds(paths: list[str], most: int = 101) -> float | None:
 
     if not paths:
         return None
-    step = max(1, len(paths) // most)
+    picked = np.unique(np.linspace(0, len(paths) - 1, min(len(paths), most)).round().astype(int))
     lengths = []
-    for path in paths[::step][:most]:
+    for path in (paths[i] for i in picked):  # spread over the whole list: it is sorted by class
         try:
             lengths.append(sf.info(path).duration)
         except (RuntimeError, OSError, ValueError):  # soundfile.LibsndfileError is a RuntimeError

@@ -24,7 +24,6 @@ def register(*entries: Any) -> None:
 # 0.29 vs 0.88 with only 40 clips a digit. Long recordings (environmental sounds, music: several windows a
 # clip) are better frozen, where each clip's embedding pools all its windows, than fine-tuned on one random
 # window per clip (ESC-10 0.975 frozen vs 0.90; instruments likewise).
-DEFAULT_BACKBONES = {"image": "mobilenet_v2", "audio": "yamnet"}
 DEFAULT_SETTINGS = {
     "image": {"backbone": "mobilenet_v2", "unfreeze": "0"},
     "audio": {"backbone": "yamnet", "unfreeze": "all"},
@@ -34,7 +33,7 @@ LONG_CLIP_WINDOWS = 2.0  # clips longer than this many windows (typically) count
 
 def default_backbone(modality: str) -> str:
     """The backbone a new run on this kind of data starts with ("image" or "audio")."""
-    return DEFAULT_BACKBONES.get(modality, DEFAULT_BACKBONES["image"])
+    return DEFAULT_SETTINGS.get(modality, DEFAULT_SETTINGS["image"])["backbone"]
 
 
 def default_settings(modality: str, clip_seconds: float | None = None, window_seconds: float = 1.0) -> dict[str, str]:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.core.models.registry import DEFAULT_SETTINGS, default_settings
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task
 
@@ -193,8 +194,6 @@ class ModelPage(QWidget):
         self._wanted_depth: int | None = None
         self._data_kind: str | None = None  # the kind of data the settings were last fitted to
         self._keep_settings = False  # a project's settings were just applied: its data keeps them
-        from tlstudio.core.models.registry import default_settings
-
         first = default_settings("image")  # what a new window starts with, before any data
         self._auto_choice: tuple[str, int] | None = (first["backbone"], int(first["unfreeze"]))  # the page's own
         self._auto_pending = False
@@ -285,8 +284,6 @@ class ModelPage(QWidget):
         """Each kind of data has its measured defaults (registry.default_settings: sound also by clip length).
         New data gets its own when the current choice was the page's own (not the user's), or is the other
         kind's default, or does not fit the data; a backbone the user chose, or a project's settings, stay."""
-        from tlstudio.core.models.registry import DEFAULT_SETTINGS, default_settings
-
         spec = self.state.spec
         names = [r["name"] for r in self.rows]
         if spec is None or not names:
@@ -339,8 +336,6 @@ class ModelPage(QWidget):
             self.about.setText(f"<b>{row['name']}</b>: {row['summary']} {row['params'] / 1e6:.1f} M parameters, "
                                f"{row['gflops']:.2f} GFLOPs per image, {row['imagenet_top1']:.1f}% on ImageNet.{via}")
         else:
-            from tlstudio.core.models.registry import default_settings
-
             why = (" <i>The default for sound, measured on real recordings: fully fine-tuned for short clips "
                    "(spoken digits by an unheard speaker 0.93, vs 0.37 frozen), frozen for long recordings, whose "
                    "windows are pooled (environmental sounds 0.975, vs 0.90 fine-tuned).</i>"
