@@ -57,7 +57,7 @@ def make_loader(dataset: Dataset, batch_size: int, workers: int, device: torch.d
     kwargs: dict[str, Any] = {}
     if workers > 0:  # spawn: safe inside Qt and in frozen apps
         kwargs.update(multiprocessing_context="spawn", persistent_workers=True, prefetch_factor=4,
-                      worker_init_fn=ignore_interrupts)
+                      worker_init_fn=prepare_worker)
     collate = collate_windows if getattr(dataset, "collate_name", "single") == "windows" else collate_skipping_bad
     return StudioLoader(
         dataset,
@@ -91,8 +91,15 @@ class StudioLoader(DataLoader):
             signal.signal(signal.SIGINT, previous)
 
 
-def ignore_interrupts(_worker_id: int) -> None:
-    """Workers leave Ctrl-C to the main process, which stops after the batch and saves."""
+def prepare_worker(_worker_id: int) -> None:
+    """Workers leave Ctrl-C to the main process, which stops after the batch and saves.
+
+    A worker also skips interpreter finalization when it is told to stop: its queue's feeder thread may
+    still be handing a batch over (`share_fd`, a C++ frame that cannot unwind), and Python ends such
+    daemon threads with a forced unwind, which aborts the worker ("terminate called without an active
+    exception") and makes the main process report a crash over a clean stop. The batch is not wanted."""
+    import atexit
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    atexit.register(os._exit, 0)
