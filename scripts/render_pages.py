@@ -82,9 +82,15 @@ def main() -> None:
     apply_style(app, False)
     window.apply_plot_theme(False)
     demo = demo_folder()
+    import numpy as np
+    from PIL import Image
+
+    stranger = Path(home) / "not-a-shape.png"  # something else entirely: the page should say "not sure"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(stranger)
     window.try_page.predict([str(demo / "circles" / "circles_0001.jpg"), str(demo / "squares" / "squares_0002.jpg"),
-                             str(demo / "triangles" / "triangles_0003.jpg")])
-    wait(app, lambda: window.try_page.card_count() == 3)
+                             str(demo / "triangles" / "triangles_0003.jpg"), str(stranger)])
+    wait(app, lambda: window.try_page.card_count() == 4)
     wait(app, lambda: window.evaluate_page.gallery.thumbs.pending() == 0)
     window.check_transfer(window.state.project.runs[0])  # "Does transfer help?" on the first run
     wait(app, lambda: not window.state.training and len(window.state.runs) == 3)

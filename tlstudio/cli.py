@@ -119,6 +119,9 @@ class ConsolePrinter:
                 for name, row in metrics["per_class"].items():
                     self._line(f"  {name:<20} precision {row['precision']:.3f}  recall {row['recall']:.3f}  "
                                f"f1 {row['f1']:.3f}  n={row['support']}")
+                calibration = metrics.get("calibration")
+                if calibration:
+                    self._line(calibration_line(calibration))
                 if metrics.get("test_accuracy") is not None:
                     self._line(f"Test accuracy {metrics['test_accuracy']:.4f} on {metrics['sizes']['test']} files "
                                "of test/ (kept apart: never used to choose the weights)")
@@ -186,6 +189,15 @@ def _config_from_args(args: argparse.Namespace) -> Any:
     config = TrainConfig(data=str(args.data), pretrained=args.weights or args.pretrained, **values)
     config.validate()
     return config, set(values)
+
+
+def calibration_line(calibration: dict) -> str:
+    """One line on how far the stated confidence is from the observed accuracy, and what was done."""
+    if calibration["applied"]:
+        return (f"Confidence calibrated: temperature {calibration['temperature']:.3f}, calibration error (ECE) "
+                f"{calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f} on validation (cross-fitted)")
+    return (f"Confidence left as trained: calibration error (ECE) {calibration['ece_before']:.3f}; a fitted "
+            f"temperature ({calibration['fitted_temperature']:.3f}) did not lower it on held-out halves")
 
 
 def _run_with_ctrl_c(work) -> dict:
@@ -392,6 +404,9 @@ def _evaluate(args: argparse.Namespace) -> int:
             print(f"  {count:>5}  {true} -> {predicted}")
     if result["unknown_classes"]:
         print(f"note: class folder(s) the model does not know were left out: {', '.join(result['unknown_classes'])}")
+    if result.get("unfamiliar_share") is not None:
+        print(f"Unlike the training files: {result['unfamiliar_share']:.1%} of these files (about 5% is expected "
+              "of data like the training data; much more means the data has drifted)")
     for item in result["unreadable"][:10]:
         print(f"unreadable: {item['path']}: {item['reason']}")
     if result.get("changed_since_training"):
@@ -409,16 +424,21 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import csv
 
-    from tlstudio.core.inference.predict import Predictor, expand
+    from tlstudio.core.inference.predict import UNKNOWN, Predictor, expand
     from tlstudio.core.store.runs import RunDir
 
     if args.top < 1:
         raise ConfigError(f"--top must be 1 or more, not {args.top}.")
+    if not 0.0 <= args.min_confidence <= 1.0:
+        raise ConfigError(f"--min-confidence is a probability between 0 and 1, not {args.min_confidence}.")
     predictor = Predictor(RunDir.open(args.run))
     files = expand(args.files, predictor.modality)
     if not files:
         raise ConfigError("No files to predict.", "Give image or sound files, or folders that hold them.")
     results = predictor.predict(files, top_k=args.top, tta=args.tta)
+
+    def verdict(result) -> str:
+        return result.verdict(args.min_confidence, reject_unfamiliar=not args.keep_unfamiliar)
     if args.csv:
         try:
             handle = open(args.csv, "w", newline="", encoding="utf-8", errors="surrogateescape")  # noqa: SIM115
@@ -428,16 +448,22 @@ def _predict(args: argparse.Namespace) -> int:
         with handle:
             writer = csv.writer(handle)
             header = ["path"] + [f"{kind}{i + 1}" for i in range(args.top) for kind in ("label", "probability")]
-            writer.writerow([*header, "error"])
+            writer.writerow([*header, "verdict", "novelty", "error"])
             for result in results:
                 cells = [c for label, p in result.top for c in (label, f"{p:.6f}")]
                 cells += [""] * (2 * args.top - len(cells))
-                writer.writerow([result.path, *cells, result.error])
+                novelty = "" if result.novelty is None or result.error else f"{result.novelty:.4f}"
+                writer.writerow([result.path, *cells, verdict(result), novelty, result.error])
         print(f"Wrote {len(results)} predictions to {args.csv}")
         return EXIT_OK
     for result in results:
         if result.error:
             print(f"{result.path}: could not be used ({result.error})")
+        elif verdict(result) == UNKNOWN:
+            why = (f"unlike the training files (novelty {result.novelty:.2f} > 1)"
+                   if result.unfamiliar and not args.keep_unfamiliar
+                   else f"not sure: best {result.top[0][0]} {result.top[0][1]:.3f} < {args.min_confidence:g}")
+            print(f"{result.path}: unknown ({why}); " + ", ".join(f"{label} {p:.3f}" for label, p in result.top))
         else:
             print(f"{result.path}: " + ", ".join(f"{label} {p:.3f}" for label, p in result.top))
     return EXIT_OK
@@ -500,6 +526,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--top", type=int, default=3)
     pr.add_argument("--csv", metavar="OUT", help="write a CSV instead of printing")
     pr.add_argument("--tta", action="store_true", help="average with a mirrored / time-shifted copy")
+    pr.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
+                    help="call a file 'unknown' when the best class's calibrated probability is below P (0-1)")
+    pr.add_argument("--keep-unfamiliar", action="store_true",
+                    help="give a class even for files unlike every training file (by default: 'unknown')")
     x = sub.add_parser("export", help="export a run's model with its preprocessing (TorchScript, ONNX, checkpoint)")
     x.add_argument("run", help="the run folder")
     x.add_argument("--format", choices=("torchscript", "onnx", "checkpoint"), default="torchscript")

@@ -176,3 +176,22 @@ def test_a_sound_model_exports_with_its_spectrogram(tmp_path: Path) -> None:
     printed = result.stdout.split(": ", 1)[1].split(", ")[0].split()
     assert printed[0] == spec["classes"][int(studio_long[0].argmax())]
     assert abs(float(printed[1]) - float(studio_long[0].max())) < 1e-3  # printed with 3 decimals
+
+
+def test_the_confidence_temperature_is_inside_the_exported_graph(image_run: RunDir, tmp_path: Path) -> None:
+    import shutil
+
+    import onnxruntime as ort
+
+    run = RunDir.open(shutil.copytree(image_run.path, tmp_path / "hot"))
+    paths = _val_paths(run)[:3]
+    before, _ = Predictor(run).probabilities(paths)
+    payload = run.load_torch("model.pt")
+    run.save_torch("model.pt", {**payload, "temperature": 2.0})
+    studio, _ = Predictor(run).probabilities(paths)
+    assert float((studio - before).abs().max()) > 1e-3  # the temperature changes what users are shown
+    session = ort.InferenceSession(str(export_run(run, "onnx", tmp_path / "onnx")))
+    assert json.loads((tmp_path / "onnx" / "model.json").read_text())["output"]["temperature"] == 2.0
+    for index, path in enumerate(paths):
+        ox = torch.from_numpy(session.run(None, {"images": _pixels(path)})[0][0])
+        assert float((ox - studio[index]).abs().max()) < TOLERANCE

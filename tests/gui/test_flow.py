@@ -63,6 +63,8 @@ def test_folder_to_curves_to_matrix_to_prediction(window, qtbot, shapes_dir: Pat
     assert "Validation accuracy" in evaluate.headline.text()
     evaluate.matrix.cellClicked.emit(0, 0)
     assert len(evaluate.shown_paths()) == int(evaluate.matrix.item(0, 0).text().split()[0])
+    assert "calibration error" in evaluate.reliability.caption.text()
+    assert sum(row["count"] for row in evaluate.reliability.bins) == metrics["sizes"]["val"]
 
     window.steps.setCurrentRow(4)
     dropped = shapes_dir / "triangles" / "triangles_0003.jpg"
@@ -75,6 +77,16 @@ def test_folder_to_curves_to_matrix_to_prediction(window, qtbot, shapes_dir: Pat
     (prediction,) = predicted.args[0]
     assert prediction.path == str(dropped) and len(prediction.top) == 3
     assert abs(sum(p for _, p in prediction.top) - 1.0) < 1e-3
+    try_page = window.try_page
+    try_page.threshold.setValue(0)
+    (card,) = try_page.shown_cards()
+    print(f"dropped file: top {prediction.top[0]}, novelty {prediction.novelty}")
+    assert prediction.novelty is not None
+    assert card.verdict == ("unknown" if prediction.unfamiliar else prediction.top[0][0])
+    try_page.threshold.setValue(99)  # cards are redrawn at once with the new threshold
+    (card,) = try_page.shown_cards()
+    assert card.verdict == ("unknown" if prediction.top[0][1] < 0.99 or prediction.unfamiliar
+                            else prediction.top[0][0])
     with qtbot.waitSignal(window.try_page.exported, timeout=120000) as exported:
         window.try_page.export_to(Path(window.state.run_dir).parent / "exports", "torchscript")
     folder = Path(exported.args[0]).parent

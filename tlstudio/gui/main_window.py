@@ -203,6 +203,7 @@ class MainWindow(QMainWindow):
         self.train_page.plots.apply_theme(dark)
         self.compare_page.apply_theme(dark)
         self.data_page.audio.apply_theme(dark)
+        self.evaluate_page.reliability.apply_theme(dark)
 
     def recent_folders(self) -> list[str]:
         return self.recent_data.items()

@@ -58,6 +58,9 @@ def evaluate_run(run: RunDir, data: str | Path | None = None, tta: bool = False,
     result["changed_since_training"] = changed if data is None else []
     result["unreadable"] = [{"path": paths[i], "reason": errors[i]} for i in sorted(errors)]
     result["unknown_classes"] = unknown
+    scores = predictor.novelty[ok] if predictor.familiarity is not None and ok else None
+    # drift: the share of files unlike the training files (about 5% on data like the validation files)
+    result["unfamiliar_share"] = round(float((scores > 1).double().mean()), 4) if scores is not None else None
     result["trained_val_accuracy"] = saved.get("val_accuracy")
     truth = torch.tensor([labels[i] for i in ok], dtype=torch.long)
 

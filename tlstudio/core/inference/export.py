@@ -44,6 +44,7 @@ class ImageClassifier(nn.Module):
         self.mode = mode
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+        self.temperature = float(getattr(core, "temperature", 1.0))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         # The region that "resize the short side to `resize`, centre-crop `crop`" keeps, in input pixels,
@@ -58,7 +59,14 @@ class ImageClassifier(nn.Module):
         region = images.narrow(2, top, side).narrow(3, left, side)
         x = F.interpolate(region, size=(self.crop, self.crop), mode=self.mode, antialias=True, align_corners=False)
         x = (x.clamp(0.0, 1.0) - self.mean) / self.std
-        return self.core(x).softmax(dim=1)
+        return calibrated(self.core(x).softmax(dim=1), self.temperature)
+
+
+def calibrated(probabilities: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The studio's calibration.sharpen, in the graph: softmax(log p / T) after any pooling."""
+    if temperature == 1.0:
+        return probabilities
+    return (probabilities.clamp_min(1e-12).log() / temperature).softmax(dim=1)
 
 
 class SoundClassifier(nn.Module):
@@ -70,6 +78,7 @@ class SoundClassifier(nn.Module):
         self.window = window
         self.hop = hop
         self.classes = classes
+        self.temperature = float(getattr(core, "temperature", 1.0))
 
     def forward(self, waves: torch.Tensor) -> torch.Tensor:
         # the windows of media/portable.pad_for_windows: a short clip centred in one window; a long one
@@ -87,7 +96,7 @@ class SoundClassifier(nn.Module):
         windows = waves.unfold(-1, self.window, self.hop)
         count = windows.shape[1]
         probabilities = self.core(windows.reshape(n * count, self.window)).softmax(dim=1)
-        return probabilities.reshape(n, count, -1).mean(dim=1)
+        return calibrated(probabilities.reshape(n, count, -1).mean(dim=1), self.temperature)
 
 
 def _wrap(model: nn.Module, pipeline: ImagePipeline | AudioPipeline) -> nn.Module:
@@ -159,7 +168,10 @@ def _write_export(run: RunDir, fmt: str, out: Path, model, classes, pipeline) ->
         "file": name,
         "classes": classes,
         "input": input_spec(pipeline),
-        "output": {"shape": ["N", len(classes)], "meaning": "class probabilities (softmax), in `classes` order"},
+        "output": {"shape": ["N", len(classes)], "meaning": "class probabilities (softmax), in `classes` order",
+                   "temperature": model.temperature,
+                   "calibration": "inside the model, after any pooling of windows: softmax(log(p) / temperature) "
+                                  "(fitted on validation), so these probabilities are the calibrated ones"},
         "backbone": metrics.get("backbone"),
         "metrics": {k: metrics.get(k) for k in ("val_accuracy", "val_loss", "macro_f1", "epochs", "best_epoch")},
         "pipeline": pipeline.describe(),

@@ -10,13 +10,17 @@ from pathlib import Path
 
 import torch
 
-from tlstudio.core.data.audio_clips import clip_probabilities
+from tlstudio.core.data.audio_clips import clip_probabilities, pool_groups
 from tlstudio.core.data.loaders import make_loader
 from tlstudio.core.data.scan import AUDIO_SUFFIXES, IMAGE_SUFFIXES, walk_media
 from tlstudio.core.data.spec import Sample
+from tlstudio.core.inference.calibration import sharpen
+from tlstudio.core.inference.novelty import NoveltyCheck
 from tlstudio.core.models.saved import load_model
 from tlstudio.core.models.transfer_model import chunked
 from tlstudio.core.store.runs import RunDir
+
+UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,24 @@ class Prediction:
     path: str
     top: list[tuple[str, float]]  # (class, probability), best first
     error: str = ""
+    # distance to the nearest training files over the distance 95% of validation files stay within: above
+    # 1 the input is unlike the training data (None: the model has no familiarity data)
+    novelty: float | None = None
+
+    @property
+    def unfamiliar(self) -> bool:
+        return self.novelty is not None and self.novelty > 1.0
+
+    def verdict(self, min_confidence: float = 0.0, reject_unfamiliar: bool = True) -> str:
+        """The best class, or "unknown" when the (calibrated) confidence is below `min_confidence` or the
+        input is unlike the training files. A softmax must share 100% among the known classes, so only the
+        second test catches a picture of something else entirely."""
+        if self.error or not self.top:
+            return ""
+        label, probability = self.top[0]
+        if probability < min_confidence or (reject_unfamiliar and self.unfamiliar):
+            return UNKNOWN
+        return label
 
 
 def expand(paths: Sequence[str | Path], modality: str = "image") -> list[Path]:
@@ -41,6 +63,8 @@ class Predictor:
         self.model, self.classes, self.pipeline = load_model(run)
         self.device = torch.device(device)
         self.model.to(self.device)
+        self.familiarity = NoveltyCheck(self.model.novelty) if self.model.novelty else None
+        self.novelty = torch.empty(0)  # per file of the last scores() call; NaN where unknown
 
     @property
     def modality(self) -> str:
@@ -48,14 +72,20 @@ class Predictor:
 
     def _scores(self, inputs: torch.Tensor, groups: list[int] | None,
                 tta: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(plain probabilities, their average with a mirrored / time-shifted copy when `tta`)."""
-        plain = clip_probabilities(chunked(self.model, inputs), groups)
+        """(plain probabilities, their average with a mirrored / time-shifted copy when `tta`); the novelty
+        of each file lands in `self._batch_novelty`. Features and head are run apart (exactly the model's
+        forward) so the features can be compared with the training files'."""
+        features = chunked(self.model.features, inputs)
+        temperature = self.model.temperature
+        plain = sharpen(clip_probabilities(self.model.head(features), groups), temperature)
+        self._batch_novelty = (self.familiarity.scores(pool_groups(features.float(), groups))
+                               if self.familiarity is not None else None)
         if not tta:
             return plain, None
         # images: the mirror image; sound: each window heard a quarter window later (silence enters at the
         # start, nothing wraps around)
         other = inputs.flip(-1) if self.modality == "image" else delayed(inputs, max(1, inputs.shape[-1] // 4))
-        return plain, (plain + clip_probabilities(chunked(self.model, other), groups)) / 2
+        return plain, (plain + sharpen(clip_probabilities(chunked(self.model, other), groups), temperature)) / 2
 
     @torch.inference_mode()
     def scores(self, files: Sequence[str | Path], batch_size: int = 16, tta: bool = False,
@@ -68,6 +98,7 @@ class Predictor:
                              self.device)
         plain = torch.full((len(files), len(self.classes)), float("nan"))
         augmented = plain.clone() if tta else None
+        self.novelty = torch.full((len(files),), float("nan"))
         errors: dict[int, str] = {}
         done = 0
         for batch in loader:
@@ -76,6 +107,8 @@ class Predictor:
             if batch["indices"].numel():
                 base, averaged = self._scores(batch["images"].to(self.device), batch.get("groups"), tta)
                 plain[batch["indices"]] = base.cpu()
+                if self._batch_novelty is not None:
+                    self.novelty[batch["indices"]] = self._batch_novelty.cpu()
                 if augmented is not None:
                     augmented[batch["indices"]] = averaged.cpu()
             done += len(batch["indices"]) + len(batch["bad"])
@@ -100,8 +133,10 @@ class Predictor:
                 results.append(Prediction(str(path), [], errors[index]))
                 continue
             values, indices = probabilities[index].topk(k)
+            score = float(self.novelty[index]) if self.familiarity is not None else None
             results.append(Prediction(str(path), [(self.classes[int(i)], float(v))
-                                                  for v, i in zip(values, indices, strict=True)]))
+                                                  for v, i in zip(values, indices, strict=True)],
+                                      novelty=score))
         return results
 
 

@@ -55,6 +55,8 @@ def load_model(run: RunDir):  # -> tuple[TransferModel, list[str], ImagePipeline
     except RuntimeError as exc:
         raise RunError(f"{run.file('model.pt')} does not fit a {entry.name} model; it may be damaged.",
                        "Train the run again.") from exc
+    model.temperature = float(payload.get("temperature", 1.0))
+    model.novelty = payload.get("novelty")  # the training files' features, for "unlike anything trained on"
     model.eval()
     return model, payload["classes"], pipeline
 
@@ -73,6 +75,14 @@ def check_payload(payload: dict[str, Any], path) -> None:
         raise bad("its class list")
     if not isinstance(payload.get("backbone"), str) or payload.get("head") not in ("linear", "mlp"):
         raise bad("its backbone or head")
+    temperature = payload.get("temperature", 1.0)
+    if not isinstance(temperature, int | float) or isinstance(temperature, bool) or \
+            not math.isfinite(temperature) or not 0.05 <= temperature <= 20.0:
+        raise bad("its confidence temperature")
+    from tlstudio.core.inference.novelty import check
+
+    if not check(payload.get("novelty")):
+        raise bad("its familiarity data")
     pipeline = payload.get("pipeline")
     if not isinstance(pipeline, dict):
         raise bad("its input pipeline")

@@ -33,6 +33,9 @@ class TransferModel(nn.Module):
         self.head = head
         self.layout = layout
         self._frozen_modules: list[nn.Module] = []
+        # from model.pt after training: applied to the pooled probabilities (calibration.sharpen), not here
+        self.temperature = 1.0
+        self.novelty: dict | None = None  # the training files' features (model.pt), for unfamiliar inputs
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(inputs))

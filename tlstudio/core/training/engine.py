@@ -27,6 +27,7 @@ from torch import nn
 from tlstudio import __version__
 from tlstudio.core import devices
 from tlstudio.core.control import Cancelled, Control
+from tlstudio.core.data.audio_clips import pool_groups
 from tlstudio.core.data.loaders import auto_workers, make_loader
 from tlstudio.core.data.pipelines import AudioPipeline, ImagePipeline
 from tlstudio.core.data.spec import DatasetSpec, Sample, SkippedFile, changed_files, read_spec
@@ -38,6 +39,8 @@ from tlstudio.core.errors import (
     RunError,
     StorageError,
 )
+from tlstudio.core.inference import novelty
+from tlstudio.core.inference.calibration import calibrate, ece_with, pooled
 from tlstudio.core.inference.metrics import report
 from tlstudio.core.media.audio import AudioSettings
 from tlstudio.core.models import freezing
@@ -406,8 +409,16 @@ class Trainer:
         if best is not None:
             self.model.load_state_dict(best, strict=False)
         self.model.eval()
-        probabilities, labels, paths = self._predictions("val")
+        probabilities, labels, paths, outputs = self._predictions("val")
+        calibration = calibrate(outputs["logits"], outputs["groups"], labels) if len(labels) else None
+        temperature = float(calibration["temperature"]) if calibration else 1.0
+        # what every later reader computes with the shipped model (Evaluate, predict, exports)
+        probabilities = pooled(outputs["logits"], outputs["groups"], temperature) if len(labels) else probabilities
         metrics = report(probabilities, labels, self.spec.classes, paths)
+        metrics["calibration"] = calibration
+        familiarity = novelty.build(self._train_features(), outputs["features"]) if len(labels) else None
+        metrics["novelty"] = ({k: round(v, 4) if isinstance(v, float) else v
+                               for k, v in familiarity.items() if k != "bank"} if familiarity else None)
         metrics.update({
             "status": status,
             "val_accuracy": metrics["accuracy"],
@@ -426,14 +437,19 @@ class Trainer:
             "skipped_files": len(state.skipped),
         })
         if self.spec.test:
-            test_p, test_y, test_paths = self._predictions("test")
+            _, test_y, test_paths, test_out = self._predictions("test")
+            test_p = pooled(test_out["logits"], test_out["groups"], temperature)
             test = report(test_p, test_y, self.spec.classes, test_paths)
+            if len(test_y):
+                before, after = ece_with(test_out["logits"], test_out["groups"], test_y, temperature)
+                test["calibration"] = {"ece_before": before, "ece_after": after}
             metrics["test_accuracy"] = test["accuracy"]
             metrics["test"] = test
         cpu_state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
         self.run_dir.save_torch("model.pt", model_payload(
             self.entry.name, self.config.head, self.spec.classes, self.description, cpu_state,
-            {"best_epoch": state.best["epoch"], "val_accuracy": metrics["accuracy"]},
+            {"best_epoch": state.best["epoch"], "val_accuracy": metrics["accuracy"], "temperature": temperature,
+             "novelty": familiarity},
         ))
         self.run_dir.write_json("metrics.json", metrics)
         self._write_predictions(probabilities, labels, paths)
@@ -449,22 +465,40 @@ class Trainer:
                 for path, t, p, c in zip(paths, labels, predicted, confidence, strict=True)]
         self.run_dir.write_table("predictions.tsv", ["path", "true", "predicted", "confidence"], rows)
 
-    def _predictions(self, split: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-        """(probabilities, labels, paths) of a split with the model as it is now (the best weights)."""
-        samples: list[Sample] = getattr(self.spec, split)
+    def _predictions(self, split: str, samples: list[Sample] | None = None,
+                     ) -> tuple[torch.Tensor, torch.Tensor, list[str], dict[str, Any]]:
+        """(probabilities, labels, paths, raw outputs: window logits and per-file features) of a split (or of
+        `samples`, full path only) with the model as it is now (the best weights)."""
+        samples = getattr(self.spec, split) if samples is None else samples
         context = steps.StepContext(self.device, self.autocast_dtype, self.loss_fn, Control(), self.emit)
-        if self.fast_path:
-            embedded = self._embedded[split]
-            source = FeatureSource(self.model.head, embedded, embedded, self.config.batch_size, 0, self.device)
-            _, _, outputs = steps.validate(context, self.model.head, source.val_batches(), interruptible=False)
-        else:
-            loader = self._eval_loader(samples, 0)
-            from tlstudio.core.training.sources import readable
+        captured: list[torch.Tensor] = []  # the head's inputs: the features the novelty check compares
+        hook = self.model.head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].float().cpu()))
+        try:
+            if self.fast_path:
+                embedded = self._embedded[split]
+                source = FeatureSource(self.model.head, embedded, embedded, self.config.batch_size, 0, self.device)
+                _, _, outputs = steps.validate(context, self.model.head, source.val_batches(), interruptible=False)
+            else:
+                loader = self._eval_loader(samples, 0)
+                from tlstudio.core.training.sources import readable
 
-            _, _, outputs = steps.validate(context, self.model, readable(loader, samples, self._note_bad),
-                                           interruptible=False)
+                _, _, outputs = steps.validate(context, self.model, readable(loader, samples, self._note_bad),
+                                               interruptible=False)
+        finally:
+            hook.remove()
+        features = torch.cat(captured) if captured else torch.empty(0, 0)
+        outputs["features"] = pool_groups(features, outputs["groups"]) if len(features) else features
         paths = [samples[i].path for i in outputs["indices"].tolist()]
-        return outputs["probabilities"], outputs["labels"].long(), paths
+        return outputs["probabilities"], outputs["labels"].long(), paths, outputs
+
+    def _train_features(self) -> torch.Tensor:
+        """Per-file features of (up to novelty.BANK_FILES) training files, read without augmentation."""
+        if self.fast_path:
+            return self._predictions("train")[3]["features"]
+        train = self.spec.train
+        chosen = [train[i] for i in novelty.evenly(len(train), novelty.BANK_FILES).tolist()]
+        self.emit(Progress("measuring familiarity", 0, len(chosen)))
+        return self._predictions("train", chosen)[3]["features"]
 
 
 HEADER_FILES = ("config.json", "labels.json", "dataset.json", "skipped.tsv", checkpoints.BEST_FILE)

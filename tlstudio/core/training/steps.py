@@ -82,22 +82,27 @@ def validate(ctx: StepContext, module: nn.Module, batches: Iterator[Batch],
     """(loss, accuracy, outputs): the loss is plain cross-entropy of each file's probabilities (the mean
     over its windows for long clips), the one definition shared with metrics.json and Evaluate."""
     module.eval()
-    probabilities_all, labels_all, index_all = [], [], []
+    probabilities_all, labels_all, index_all, logits_all, groups_all = [], [], [], [], []
     for batch in batches:
         if interruptible:
             ctx.control.checkpoint()
         with ctx.autocast():
             logits = chunked(module, ctx.inputs(batch))
-        probabilities_all.append(clip_probabilities(logits, batch.get("groups")).cpu())
+        groups = batch.get("groups")
+        probabilities_all.append(clip_probabilities(logits, groups).cpu())
         labels_all.append(batch["labels"].cpu())
         index_all.append(batch["indices"].cpu())
+        logits_all.append(logits.float().cpu())  # kept for the temperature fit after training
+        groups_all.extend(groups if groups else [1] * len(batch["labels"]))
     if not probabilities_all:
         return float("nan"), 0.0, {"probabilities": torch.empty(0), "labels": torch.empty(0, dtype=torch.long),
-                                   "indices": torch.empty(0, dtype=torch.long)}
+                                   "indices": torch.empty(0, dtype=torch.long), "logits": torch.empty(0),
+                                   "groups": []}
     probabilities = torch.cat(probabilities_all)
     labels = torch.cat(labels_all)
     return (validation_loss(probabilities, labels), float((probabilities.argmax(dim=1) == labels).double().mean()),
-            {"probabilities": probabilities, "labels": labels, "indices": torch.cat(index_all)})
+            {"probabilities": probabilities, "labels": labels, "indices": torch.cat(index_all),
+             "logits": torch.cat(logits_all), "groups": groups_all})
 
 
 def validation_loss(probabilities: torch.Tensor, labels: torch.Tensor) -> float:

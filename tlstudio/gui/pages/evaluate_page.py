@@ -27,6 +27,7 @@ from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task
 from tlstudio.gui.widgets.audio_view import AudioView
 from tlstudio.gui.widgets.confusion import ConfusionMatrix
+from tlstudio.gui.widgets.reliability import ReliabilityDiagram
 from tlstudio.gui.widgets.thumbnails import ThumbnailGrid
 
 
@@ -102,6 +103,10 @@ class EvaluatePage(QWidget):
         matrix_title.setWordWrap(True)
         left_layout.addWidget(matrix_title)
         left_layout.addWidget(self.matrix, 3)
+        self.reliability = ReliabilityDiagram()
+        self.reliability.setToolTip("For the files the model was, say, 80% sure of: how many it got right. "
+                                    "Bars on the dashed diagonal mean its confidence can be taken at its word.")
+        left_layout.addWidget(self.reliability, 2)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -133,6 +138,7 @@ class EvaluatePage(QWidget):
         self.headline.setText("Train a model, or choose one on the Compare page, to see how good it is.")
         self.per_class.setRowCount(0)
         self.matrix.set_matrix([], [])
+        self.reliability.set_calibration(None)
         self.predictions = []
         self._show([])
         self.cell_title.setText("")
@@ -162,6 +168,7 @@ class EvaluatePage(QWidget):
                "test/ (kept apart from training and model choice)" if metrics.get("test_accuracy") is not None
                else "") + small_validation_note(metrics['sizes']['val']))
         self._fill_tables(classes, metrics["per_class"], metrics["confusion_matrix"])
+        self.reliability.set_calibration(metrics.get("calibration"))
         from tlstudio.core.store.runs import RunDir
 
         self.predictions = RunDir(run_dir).read_table("predictions.tsv")

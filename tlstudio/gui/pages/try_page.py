@@ -14,16 +14,20 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSlider,
     QVBoxLayout,
     QWidget,
 )
 
+from tlstudio.gui.settings import settings
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task
 
+DEFAULT_MIN_CONFIDENCE = 60  # percent: below it a card says "not sure" rather than a bold answer
+
 
 class PredictionCard(QWidget):
-    def __init__(self, prediction, parent: QWidget | None = None) -> None:
+    def __init__(self, prediction, min_confidence: float = 0.0, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         layout = QHBoxLayout(self)
         picture = QLabel()
@@ -40,6 +44,19 @@ class PredictionCard(QWidget):
         layout.addWidget(picture)
         column = QVBoxLayout()
         column.addWidget(QLabel(f"<b>{Path(prediction.path).name}</b>"))
+        self.verdict = prediction.verdict(min_confidence)
+        if prediction.top:
+            if self.verdict == "unknown" and prediction.unfamiliar:
+                text = ("<span style='color:#c0392b'><b>Not sure</b>: this is unlike every training file, so it "
+                        "is probably none of these classes (the bars below only share 100% among them).</span>")
+            elif self.verdict == "unknown":
+                text = (f"<span style='color:#c0392b'><b>Not sure</b>: the best guess, {prediction.top[0][0]}, is "
+                        f"below {min_confidence:.0%}. It may be none of these classes.</span>")
+            else:
+                text = f"<b>{self.verdict}</b>"
+            verdict = QLabel(text)
+            verdict.setWordWrap(True)
+            column.addWidget(verdict)
         if prediction.error:
             column.addWidget(QLabel(f"Could not use this file: {prediction.error}"))
         for name, probability in prediction.top:
@@ -85,6 +102,17 @@ class TryPage(QWidget):
         self.open_export.setVisible(False)
         self.open_export.clicked.connect(self._open_export_folder)
         self.export_path: Path | None = None
+        self.predictions: list = []
+        self.threshold = QSlider(Qt.Orientation.Horizontal)
+        self.threshold.setRange(0, 99)
+        self.threshold.setValue(int(settings().value("try/min_confidence", DEFAULT_MIN_CONFIDENCE)))
+        self.threshold.setMaximumWidth(220)
+        self.threshold.setToolTip("Below this calibrated confidence a file is called 'not sure' (tlstudio predict "
+                                  "--min-confidence). It catches doubtful inputs, not every input unlike the "
+                                  "training files: see the README.")
+        self.threshold_label = QLabel()
+        self.threshold.valueChanged.connect(self._threshold_changed)
+        self._threshold_changed(self.threshold.value(), save=False)
         self.cards = QWidget()
         self.cards_layout = QVBoxLayout(self.cards)
         self.empty_hint = QLabel("Drop pictures, sound clips or a folder here\n(or press “Choose files…”)")
@@ -107,6 +135,11 @@ class TryPage(QWidget):
         layout.addWidget(QLabel("<h2>5 · Try &amp; export</h2>"))
         layout.addWidget(self.hint)
         layout.addLayout(row)
+        threshold_row = QHBoxLayout()
+        threshold_row.addWidget(self.threshold_label)
+        threshold_row.addWidget(self.threshold)
+        threshold_row.addStretch(1)
+        layout.addLayout(threshold_row)
         layout.addWidget(scroll, 1)
         state.run_changed.connect(self._run_changed)
         self._run_changed(state.run_dir)
@@ -130,6 +163,7 @@ class TryPage(QWidget):
             self.task = None
         self.busy.setVisible(False)
         self._remove_cards()
+        self.predictions = []
         self.empty_hint.setVisible(True)
         self.open_export.setVisible(False)
 
@@ -189,12 +223,32 @@ class TryPage(QWidget):
         self.task = task.start()
         return self.task
 
+    def min_confidence(self) -> float:
+        return self.threshold.value() / 100
+
+    def _threshold_changed(self, value: int, save: bool = True) -> None:
+        self.threshold_label.setText(f"Say “not sure” below {value}% confidence" if value
+                                     else "Always give the best class (no “not sure”)")
+        if save:
+            settings().setValue("try/min_confidence", value)
+            if self.predictions:
+                self._render()
+
     def _show(self, predictions: list) -> None:
-        self._remove_cards()
-        self.empty_hint.setVisible(not predictions)
-        for prediction in predictions[:200]:
-            self.cards_layout.insertWidget(self.cards_layout.count() - 1, PredictionCard(prediction))
+        self.predictions = list(predictions)
+        self._render()
         self.predicted.emit(predictions)
+
+    def _render(self) -> None:
+        self._remove_cards()
+        self.empty_hint.setVisible(not self.predictions)
+        for prediction in self.predictions[:200]:
+            self.cards_layout.insertWidget(self.cards_layout.count() - 1,
+                                           PredictionCard(prediction, self.min_confidence()))
+
+    def shown_cards(self) -> list[PredictionCard]:
+        return [self.cards_layout.itemAt(i).widget() for i in range(self.cards_layout.count())
+                if isinstance(self.cards_layout.itemAt(i).widget(), PredictionCard)]
 
     def _export(self) -> None:
         target = QFileDialog.getExistingDirectory(self, "Export the model to…", str(Path.home()))
