@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from tlstudio import __version__
-from tlstudio.core.errors import ConfigError, StorageError, StudioError
+from tlstudio.core.errors import ConfigError, DataError, StorageError, StudioError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_CANCELLED, EXIT_TERMINATED, EXIT_BROKEN_PIPE = 0, 1, 130, 143, 141
 MATRIX_CLASSES = 12  # wider confusion matrices are summarised on the terminal
@@ -469,6 +469,24 @@ def _predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tlstudio.core.inference.saliency import explain, save_png
+    from tlstudio.core.store.runs import RunDir
+
+    if not Path(args.file).is_file():
+        raise DataError(f"{args.file} is not a file.", "Give one image or sound file.")
+    explanation = explain(RunDir.open(args.run), args.file, args.target)
+    try:
+        out = save_png(explanation, args.out)
+    except OSError as exc:
+        raise StorageError(f"Cannot write {args.out}: {exc.strerror or exc}.", "Choose a writable place.") from exc
+    print(f"{args.file}: {explanation.target} {explanation.probability:.3f}; {explanation.method}")
+    print(f"Wrote {out} (left: what the network sees; right: bright = what decided it)")
+    return EXIT_OK
+
+
 def _export(args: argparse.Namespace) -> int:
     from tlstudio.core.inference.export import export_run
     from tlstudio.core.store.runs import RunDir
@@ -530,6 +548,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="call a file 'unknown' when the best class's calibrated probability is below P (0-1)")
     pr.add_argument("--keep-unfamiliar", action="store_true",
                     help="give a class even for files unlike every training file (by default: 'unknown')")
+    xp = sub.add_parser("explain", help="a heat map of what the model looks at in one file (Grad-CAM, occlusion, "
+                                       "or time-frequency saliency for sound)")
+    xp.add_argument("run", help="the run folder")
+    xp.add_argument("file", help="an image or sound file")
+    xp.add_argument("--out", required=True, help="the PNG to write")
+    xp.add_argument("--target", metavar="CLASS", help="explain this class instead of the predicted one")
     x = sub.add_parser("export", help="export a run's model with its preprocessing (TorchScript, ONNX, checkpoint)")
     x.add_argument("run", help="the run folder")
     x.add_argument("--format", choices=("torchscript", "onnx", "checkpoint"), default="torchscript")
@@ -556,7 +580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     handlers = {"train": _train, "backbones": _backbones, "weights": _weights, "evaluate": _evaluate,
-                "predict": _predict, "export": _export, "cache": _cache}
+                "predict": _predict, "explain": _explain, "export": _export, "cache": _cache}
     if args.command is None:
         from tlstudio.launcher import launch_gui
 

@@ -87,6 +87,13 @@ def test_folder_to_curves_to_matrix_to_prediction(window, qtbot, shapes_dir: Pat
     (card,) = try_page.shown_cards()
     assert card.verdict == ("unknown" if prediction.top[0][1] < 0.99 or prediction.unfamiliar
                             else prediction.top[0][0])
+    with qtbot.waitSignal(try_page.explained, timeout=60000) as explained:
+        try_page.heat.setChecked(True)  # heat maps replace the thumbnails, computed in the background
+    assert explained.args[0] == 1 and try_page.shown_cards()[0].heat_shown
+    assert evaluate.explain(str(dropped)) is not None  # the mistakes' menu: "What did the model look at?"
+    qtbot.waitUntil(lambda: getattr(evaluate, "explanation_dialog", None) is not None, timeout=60000)
+    assert evaluate.explanation_dialog.isVisible()
+    evaluate.explanation_dialog.close()
     with qtbot.waitSignal(window.try_page.exported, timeout=120000) as exported:
         window.try_page.export_to(Path(window.state.run_dir).parent / "exports", "torchscript")
     folder = Path(exported.args[0]).parent

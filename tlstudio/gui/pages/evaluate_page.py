@@ -257,6 +257,7 @@ class EvaluatePage(QWidget):
             return
         path = self.gallery.thumbs.paths[index.row()]
         menu = QMenu(self)
+        menu.addAction("What did the model look at?", lambda: self.explain(path))
         if path in self.state.excluded():
             menu.addAction("Use this file in training again", lambda: self.state.set_excluded(path, False))
         else:
@@ -264,6 +265,47 @@ class EvaluatePage(QWidget):
                            lambda: self.state.set_excluded(path, True))
         menu.popup(self.gallery.viewport().mapToGlobal(position))
         self._popup = menu
+
+    def explain(self, path: str) -> Task | None:
+        """The heat map of one file (for the class the model chose) in a window of its own."""
+        run_dir = self.state.run_dir
+        if run_dir is None:
+            return None
+
+        def work(_progress, _control):
+            from tlstudio.core.inference.saliency import explain, overlay
+            from tlstudio.core.store.runs import RunDir
+
+            explanation = explain(RunDir.open(run_dir), path)
+            return explanation, overlay(explanation)
+
+        task = Task(work)
+        task.finished.connect(self._show_explanation)
+        task.failed.connect(self.error)
+        self.explain_task = task.start()
+        return self.explain_task
+
+    def _show_explanation(self, result) -> None:
+        from PySide6.QtWidgets import QDialog
+
+        from tlstudio.gui.pages.try_page import array_pixmap
+
+        explanation, mixed = result
+        dialog = QDialog(self)
+        dialog.setWindowTitle(f"What the model looked at: {Path(explanation.path).name}")
+        layout = QVBoxLayout(dialog)
+        caption = QLabel(f"<b>{explanation.target} {explanation.probability:.1%}</b> · {explanation.method}. "
+                         "Left: what the network sees. Right: bright is what decided the answer.")
+        caption.setWordWrap(True)
+        row = QHBoxLayout()
+        for pixels in (explanation.picture, mixed):
+            picture = QLabel()
+            picture.setPixmap(array_pixmap(pixels))
+            row.addWidget(picture)
+        layout.addWidget(caption)
+        layout.addLayout(row)
+        dialog.show()
+        self.explanation_dialog = dialog
 
     def _show(self, rows: list[dict[str, str]]) -> None:
         captions = [f"{Path(p['path']).name}\n{p['true']} → {p['predicted']} {float(p['confidence']):.0%}"

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent, QPixmap
+from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent, QImage, QPixmap
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -41,6 +42,8 @@ class PredictionCard(QWidget):
                             else "?")
             picture.setStyleSheet("font-size: 40px; border: 1px solid palette(mid); border-radius: 6px;")
         picture.setFixedSize(100, 100)
+        self.picture = picture
+        self.path = prediction.path
         layout.addWidget(picture)
         column = QVBoxLayout()
         column.addWidget(QLabel(f"<b>{Path(prediction.path).name}</b>"))
@@ -73,10 +76,28 @@ class PredictionCard(QWidget):
         layout.addLayout(column, 1)
 
 
+    def show_heat_map(self, pixels) -> None:
+        """Replace the thumbnail with the picture the network sees, the heat map over it."""
+        self.picture.setStyleSheet("")
+        self.picture.setPixmap(array_pixmap(pixels).scaled(
+            self.picture.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+        self.heat_shown = True
+
+
+def array_pixmap(pixels) -> QPixmap:
+    """(H, W, 3) uint8 -> QPixmap (copied, so the array may go)."""
+    import numpy as np
+
+    pixels = np.ascontiguousarray(pixels)
+    h, w = pixels.shape[:2]
+    return QPixmap.fromImage(QImage(pixels.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy())
+
+
 class TryPage(QWidget):
     error = Signal(str, str)
     predicted = Signal(list)
     exported = Signal(str)
+    explained = Signal(int)  # heat maps shown on this many cards
 
     def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -111,6 +132,11 @@ class TryPage(QWidget):
                                   "--min-confidence). It catches doubtful inputs, not every input unlike the "
                                   "training files: see the README.")
         self.threshold_label = QLabel()
+        self.heat = QCheckBox("Show what the model looks at")
+        self.heat.setToolTip("A heat map over each picture (Grad-CAM, or occlusion for transformers) or over the "
+                             "spectrogram of each clip: bright is what decided the answer. Also: tlstudio explain.")
+        self.heat.toggled.connect(lambda on: self._explain_shown() if on else self._render())
+        self.heat_task: Task | None = None
         self.threshold.valueChanged.connect(self._threshold_changed)
         self._threshold_changed(self.threshold.value(), save=False)
         self.cards = QWidget()
@@ -138,6 +164,8 @@ class TryPage(QWidget):
         threshold_row = QHBoxLayout()
         threshold_row.addWidget(self.threshold_label)
         threshold_row.addWidget(self.threshold)
+        threshold_row.addSpacing(24)
+        threshold_row.addWidget(self.heat)
         threshold_row.addStretch(1)
         layout.addLayout(threshold_row)
         layout.addWidget(scroll, 1)
@@ -161,6 +189,9 @@ class TryPage(QWidget):
         if self.task is not None:
             self.task.drop()
             self.task = None
+        if self.heat_task is not None:
+            self.heat_task.drop()
+            self.heat_task = None
         self.busy.setVisible(False)
         self._remove_cards()
         self.predictions = []
@@ -245,6 +276,48 @@ class TryPage(QWidget):
         for prediction in self.predictions[:200]:
             self.cards_layout.insertWidget(self.cards_layout.count() - 1,
                                            PredictionCard(prediction, self.min_confidence()))
+        if self.heat.isChecked():
+            self._explain_shown()
+
+    def _explain_shown(self, limit: int = 24) -> Task | None:
+        """Heat maps for the first cards, in the background (a few tenths of a second each on a CPU)."""
+        run_dir = self.state.run_dir
+        paths = [card.path for card in self.shown_cards()[:limit]
+                 if not any(p.path == card.path and p.error for p in self.predictions)]
+        if run_dir is None or not paths:
+            return None
+
+        def work(progress, control):
+            from tlstudio.core.errors import StudioError
+            from tlstudio.core.inference.saliency import explain, overlay
+            from tlstudio.core.store.runs import RunDir
+
+            run = RunDir.open(run_dir)
+            maps = {}
+            for done, path in enumerate(paths):
+                control.checkpoint()
+                try:
+                    maps[path] = overlay(explain(run, path))
+                except (StudioError, RuntimeError, ValueError):  # that card keeps its thumbnail
+                    continue
+                progress(done + 1, len(paths))
+            return maps
+
+        if self.heat_task is not None:
+            self.heat_task.drop()
+        task = Task(work)
+        task.finished.connect(self._show_heat_maps)
+        task.failed.connect(self.error)
+        self.heat_task = task.start()
+        return self.heat_task
+
+    def _show_heat_maps(self, maps: dict) -> None:
+        if not self.heat.isChecked():
+            return
+        for card in self.shown_cards():
+            if card.path in maps:
+                card.show_heat_map(maps[card.path])
+        self.explained.emit(len(maps))
 
     def shown_cards(self) -> list[PredictionCard]:
         return [self.cards_layout.itemAt(i).widget() for i in range(self.cards_layout.count())
