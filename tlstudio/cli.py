@@ -146,10 +146,6 @@ class ConsolePrinter:
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
     """The flags come from TrainConfig's fields (one source of truth); a few need words of their own."""
-    from dataclasses import MISSING, fields
-
-    from tlstudio.core.training.config import TrainConfig
-
     p = sub.add_parser("train", help="train a classifier on a folder of images or sound files",
                        description="Train a classifier on DATA: one sub-folder per class, or train/ and val/ "
                                    "(or train/ and test/). Images or sound (wav, flac, ogg, mp3) are recognised by "
@@ -158,6 +154,24 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="folder with one sub-folder per class, or with train/ and val/ (also valid/, test/)")
     p.add_argument("--resume", metavar="RUN",
                    help="continue a cancelled, crashed or killed run from its last completed epoch")
+    _training_flags(p)
+    p.add_argument("--out", help="run folder (default: a new folder under the studio's data folder)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar or progress lines; epochs, problems and the summary are still printed")
+    f = sub.add_parser("lr-find", help="a learning-rate range test for the training you are about to start",
+                       description="Trains briefly while the learning rate grows from 1e-7 to 1 and suggests "
+                                   "the rate where the loss falls fastest. Takes the same flags as train.")
+    f.add_argument("data", help="the data folder")
+    _training_flags(f)
+    f.add_argument("--steps", type=int, default=100, help="batches to try (default %(default)s)")
+    f.add_argument("--csv", metavar="OUT", help="write learning rate and smoothed loss per step")
+
+
+def _training_flags(p: argparse.ArgumentParser) -> None:
+    from dataclasses import MISSING, fields
+
+    from tlstudio.core.training.config import TrainConfig
+
     for f in fields(TrainConfig):
         meta = f.metadata
         if not meta.get("flag"):
@@ -174,9 +188,6 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pretrained", choices=("imagenet", "none"), default="imagenet",
                    help="none = random initialisation (to measure what pretraining brings)")
     p.add_argument("--weights", metavar="FILE", help="initialise the backbone from this state-dict file instead")
-    p.add_argument("--out", help="run folder (default: a new folder under the studio's data folder)")
-    p.add_argument("--quiet", action="store_true",
-                   help="no progress bar or progress lines; epochs, problems and the summary are still printed")
 
 
 def _config_from_args(args: argparse.Namespace) -> Any:
@@ -233,6 +244,51 @@ def _cancelled(metrics: dict, run: Any) -> int:
         print(f"Stopped before an epoch finished; nothing new was trained. Resume with: "
               f"tlstudio train --resume {run.path}")
     return int(metrics.get("exit_code", EXIT_CANCELLED))
+
+
+def _lr_find(args: argparse.Namespace) -> int:
+    from tlstudio.core.control import Cancelled
+    from tlstudio.core.data import scan as data
+    from tlstudio.core.training.config import with_data_defaults
+    from tlstudio.core.training.events import Progress
+    from tlstudio.core.training.lr_finder import find_learning_rate
+
+    if not 10 <= args.steps <= 10_000:
+        raise ConfigError(f"--steps must be between 10 and 10000, not {args.steps}.")
+    config, given = _config_from_args(args)
+    spec = data.scan(args.data, val_split=config.val_split, seed=config.seed, check_file="auto",
+                     group_by=config.group_by)
+    config = with_data_defaults(config, spec.modality, given, spec.clip_seconds)
+    print(f"Range test: {config.backbone}, unfreeze {config.unfreeze}, {args.steps} batches of {config.batch_size}")
+    printer = ConsolePrinter(quiet=False)
+
+    def work(control) -> dict:
+        try:
+            return {"test": find_learning_rate(spec, config, args.steps, control=control, emit=printer,
+                                               progress=lambda done, total: printer(Progress("range test", done,
+                                                                                             total)))}
+        except Cancelled:
+            return {"status": "cancelled"}
+
+    result = _run_with_ctrl_c(work)
+    if "test" not in result:
+        print("Stopped; nothing was changed.")
+        return int(result.get("exit_code", EXIT_CANCELLED))
+    test = result["test"]
+    if args.csv:
+        try:
+            with open(args.csv, "w", encoding="utf-8") as handle:
+                handle.write("learning_rate,smoothed_loss\n")
+                handle.writelines(f"{r:.6g},{v:.6f}\n" for r, v in zip(test.learning_rates, test.losses, strict=True))
+        except OSError as exc:
+            raise StorageError(f"Cannot write {args.csv}: {exc.strerror or exc}.", "Choose a writable place.") \
+                from exc
+    for rate, loss in list(zip(test.learning_rates, test.losses, strict=True))[:: max(1, len(test.losses) // 12)]:
+        print(f"  lr {rate:9.2e}  loss {loss:.4f}")
+    print(f"Suggested learning rate: {test.suggestion:.2e} (steepest fall of the loss); lowest loss at "
+          f"{test.minimum:.2e}" + (" before it blew up" if test.stopped_early else ""))
+    print(f"Use it with: tlstudio train {args.data} --lr {test.suggestion:.2g}")
+    return EXIT_OK
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -580,7 +636,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     handlers = {"train": _train, "backbones": _backbones, "weights": _weights, "evaluate": _evaluate,
-                "predict": _predict, "explain": _explain, "export": _export, "cache": _cache}
+                "predict": _predict, "explain": _explain, "lr-find": _lr_find, "export": _export, "cache": _cache}
     if args.command is None:
         from tlstudio.launcher import launch_gui
 

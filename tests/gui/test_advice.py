@@ -53,3 +53,18 @@ def test_offline_errors_are_said_in_plain_words() -> None:
     assert "cannot reach the internet" in message and "Errno" not in message
     assert "Import a weights file" in hint
     assert plain_error("Disk full.", "Free space.") == ("Disk full.", "Free space.")
+
+
+def test_the_model_page_finds_a_learning_rate_and_uses_it(window, qtbot, shapes_dir) -> None:
+    from tests.gui.helpers import open_folder, pick_backbone
+
+    open_folder(window, qtbot, shapes_dir)
+    pick_backbone(window, "mobilenet_v2")
+    window.model_page.depth.setValue(0)
+    assert window.model_page.find_learning_rate() is not None
+    qtbot.waitUntil(lambda: getattr(window.model_page, "lr_dialog", None) is not None, timeout=120000)
+    dialog = window.model_page.lr_dialog
+    assert len(dialog.test.losses) > 10 and f"{dialog.test.suggestion:.2g}" in dialog.use.text()
+    dialog.use.click()
+    assert window.model_page.lr.value() == pytest.approx(dialog.test.suggestion, rel=0.01)
+    assert window.model_page.lr_find.isEnabled()

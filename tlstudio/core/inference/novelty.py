@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from tlstudio.core.models.saved import novelty_data_ok as check  # noqa: F401 - the check lives with model.pt
+
 BANK_FILES = 2000  # training files kept as the reference: bounds model.pt's size and the search time
 K = 5
 QUANTILE = 0.95
@@ -54,20 +56,6 @@ def build(train_features: torch.Tensor, val_features: torch.Tensor) -> dict[str,
         return None
     return {"bank": bank.half().contiguous(), "threshold": threshold, "k": K, "quantile": QUANTILE,
             "validation_median": float(val.median())}
-
-
-def check(novelty: Any) -> bool:
-    """A model file's novelty data is well formed (it comes from a file a user may have been sent)."""
-    import math
-
-    if novelty is None:
-        return True
-    if not isinstance(novelty, dict):
-        return False
-    bank, threshold, k = novelty.get("bank"), novelty.get("threshold"), novelty.get("k")
-    return (isinstance(bank, torch.Tensor) and bank.ndim == 2 and 0 < bank.shape[0] <= 100_000
-            and isinstance(threshold, float) and math.isfinite(threshold) and 0 <= threshold <= 2
-            and isinstance(k, int) and 1 <= k <= 100)
 
 
 class NoveltyCheck:

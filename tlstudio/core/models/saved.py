@@ -79,9 +79,7 @@ def check_payload(payload: dict[str, Any], path) -> None:
     if not isinstance(temperature, int | float) or isinstance(temperature, bool) or \
             not math.isfinite(temperature) or not 0.05 <= temperature <= 20.0:
         raise bad("its confidence temperature")
-    from tlstudio.core.inference.novelty import check
-
-    if not check(payload.get("novelty")):
+    if not novelty_data_ok(payload.get("novelty")):
         raise bad("its familiarity data")
     pipeline = payload.get("pipeline")
     if not isinstance(pipeline, dict):
@@ -112,3 +110,20 @@ def check_payload(payload: dict[str, Any], path) -> None:
                 raise bad(f"image setting {key}")
         if not all(v > 0 for v in pre["std"]) or pre.get("interpolation") not in ("bilinear", "bicubic"):
             raise bad("image normalisation")
+
+
+def novelty_data_ok(novelty: Any) -> bool:
+    """A model file's familiarity data (inference/novelty.py) is well formed: it comes from a file a user may
+    have been sent, and it sizes a matrix product."""
+    import math
+
+    import torch
+
+    if novelty is None:
+        return True
+    if not isinstance(novelty, dict):
+        return False
+    bank, threshold, k = novelty.get("bank"), novelty.get("threshold"), novelty.get("k")
+    return (isinstance(bank, torch.Tensor) and bank.ndim == 2 and 0 < bank.shape[0] <= 100_000
+            and isinstance(threshold, float) and math.isfinite(threshold) and 0 <= threshold <= 2
+            and isinstance(k, int) and 1 <= k <= 100)

@@ -202,7 +202,17 @@ class ModelPage(QWidget):
         form.addRow("Schedule", self.schedule)
         form.addRow("Epochs", self.epochs)
         form.addRow("Batch size", self.batch)
-        form.addRow("Learning rate", self.lr)
+        self.lr_find = QPushButton("Find…")
+        self.lr_find.setToolTip("A range test (fastai's lr_find): trains briefly with a growing learning rate and "
+                                "suggests one for the settings above. About a minute on a CPU for fine-tuning.")
+        self.lr_find.clicked.connect(self.find_learning_rate)
+        lr_row = QHBoxLayout()
+        lr_row.setContentsMargins(0, 0, 0, 0)
+        lr_row.addWidget(self.lr, 1)
+        lr_row.addWidget(self.lr_find)
+        lr_box = QWidget()
+        lr_box.setLayout(lr_row)
+        form.addRow("Learning rate", lr_box)
         form.addRow("Augmentation", self.augment)
         form.addRow("Device", self.device)
 
@@ -514,6 +524,40 @@ class ModelPage(QWidget):
         self._run(work, lambda _p: self._weights_arrived(name))
 
     # -- the config the Train page uses ---------------------------------------------------------------
+    def find_learning_rate(self) -> Task | None:
+        """Run the range test for the settings on the page, in the background; offer its suggestion."""
+        spec = self.state.training_spec()
+        if spec is None:
+            self.error.emit("Choose a data folder first.", "Use the Data step.")
+            return None
+        self.collect()
+        from dataclasses import replace
+
+        config = replace(self.state.config)
+
+        def work(progress, control):
+            from tlstudio.core.training.lr_finder import find_learning_rate
+
+            return find_learning_rate(spec, config, progress=progress, control=control)
+
+        self.lr_find.setEnabled(False)
+        self.lr_find.setText("Finding…")
+        task = Task(work)
+        task.finished.connect(self._learning_rate_found)
+        task.failed.connect(self.error)
+        task.progress.connect(lambda done, total: self.lr_find.setText(f"{done}/{total}"))
+        task.done.connect(lambda: (self.lr_find.setEnabled(True), self.lr_find.setText("Find…")))
+        self.lr_task = task.start()
+        return self.lr_task
+
+    def _learning_rate_found(self, test) -> None:
+        from tlstudio.gui.widgets.lr_finder_dialog import LearningRateDialog
+
+        dialog = LearningRateDialog(test, self)
+        dialog.chosen.connect(lambda rate: self.lr.setValue(max(self.lr.minimum(), min(rate, self.lr.maximum()))))
+        dialog.show()
+        self.lr_dialog = dialog
+
     def collect(self) -> None:
         config = self.state.config
         config.schedule = self.schedule.currentData()
