@@ -145,8 +145,11 @@ def test_a_sound_model_exports_with_its_spectrogram(tmp_path: Path) -> None:
     engine.train(scan(data, check_file="auto"), config, RunDir.create(tmp_path / "run", config.backbone),
                  lambda _e: None)
     run = RunDir.open(tmp_path / "run")
+    # a confidence temperature, applied after the windows are pooled, in the studio and in both graphs
+    run.save_torch("model.pt", {**run.load_torch("model.pt"), "temperature": 0.5})
     scripted = torch.jit.load(str(export_run(run, "torchscript", tmp_path / "ts")))
     spec = json.loads((tmp_path / "ts" / "model.json").read_text())
+    assert spec["output"]["temperature"] == 0.5
     assert spec["input"]["sample_rate"] == 16000 and "log-mel spectrogram" in spec["input"]["included_preprocessing"]
     import onnxruntime as ort
 
@@ -192,6 +195,10 @@ def test_the_confidence_temperature_is_inside_the_exported_graph(image_run: RunD
     assert float((studio - before).abs().max()) > 1e-3  # the temperature changes what users are shown
     session = ort.InferenceSession(str(export_run(run, "onnx", tmp_path / "onnx")))
     assert json.loads((tmp_path / "onnx" / "model.json").read_text())["output"]["temperature"] == 2.0
+    scripted = torch.jit.load(str(export_run(run, "torchscript", tmp_path / "ts")))
     for index, path in enumerate(paths):
         ox = torch.from_numpy(session.run(None, {"images": _pixels(path)})[0][0])
         assert float((ox - studio[index]).abs().max()) < TOLERANCE
+        with torch.no_grad():
+            ts = scripted(torch.from_numpy(_pixels(path)))[0]
+        assert float((ts - studio[index]).abs().max()) < TOLERANCE

@@ -66,10 +66,11 @@ def reliability(probabilities: torch.Tensor, labels: torch.Tensor, bins: int = B
     return rows
 
 
-def fit_temperature(logits: torch.Tensor, groups: list[int] | None, labels: torch.Tensor) -> float:
+def fit_temperature(logits: torch.Tensor, groups: list[int] | None, labels: torch.Tensor,
+                    min_files: int = MIN_FILES) -> float:
     """The temperature that minimises the validation negative log-likelihood (searched over log T, so it
     stays positive). Too few files to fit (< MIN_FILES, or a single class present) leave the model as it is."""
-    if len(labels) < MIN_FILES or labels.unique().numel() < 2:
+    if len(labels) < min_files or labels.unique().numel() < 2:
         return 1.0
     with torch.inference_mode(False), torch.enable_grad():
         # validation ran in inference mode; autograd needs ordinary copies
@@ -123,11 +124,12 @@ def calibrate(logits: torch.Tensor, groups: list[int] | None, labels: torch.Tens
         fit_logits, fit_groups = _subset(logits, groups, fit_on)
         score_logits, score_groups = _subset(logits, groups, score_on)
         if score_on:
-            after[score_on] = pooled(score_logits, score_groups, fit_temperature(fit_logits, fit_groups,
-                                                                                 labels[fit_on]))
+            # each half has half the files: judged at half the minimum, so 20 files can be calibrated
+            after[score_on] = pooled(score_logits, score_groups, fit_temperature(
+                fit_logits, fit_groups, labels[fit_on], min_files=MIN_FILES // 2))
     ece_before = expected_calibration_error(before, labels)
     ece_after = expected_calibration_error(after, labels)
-    applied = fitted != 1.0 and ece_after < ece_before
+    applied = len(labels) >= MIN_FILES and fitted != 1.0 and ece_after < ece_before
     temperature = fitted if applied else 1.0
     return {
         "temperature": round(temperature, 4),

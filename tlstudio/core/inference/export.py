@@ -170,8 +170,11 @@ def _write_export(run: RunDir, fmt: str, out: Path, model, classes, pipeline) ->
         "input": input_spec(pipeline),
         "output": {"shape": ["N", len(classes)], "meaning": "class probabilities (softmax), in `classes` order",
                    "temperature": model.temperature,
-                   "calibration": "inside the model, after any pooling of windows: softmax(log(p) / temperature) "
-                                  "(fitted on validation), so these probabilities are the calibrated ones"},
+                   "calibration": ("inside the model, after any pooling of windows: softmax(log(p) / temperature) "
+                                   "(fitted on validation), so these probabilities are the calibrated ones"
+                                   if fmt != "checkpoint" else
+                                   "model.pt keeps `temperature`; the studio applies softmax(log(p) / temperature) "
+                                   "after pooling windows (a plain load_state_dict does not)")},
         "backbone": metrics.get("backbone"),
         "metrics": {k: metrics.get(k) for k in ("val_accuracy", "val_loss", "macro_f1", "epochs", "best_epoch")},
         "pipeline": pipeline.describe(),

@@ -9,6 +9,7 @@ inputs like the training data pass, whatever the backbone's distance scale.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -16,6 +17,8 @@ import torch
 from tlstudio.core.models.saved import novelty_data_ok as check  # noqa: F401 - the check lives with model.pt
 
 BANK_FILES = 2000  # training files kept as the reference: bounds model.pt's size and the search time
+# when the features must be read again from the files (fine-tuned runs): one more pass, so fewer
+FILE_BANK_FILES = 500
 K = 5
 QUANTILE = 0.95
 MIN_VALIDATION = 10
@@ -39,7 +42,7 @@ def distances(bank: torch.Tensor, features: torch.Tensor, k: int) -> torch.Tenso
     k = max(1, min(k, len(bank)))
     out = []
     for part in torch.split(normalised(features), 1024):
-        similarity = part @ bank.float().T
+        similarity = part @ bank.to(part.device, torch.float32).T
         out.append((1 - similarity.topk(k, dim=1).values[:, -1]).clamp(0, 2))
     return torch.cat(out)
 
@@ -52,7 +55,8 @@ def build(train_features: torch.Tensor, val_features: torch.Tensor) -> dict[str,
     bank = normalised(train_features[evenly(len(train_features), BANK_FILES)])
     val = distances(bank, val_features, K)
     threshold = float(torch.quantile(val, QUANTILE))
-    if threshold < 1e-4:  # every file maps to the same point (an untrained network): nothing to compare
+    # every file at one point (an untrained network), or an overflow: nothing to compare with
+    if not math.isfinite(threshold) or threshold < 1e-4:
         return None
     return {"bank": bank.half().contiguous(), "threshold": threshold, "k": K, "quantile": QUANTILE,
             "validation_median": float(val.median())}

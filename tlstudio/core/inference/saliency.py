@@ -119,8 +119,10 @@ def _image_picture(x: torch.Tensor, mean, std) -> np.ndarray:
 
 def _sound_saliency(model: nn.Module, windows: torch.Tensor, target: int) -> tuple[np.ndarray, torch.Tensor, str]:
     """(spectrogram picture, heat) of the clip's best window for `target`, low frequencies at the bottom."""
-    with torch.inference_mode():
-        best = int(model(windows).softmax(dim=1)[:, target].argmax())
+    from tlstudio.core.models.transfer_model import chunked
+
+    with torch.inference_mode():  # in slices: a long recording has thousands of windows
+        best = int(chunked(model, windows).softmax(dim=1)[:, target].argmax())
     window = windows[best:best + 1].clone()
     frontend = model.frontend if model.frontend is not None else getattr(model.backbone, "frontend", None)
     if frontend is None:
@@ -171,45 +173,58 @@ def _sound_saliency(model: nn.Module, windows: torch.Tensor, target: int) -> tup
     return grey, heat, f"window {best + 1} of {len(windows)}" if len(windows) > 1 else ""
 
 
+class Explainer:
+    """A run's model loaded once, to explain many files (the Try page's cards)."""
+
+    def __init__(self, run) -> None:
+        from tlstudio.core.models.registry import get_entry
+        from tlstudio.core.models.saved import load_model
+
+        self.model, self.classes, self.pipeline = load_model(run)
+        self.model.eval()
+        self.family = get_entry(run.load_torch("model.pt")["backbone"]).family
+
+    def explain(self, path: str | Path, target: str | None = None) -> Explanation:
+        """The heat map of one file for `target` (default: the predicted class)."""
+        from tlstudio.core.data.loaders import make_loader
+        from tlstudio.core.inference.calibration import sharpen
+        from tlstudio.core.models.transfer_model import chunked
+
+        model, classes, pipeline = self.model, self.classes, self.pipeline
+        loader = make_loader(pipeline.eval_dataset([Sample(str(path), 0)]), 1, 0, torch.device("cpu"))
+        batch = next(iter(loader))
+        if batch["bad"]:
+            raise DataError(f"{path} could not be used: {batch['bad'][0][1]}.")
+        inputs = batch["images"]
+        with torch.inference_mode():
+            from tlstudio.core.data.audio_clips import clip_probabilities
+
+            # the probability users are shown everywhere else: pooled, then calibrated
+            probabilities = sharpen(clip_probabilities(chunked(model, inputs), batch.get("groups")),
+                                    model.temperature)[0]
+        if target is None:
+            index = int(probabilities.argmax())
+        elif target in classes:
+            index = classes.index(target)
+        else:
+            raise DataError(f"'{target}' is not a class of this model.", f"Choose one of: {', '.join(classes)}.")
+        if pipeline.modality == "audio":
+            picture, heat, where = _sound_saliency(model, inputs, index)
+            method = "gradient x input on the spectrogram" + (f" ({where})" if where else "")
+        else:
+            if self.family in TRANSFORMER_FAMILIES:
+                heat, method = occlusion(model, inputs, index), "occlusion (32-pixel patches)"
+            else:
+                heat, method = grad_cam(model, inputs, index), "Grad-CAM at the last block"
+            pre = pipeline.preprocess
+            picture = _image_picture(inputs, pre.mean, pre.std)
+        return Explanation(str(path), classes[index], float(probabilities[index]), method, picture,
+                           _normalise(heat))
+
+
 def explain(run, path: str | Path, target: str | None = None) -> Explanation:
     """The heat map of one file for `target` (default: the predicted class) with the run's model."""
-    from tlstudio.core.data.loaders import make_loader
-    from tlstudio.core.models.registry import get_entry
-    from tlstudio.core.models.saved import load_model
-
-    model, classes, pipeline = load_model(run)
-    model.eval()
-    loader = make_loader(pipeline.eval_dataset([Sample(str(path), 0)]), 1, 0, torch.device("cpu"))
-    batch = next(iter(loader))
-    if batch["bad"]:
-        raise DataError(f"{path} could not be used: {batch['bad'][0][1]}.")
-    inputs = batch["images"]
-    with torch.inference_mode():
-        from tlstudio.core.data.audio_clips import clip_probabilities
-
-        probabilities = clip_probabilities(model(inputs), batch.get("groups"))[0]
-    if target is None:
-        index = int(probabilities.argmax())
-    elif target in classes:
-        index = classes.index(target)
-    else:
-        raise DataError(f"'{target}' is not a class of this model.", f"Choose one of: {', '.join(classes)}.")
-    if pipeline.modality == "audio":
-        picture, heat, where = _sound_saliency(model, inputs, index)
-        method = "gradient x input on the spectrogram" + (f" ({where})" if where else "")
-    else:
-        family = get_entry(model_backbone_name(run)).family
-        if family in TRANSFORMER_FAMILIES:
-            heat, method = occlusion(model, inputs, index), "occlusion (32-pixel patches)"
-        else:
-            heat, method = grad_cam(model, inputs, index), "Grad-CAM at the last block"
-        pre = pipeline.preprocess
-        picture = _image_picture(inputs, pre.mean, pre.std)
-    return Explanation(str(path), classes[index], float(probabilities[index]), method, picture, _normalise(heat))
-
-
-def model_backbone_name(run) -> str:
-    return run.load_torch("model.pt")["backbone"]
+    return Explainer(run).explain(path, target)
 
 
 # ----------------------------------------------------------------------------- pictures

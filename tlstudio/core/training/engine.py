@@ -409,20 +409,25 @@ class Trainer:
         if best is not None:
             self.model.load_state_dict(best, strict=False)
         self.model.eval()
-        probabilities, labels, paths, outputs = self._predictions("val")
+        raw_probabilities, labels, paths, outputs = self._predictions("val")
         calibration = calibrate(outputs["logits"], outputs["groups"], labels) if len(labels) else None
         temperature = float(calibration["temperature"]) if calibration else 1.0
         # what every later reader computes with the shipped model (Evaluate, predict, exports)
-        probabilities = pooled(outputs["logits"], outputs["groups"], temperature) if len(labels) else probabilities
+        probabilities = (pooled(outputs["logits"], outputs["groups"], temperature) if len(labels)
+                         else raw_probabilities)
         metrics = report(probabilities, labels, self.spec.classes, paths)
         metrics["calibration"] = calibration
-        familiarity = novelty.build(self._train_features(), outputs["features"]) if len(labels) else None
+        # a stopped run leaves at once (no extra pass over training files); a completed resume adds it
+        familiarity = (novelty.build(self._train_features(), outputs["features"])
+                       if len(labels) and status == "completed" else None)
         metrics["novelty"] = ({k: round(v, 4) if isinstance(v, float) else v
                                for k, v in familiarity.items() if k != "bank"} if familiarity else None)
         metrics.update({
             "status": status,
             "val_accuracy": metrics["accuracy"],
-            "val_loss": round(steps.validation_loss(probabilities, labels), 6) if len(labels) else None,
+            # the training curve's definition (history.csv), before calibration
+            "val_loss": round(steps.validation_loss(raw_probabilities, labels), 6) if len(labels) else None,
+            "val_loss_calibrated": round(steps.validation_loss(probabilities, labels), 6) if len(labels) else None,
             "epochs": len(state.history),
             "epochs_planned": self.config.epochs,
             "best_epoch": state.best["epoch"],
@@ -496,9 +501,11 @@ class Trainer:
         if self.fast_path:
             return self._predictions("train")[3]["features"]
         train = self.spec.train
-        chosen = [train[i] for i in novelty.evenly(len(train), novelty.BANK_FILES).tolist()]
-        self.emit(Progress("measuring familiarity", 0, len(chosen)))
-        return self._predictions("train", chosen)[3]["features"]
+        chosen = [train[i] for i in novelty.evenly(len(train), novelty.FILE_BANK_FILES).tolist()]
+        self.emit(Progress("reading training files for the familiarity check", 0, len(chosen)))
+        features = self._predictions("train", chosen)[3]["features"]
+        self.emit(Progress("reading training files for the familiarity check", len(chosen), len(chosen)))
+        return features
 
 
 HEADER_FILES = ("config.json", "labels.json", "dataset.json", "skipped.tsv", checkpoints.BEST_FILE)

@@ -74,6 +74,7 @@ def find_learning_rate(spec: DatasetSpec, config: TrainConfig, steps: int = 100,
                                        config.weight_decay)
         shares = [group["lr"] / config.lr for group in groups]
         optimizer = torch.optim.AdamW(groups)
+        scaler = torch.amp.GradScaler("cuda", enabled=trainer.autocast_dtype == torch.float16)  # as in training
         module = source.module
         module.train()
         rates, smoothed = [], []
@@ -81,6 +82,8 @@ def find_learning_rate(spec: DatasetSpec, config: TrainConfig, steps: int = 100,
         step = 0
         try:
             while step < steps and not blown:
+                control.checkpoint()
+                before = step
                 for batch in source.train_batches(step):  # a new epoch's order when the data runs out
                     control.checkpoint()
                     rate = START * (END / START) ** (step / max(steps - 1, 1))
@@ -94,8 +97,9 @@ def find_learning_rate(spec: DatasetSpec, config: TrainConfig, steps: int = 100,
                                         enabled=trainer.autocast_dtype is not None):
                         loss = trainer.loss_fn(module(inputs).float(), labels)
                     optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
                     value = float(loss.detach())
                     average = 0.98 * average + 0.02 * value if math.isfinite(value) else math.inf
                     corrected = average / (1 - 0.98 ** (step + 1))
@@ -109,6 +113,9 @@ def find_learning_rate(spec: DatasetSpec, config: TrainConfig, steps: int = 100,
                         blown = True
                     if blown or step >= steps:
                         break
+                if step == before:
+                    raise DataError("No training file could be read for the range test.",
+                                    "Check the files in the folder (the Data step lists what was skipped).")
         finally:
             source.close()
         finite = [(r, v) for r, v in zip(rates, smoothed, strict=True) if math.isfinite(v)]

@@ -135,6 +135,7 @@ class EvaluatePage(QWidget):
         if self.task is not None:
             self.task.drop()
             self.task = None
+        self._drop_explanation()
         self.headline.setText("Train a model, or choose one on the Compare page, to see how good it is.")
         self.per_class.setRowCount(0)
         self.matrix.set_matrix([], [])
@@ -151,6 +152,7 @@ class EvaluatePage(QWidget):
         if self.task is not None:  # an evaluation of the previous model must not land on this one
             self.task.drop()
             self.task = None
+        self._drop_explanation()
         run_dir = Path(run_dir)
         metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
         labels_file = run_dir / "labels.json"
@@ -266,11 +268,23 @@ class EvaluatePage(QWidget):
         menu.popup(self.gallery.viewport().mapToGlobal(position))
         self._popup = menu
 
+    def _drop_explanation(self) -> None:
+        """Another model: a heat map of the previous one must neither land nor stay open."""
+        task = getattr(self, "explain_task", None)
+        if task is not None:
+            task.drop()
+            self.explain_task = None
+        dialog = getattr(self, "explanation_dialog", None)
+        if dialog is not None:
+            dialog.close()
+            self.explanation_dialog = None
+
     def explain(self, path: str) -> Task | None:
         """The heat map of one file (for the class the model chose) in a window of its own."""
         run_dir = self.state.run_dir
         if run_dir is None:
             return None
+        self._drop_explanation()  # one at a time: the newest request wins
 
         def work(_progress, _control):
             from tlstudio.core.inference.saliency import explain, overlay

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -135,8 +136,8 @@ class ModelPage(QWidget):
         self.batch.setValue(state.config.batch_size)
         self.batch.setToolTip(TIPS["batch"])
         self.lr = QDoubleSpinBox()
-        self.lr.setDecimals(5)
-        self.lr.setRange(1e-5, 1.0)
+        self.lr.setDecimals(6)  # the range test can suggest a few millionths for a large fine-tune
+        self.lr.setRange(1e-6, 1.0)
         self.lr.setSingleStep(1e-4)
         self.lr.setValue(state.config.lr)
         self.lr.setToolTip(TIPS["lr"])
@@ -531,8 +532,6 @@ class ModelPage(QWidget):
             self.error.emit("Choose a data folder first.", "Use the Data step.")
             return None
         self.collect()
-        from dataclasses import replace
-
         config = replace(self.state.config)
 
         def work(progress, control):
@@ -540,6 +539,7 @@ class ModelPage(QWidget):
 
             return find_learning_rate(spec, config, progress=progress, control=control)
 
+        self._lr_for = (self.state.spec, config)  # a result for other data or settings is not offered
         self.lr_find.setEnabled(False)
         self.lr_find.setText("Finding…")
         task = Task(work)
@@ -553,6 +553,12 @@ class ModelPage(QWidget):
     def _learning_rate_found(self, test) -> None:
         from tlstudio.gui.widgets.lr_finder_dialog import LearningRateDialog
 
+        self.collect()
+        spec, config = self._lr_for
+        if spec is not self.state.spec or replace(config, lr=self.state.config.lr) != self.state.config:
+            self.error.emit("The data or the settings changed while the learning rate was being measured.",
+                            "Press Find… again for the settings as they are now.")
+            return
         dialog = LearningRateDialog(test, self)
         dialog.chosen.connect(lambda rate: self.lr.setValue(max(self.lr.minimum(), min(rate, self.lr.maximum()))))
         dialog.show()

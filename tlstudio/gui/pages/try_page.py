@@ -128,6 +128,7 @@ class TryPage(QWidget):
         self.threshold.setRange(0, 99)
         self.threshold.setValue(int(settings().value("try/min_confidence", DEFAULT_MIN_CONFIDENCE)))
         self.threshold.setMaximumWidth(220)
+        self.threshold.setTracking(False)  # cards are redrawn when the slider is let go, not on every step
         self.threshold.setToolTip("Below this calibrated confidence a file is called 'not sure' (tlstudio predict "
                                   "--min-confidence). It catches doubtful inputs, not every input unlike the "
                                   "training files: see the README.")
@@ -137,6 +138,7 @@ class TryPage(QWidget):
                              "spectrogram of each clip: bright is what decided the answer. Also: tlstudio explain.")
         self.heat.toggled.connect(lambda on: self._explain_shown() if on else self._render())
         self.heat_task: Task | None = None
+        self.heat_maps: dict = {}  # path -> overlay, for the current model
         self.threshold.valueChanged.connect(self._threshold_changed)
         self._threshold_changed(self.threshold.value(), save=False)
         self.cards = QWidget()
@@ -192,6 +194,7 @@ class TryPage(QWidget):
         if self.heat_task is not None:
             self.heat_task.drop()
             self.heat_task = None
+        self.heat_maps = {}
         self.busy.setVisible(False)
         self._remove_cards()
         self.predictions = []
@@ -280,24 +283,29 @@ class TryPage(QWidget):
             self._explain_shown()
 
     def _explain_shown(self, limit: int = 24) -> Task | None:
-        """Heat maps for the first cards, in the background (a few tenths of a second each on a CPU)."""
+        """Heat maps for the first cards, in the background; ones already made are reused."""
         run_dir = self.state.run_dir
-        paths = [card.path for card in self.shown_cards()[:limit]
-                 if not any(p.path == card.path and p.error for p in self.predictions)]
+        cached = [card for card in self.shown_cards() if card.path in self.heat_maps]
+        for card in cached:
+            card.show_heat_map(self.heat_maps[card.path])
+        paths = [card.path for card in self.shown_cards()[:limit] if card.path not in self.heat_maps
+                 and not any(p.path == card.path and p.error for p in self.predictions)]
+        if cached and not paths:
+            self.explained.emit(len(cached))
         if run_dir is None or not paths:
             return None
 
         def work(progress, control):
             from tlstudio.core.errors import StudioError
-            from tlstudio.core.inference.saliency import explain, overlay
+            from tlstudio.core.inference.saliency import Explainer, overlay
             from tlstudio.core.store.runs import RunDir
 
-            run = RunDir.open(run_dir)
+            explainer = Explainer(RunDir.open(run_dir))  # the model is loaded once for all the cards
             maps = {}
             for done, path in enumerate(paths):
                 control.checkpoint()
                 try:
-                    maps[path] = overlay(explain(run, path))
+                    maps[path] = overlay(explainer.explain(path))
                 except (StudioError, RuntimeError, ValueError):  # that card keeps its thumbnail
                     continue
                 progress(done + 1, len(paths))
@@ -312,6 +320,7 @@ class TryPage(QWidget):
         return self.heat_task
 
     def _show_heat_maps(self, maps: dict) -> None:
+        self.heat_maps.update(maps)
         if not self.heat.isChecked():
             return
         for card in self.shown_cards():
