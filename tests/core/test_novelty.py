@@ -10,8 +10,9 @@ import torch
 
 from tlstudio.cli import main
 from tlstudio.core.data.scan import scan
-from tlstudio.core.inference.novelty import NoveltyCheck, build, check
+from tlstudio.core.inference.novelty import NoveltyCheck, build
 from tlstudio.core.inference.predict import UNKNOWN, Predictor
+from tlstudio.core.models.saved import novelty_data_ok as check
 from tlstudio.core.store.runs import RunDir
 from tlstudio.core.training import engine
 from tlstudio.core.training.config import TrainConfig

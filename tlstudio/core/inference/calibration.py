@@ -8,7 +8,6 @@ every export as two operations (log, divide) before a softmax.
 
 from __future__ import annotations
 
-import itertools
 import math
 from typing import Any
 
@@ -21,12 +20,21 @@ MIN_FILES = 20  # below this a fitted temperature is noise
 LOWEST, HIGHEST = 0.05, 20.0  # temperatures outside this range mean the fit went wrong, not a real model
 
 
-def sharpen(probabilities: torch.Tensor, temperature: float | torch.Tensor = 1.0) -> torch.Tensor:
+def calibrated(probabilities: torch.Tensor, temperature: float) -> torch.Tensor:
     """Probabilities at `temperature`: softmax(log p / T). For one window this is exactly softmax(logits / T);
-    applied after a clip's windows are pooled, it cannot change which class wins either."""
-    if not isinstance(temperature, torch.Tensor) and temperature == 1.0:
+    applied after a clip's windows are pooled, it cannot change which class wins either. TorchScript-able:
+    the exported graphs call this very function."""
+    if temperature == 1.0:
         return probabilities
     return (probabilities.clamp_min(1e-12).log() / temperature).softmax(dim=1)
+
+
+def sharpen(probabilities: torch.Tensor, temperature: float | torch.Tensor = 1.0) -> torch.Tensor:
+    """`calibrated`, also for a temperature that is a tensor being fitted (never short-cut at T = 1 then:
+    the gradient must flow)."""
+    if isinstance(temperature, torch.Tensor):
+        return (probabilities.clamp_min(1e-12).log() / temperature).softmax(dim=1)
+    return calibrated(probabilities, temperature)
 
 
 def pooled(logits: torch.Tensor, groups: list[int] | None, temperature: float | torch.Tensor = 1.0) -> torch.Tensor:
@@ -35,35 +43,32 @@ def pooled(logits: torch.Tensor, groups: list[int] | None, temperature: float | 
     return sharpen(pool_groups(logits.float().softmax(dim=1), groups), temperature)
 
 
-def expected_calibration_error(probabilities: torch.Tensor, labels: torch.Tensor, bins: int = BINS) -> float:
-    """Sum over confidence bins of |accuracy - mean confidence|, weighted by the bin's share of files."""
-    if not len(labels):
-        return float("nan")
+def _bins(probabilities: torch.Tensor, labels: torch.Tensor, bins: int):
+    """(low, high, mean confidence, accuracy, files) of each non-empty confidence bin: (low, high], the
+    first bin also taking 0. The one binning rule of the error and of the diagram."""
     confidence, predicted = probabilities.max(dim=1)
     correct = (predicted == labels).double()
-    edges = torch.linspace(0, 1, bins + 1)
-    error = 0.0
-    for low, high in itertools.pairwise(edges):
-        inside = (confidence > low) & (confidence <= high) if low > 0 else (confidence <= high)
-        if inside.any():
-            error += float(inside.double().mean()) * abs(float(correct[inside].mean())
-                                                        - float(confidence[inside].double().mean()))
-    return error
-
-
-def reliability(probabilities: torch.Tensor, labels: torch.Tensor, bins: int = BINS) -> list[dict[str, float]]:
-    """Per non-empty bin: its range, mean confidence, accuracy and file count (the reliability diagram)."""
-    confidence, predicted = probabilities.max(dim=1)
-    correct = (predicted == labels).double()
-    rows = []
     for b in range(bins):
         low, high = b / bins, (b + 1) / bins
         inside = (confidence > low) & (confidence <= high) if b else (confidence <= high)
         if inside.any():
-            rows.append({"low": round(low, 4), "high": round(high, 4),
-                         "confidence": round(float(confidence[inside].double().mean()), 4),
-                         "accuracy": round(float(correct[inside].mean()), 4), "count": int(inside.sum())})
-    return rows
+            yield (low, high, float(confidence[inside].double().mean()), float(correct[inside].mean()),
+                   int(inside.sum()))
+
+
+def expected_calibration_error(probabilities: torch.Tensor, labels: torch.Tensor, bins: int = BINS) -> float:
+    """Sum over confidence bins of |accuracy - mean confidence|, weighted by the bin's share of files."""
+    if not len(labels):
+        return float("nan")
+    return sum(count / len(labels) * abs(accuracy - confidence)
+               for _low, _high, confidence, accuracy, count in _bins(probabilities, labels, bins))
+
+
+def reliability(probabilities: torch.Tensor, labels: torch.Tensor, bins: int = BINS) -> list[dict[str, float]]:
+    """Per non-empty bin: its range, mean confidence, accuracy and file count (the reliability diagram)."""
+    return [{"low": round(low, 4), "high": round(high, 4), "confidence": round(confidence, 4),
+             "accuracy": round(accuracy, 4), "count": count}
+            for low, high, confidence, accuracy, count in _bins(probabilities, labels, bins)]
 
 
 def fit_temperature(logits: torch.Tensor, groups: list[int] | None, labels: torch.Tensor,

@@ -23,6 +23,7 @@ from torch import nn
 from tlstudio import __version__
 from tlstudio.core.data.pipelines import AudioPipeline, ImagePipeline
 from tlstudio.core.errors import ConfigError, RunError, StorageError, StudioError
+from tlstudio.core.inference.calibration import calibrated
 from tlstudio.core.models.saved import load_model
 from tlstudio.core.store.runs import RunDir
 
@@ -60,13 +61,6 @@ class ImageClassifier(nn.Module):
         x = F.interpolate(region, size=(self.crop, self.crop), mode=self.mode, antialias=True, align_corners=False)
         x = (x.clamp(0.0, 1.0) - self.mean) / self.std
         return calibrated(self.core(x).softmax(dim=1), self.temperature)
-
-
-def calibrated(probabilities: torch.Tensor, temperature: float) -> torch.Tensor:
-    """The studio's calibration.sharpen, in the graph: softmax(log p / T) after any pooling."""
-    if temperature == 1.0:
-        return probabilities
-    return (probabilities.clamp_min(1e-12).log() / temperature).softmax(dim=1)
 
 
 class SoundClassifier(nn.Module):

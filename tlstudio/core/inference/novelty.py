@@ -14,8 +14,6 @@ from typing import Any
 
 import torch
 
-from tlstudio.core.models.saved import novelty_data_ok as check  # noqa: F401 - the check lives with model.pt
-
 BANK_FILES = 2000  # training files kept as the reference: bounds model.pt's size and the search time
 # when the features must be read again from the files (fine-tuned runs): one more pass, so fewer
 FILE_BANK_FILES = 500

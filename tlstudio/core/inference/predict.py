@@ -71,21 +71,22 @@ class Predictor:
         return self.pipeline.modality
 
     def _scores(self, inputs: torch.Tensor, groups: list[int] | None,
-                tta: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(plain probabilities, their average with a mirrored / time-shifted copy when `tta`); the novelty
-        of each file lands in `self._batch_novelty`. Features and head are run apart (exactly the model's
-        forward) so the features can be compared with the training files'."""
+                tta: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(plain probabilities, their average with a mirrored / time-shifted copy when `tta`, each file's
+        novelty or None). Features and head are run apart (exactly the model's forward) so the features can
+        be compared with the training files'."""
         features = chunked(self.model.features, inputs)
         temperature = self.model.temperature
         plain = sharpen(clip_probabilities(self.model.head(features), groups), temperature)
-        self._batch_novelty = (self.familiarity.scores(pool_groups(features.float(), groups))
-                               if self.familiarity is not None else None)
+        novelty = (self.familiarity.scores(pool_groups(features.float(), groups))
+                   if self.familiarity is not None else None)
         if not tta:
-            return plain, None
+            return plain, None, novelty
         # images: the mirror image; sound: each window heard a quarter window later (silence enters at the
         # start, nothing wraps around)
         other = inputs.flip(-1) if self.modality == "image" else delayed(inputs, max(1, inputs.shape[-1] // 4))
-        return plain, (plain + sharpen(clip_probabilities(chunked(self.model, other), groups), temperature)) / 2
+        averaged = (plain + sharpen(clip_probabilities(chunked(self.model, other), groups), temperature)) / 2
+        return plain, averaged, novelty
 
     @torch.inference_mode()
     def scores(self, files: Sequence[str | Path], batch_size: int = 16, tta: bool = False,
@@ -105,10 +106,10 @@ class Predictor:
             for index, reason in batch["bad"]:
                 errors[index] = reason
             if batch["indices"].numel():
-                base, averaged = self._scores(batch["images"].to(self.device), batch.get("groups"), tta)
+                base, averaged, novelty = self._scores(batch["images"].to(self.device), batch.get("groups"), tta)
                 plain[batch["indices"]] = base.cpu()
-                if self._batch_novelty is not None:
-                    self.novelty[batch["indices"]] = self._batch_novelty.cpu()
+                if novelty is not None:
+                    self.novelty[batch["indices"]] = novelty.cpu()
                 if augmented is not None:
                     augmented[batch["indices"]] = averaged.cpu()
             done += len(batch["indices"]) + len(batch["bad"])

@@ -59,6 +59,7 @@ def find_learning_rate(spec: DatasetSpec, config: TrainConfig, steps: int = 100,
     from tlstudio.core.models import freezing
     from tlstudio.core.store.runs import RunDir
     from tlstudio.core.training import engine
+    from tlstudio.core.training.steps import StepContext
 
     control = control or Control()
     folder = Path(tempfile.mkdtemp(prefix="tlstudio-lr-find-"))
@@ -77,6 +78,9 @@ def find_learning_rate(spec: DatasetSpec, config: TrainConfig, steps: int = 100,
         scaler = torch.amp.GradScaler("cuda", enabled=trainer.autocast_dtype == torch.float16)  # as in training
         module = source.module
         module.train()
+        # the training loop's own input placement (channels-last) and mixed precision
+        context = StepContext(trainer.device, trainer.autocast_dtype, trainer.loss_fn, control,
+                                    emit or (lambda _e: None))
         rates, smoothed = [], []
         average, best, blown = 0.0, math.inf, False
         step = 0
@@ -89,13 +93,9 @@ def find_learning_rate(spec: DatasetSpec, config: TrainConfig, steps: int = 100,
                     rate = START * (END / START) ** (step / max(steps - 1, 1))
                     for group, share in zip(optimizer.param_groups, shares, strict=True):
                         group["lr"] = rate * share
-                    inputs = batch["images"].to(trainer.device)
-                    if inputs.ndim == 4:
-                        inputs = inputs.contiguous(memory_format=torch.channels_last)
                     labels = batch["labels"].to(trainer.device)
-                    with torch.autocast(trainer.device.type, dtype=trainer.autocast_dtype,
-                                        enabled=trainer.autocast_dtype is not None):
-                        loss = trainer.loss_fn(module(inputs).float(), labels)
+                    with context.autocast():
+                        loss = trainer.loss_fn(module(context.inputs(batch)).float(), labels)
                     optimizer.zero_grad(set_to_none=True)
                     scaler.scale(loss).backward()
                     scaler.step(optimizer)

@@ -302,7 +302,7 @@ class EvaluatePage(QWidget):
     def _show_explanation(self, result) -> None:
         from PySide6.QtWidgets import QDialog
 
-        from tlstudio.gui.pages.try_page import array_pixmap
+        from tlstudio.gui.widgets.pixmaps import array_pixmap
 
         explanation, mixed = result
         dialog = QDialog(self)

@@ -560,7 +560,7 @@ class ModelPage(QWidget):
                             "Press Find… again for the settings as they are now.")
             return
         dialog = LearningRateDialog(test, self)
-        dialog.chosen.connect(lambda rate: self.lr.setValue(max(self.lr.minimum(), min(rate, self.lr.maximum()))))
+        dialog.chosen.connect(self.lr.setValue)  # the spin box keeps it within its range
         dialog.show()
         self.lr_dialog = dialog
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent, QImage, QPixmap
+from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from tlstudio.gui.settings import settings
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task
+from tlstudio.gui.widgets.pixmaps import array_pixmap
 
 DEFAULT_MIN_CONFIDENCE = 60  # percent: below it a card says "not sure" rather than a bold answer
 
@@ -82,15 +83,6 @@ class PredictionCard(QWidget):
         self.picture.setPixmap(array_pixmap(pixels).scaled(
             self.picture.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
         self.heat_shown = True
-
-
-def array_pixmap(pixels) -> QPixmap:
-    """(H, W, 3) uint8 -> QPixmap (copied, so the array may go)."""
-    import numpy as np
-
-    pixels = np.ascontiguousarray(pixels)
-    h, w = pixels.shape[:2]
-    return QPixmap.fromImage(QImage(pixels.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy())
 
 
 class TryPage(QWidget):
