@@ -106,7 +106,8 @@ class EvaluatePage(QWidget):
         self.reliability = ReliabilityDiagram()
         self.reliability.setToolTip("For the files the model was, say, 80% sure of: how many it got right. "
                                     "Bars on the dashed diagonal mean its confidence can be taken at its word.")
-        left_layout.addWidget(self.reliability, 2)
+        self.reliability.setMaximumHeight(230)  # beside the matrix, never squeezing its cells
+        left_layout.addWidget(self.reliability)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
