@@ -54,6 +54,7 @@ class DataSet:
     counts: dict[str, int]  # expected files per class folder (or side/class for split sets)
     fingerprint: str  # sha256 of the sorted "relpath<TAB>size" lines
     notes: list[str] = field(default_factory=list)
+    value: Callable[[str], str] | None = None  # a regression set: each file's number, written to labels.csv
 
     @property
     def folder(self) -> Path:
@@ -88,6 +89,16 @@ def _fsdd_speaker(path: str) -> str | None:
         return None
     speaker = flat.rsplit("/", 1)[-1].split("_")[1]
     return f"{'val' if speaker == FSDD_HELD_OUT else 'train'}/{flat}"
+
+
+def _fsdd_recordings(path: str) -> str | None:
+    """One folder of recordings, no class folders: the digit comes from labels.csv (regression)."""
+    flat = _fsdd_flat(path)
+    return None if flat is None else f"recordings/{flat.rsplit('/', 1)[-1]}"
+
+
+def _fsdd_digit(rel: str) -> str:
+    return rel.rsplit("/", 1)[-1].split("_")[0]
 
 
 def _esc10_label(folder: str) -> str:
@@ -149,6 +160,17 @@ _add(
         about="Free Spoken Digit Dataset: 3,000 recordings of the digits 0-9, 8 kHz wav, 6 speakers x 50 takes",
         counts={str(d): 300 for d in range(10)},
         fingerprint="8cb9766f59e68c3d21892fe3c13f3058cd1af8a010f1563c478670bb0d70ae1a",
+    )
+)
+_add(
+    DataSet(
+        name="fsdd_value",
+        **_FSDD,
+        place=_fsdd_recordings,
+        value=_fsdd_digit,
+        about="FSDD as a regression: recordings/ plus labels.csv (file,value) whose value is the digit spoken",
+        counts={"recordings": 3000},
+        fingerprint="266b3b815f8fef2bff924961d19a0675680f700a9d9267995f328babe7985cf5",
     )
 )
 _add(
@@ -330,7 +352,8 @@ def check(ds: DataSet, rows: list[tuple[str, int]]) -> list[str]:
 def _on_disk(ds: DataSet) -> list[tuple[str, int]]:
     if not ds.data.is_dir():
         return []
-    return sorted((p.relative_to(ds.data).as_posix(), p.stat().st_size) for p in ds.data.rglob("*") if p.is_file())
+    return sorted((p.relative_to(ds.data).as_posix(), p.stat().st_size) for p in ds.data.rglob("*")
+                  if p.is_file() and p != ds.data / "labels.csv")
 
 
 def _write_blobs(gdir: Path, todo: list[tuple[Path, str, int]]) -> None:
@@ -392,6 +415,9 @@ def prepare(ds: DataSet, *, quiet: bool = False) -> Path:
     problems = check(ds, disk)
     if problems:
         raise SystemExit(f"{ds.name}: after writing, " + "; ".join(problems))
+    if ds.value is not None:
+        lines = ["file,value"] + [f"{rel},{ds.value(rel)}" for rel, _ in disk]
+        (ds.data / "labels.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     record = {
         "name": ds.name,
         "kind": ds.kind,

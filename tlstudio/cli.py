@@ -98,8 +98,9 @@ class ConsolePrinter:
                          f"{event.samples_per_s:.0f} samples/s ETA {eta.clock(remaining)}")
         elif isinstance(event, ev.EpochEnd):
             best = "  *best" if event.is_best else ""
+            score = "MAE" if event.score_name == "mae" else "acc"
             self._line(f"epoch {event.epoch:>3}/{event.epochs}  train loss {event.train_loss:.4f} "
-                       f"acc {event.train_acc:.3f} | val loss {event.val_loss:.4f} acc {event.val_acc:.3f} | "
+                       f"{score} {event.train_acc:.3f} | val loss {event.val_loss:.4f} {score} {event.val_acc:.3f} | "
                        f"lr {event.lr:.2e} | {event.seconds:.2f}s{best}")
             self.epoch_started = time.perf_counter()
         elif isinstance(event, ev.Problem):
@@ -112,7 +113,9 @@ class ConsolePrinter:
             metrics = event.metrics
             if event.status == "cancelled" and metrics:
                 self._line("Stopped early; the best weights so far were kept.")
-            if metrics:
+            if metrics and metrics.get("task") == "regression":
+                self._line(regression_lines(metrics))
+            elif metrics:
                 self._line(f"Validation accuracy {metrics['val_accuracy']:.4f} (best epoch {metrics['best_epoch']}"
                            f" of {metrics['epochs']}); trained in {metrics['train_seconds']:.1f}s on "
                            f"{metrics['device']}")
@@ -257,7 +260,7 @@ def _lr_find(args: argparse.Namespace) -> int:
         raise ConfigError(f"--steps must be between 10 and 10000, not {args.steps}.")
     config, given = _config_from_args(args)
     spec = data.scan(args.data, val_split=config.val_split, seed=config.seed, check_file="auto",
-                     group_by=config.group_by)
+                     group_by=config.group_by, task=config.task)
     config = with_data_defaults(config, spec.modality, given, spec.clip_seconds)
     print(f"Range test: {config.backbone}, unfreeze {config.unfreeze}, {args.steps} batches of {config.batch_size}")
     printer = ConsolePrinter(quiet=False)
@@ -311,7 +314,7 @@ def _train(args: argparse.Namespace) -> int:
     config, given = _config_from_args(args)
     print(f"Scanning {args.data} ...", flush=True)
     spec = data.scan(args.data, val_split=config.val_split, seed=config.seed, check_file="auto",
-                     group_by=config.group_by)
+                     group_by=config.group_by, task=config.task)
     config = with_data_defaults(config, spec.modality, given, spec.clip_seconds)
     if spec.modality == "audio" and "unfreeze" not in given and config.backbone == default_backbone("audio"):
         kind = ("short clips: fine-tuned" if config.unfreeze == "all" else
@@ -345,11 +348,35 @@ def _refuse_flags_with_resume(args: argparse.Namespace) -> None:
                           "Leave them out to resume, or start a new run to change them.")
 
 
+def regression_lines(metrics: dict) -> str:
+    """The end of a regression run: its errors in the target's unit, beside what guessing would score."""
+    target = metrics.get("target") or {}
+    name = target.get("name", "value")
+    lines = [f"Validation MAE {metrics['val_mae']:.4f} {name}, RMSE {metrics['val_rmse']:.4f}, R² "
+             f"{metrics['val_r2'] if metrics['val_r2'] is not None else float('nan'):.3f} (best epoch "
+             f"{metrics['best_epoch']} of {metrics['epochs']}); trained in {metrics['train_seconds']:.1f}s on "
+             f"{metrics['device']}"]
+    if metrics.get("mae_guessing_the_mean") is not None:
+        lines.append(f"  always guessing the training mean ({target.get('mean', 0):.4g}) would give MAE "
+                     f"{metrics['mae_guessing_the_mean']:.4f}")
+    for row in metrics.get("largest_errors", [])[:3]:
+        lines.append(f"  largest error: {row['path']} is {row['true']:.4g}, predicted {row['predicted']:.4g}")
+    test = metrics.get("test")
+    if test and test.get("mae") is not None:
+        lines.append(f"Test MAE {test['mae']:.4f} on {test['files']} files of test/ (kept apart)")
+    return "\n".join(lines)
+
+
 def _describe_split(spec: Any) -> str:
     grouping = spec.grouping
     groups = grouping.get("groups", {})
     sizes = spec.sizes()
     test = f", {sizes['test']} test (kept apart for a final score)" if sizes["test"] else ""
+    if spec.task == "regression":
+        target = spec.target
+        print(f"Regression on {target['name']} from labels.csv: training values {target['min']:.4g} to "
+              f"{target['max']:.4g} (mean {target['mean']:.4g}, spread {target['std']:.4g}); one linear output, "
+              "Huber loss on standardised values.")
     if spec.split_source == "folders":
         return f"Split: your folders as given: {sizes['train']} train, {sizes['val']} validation{test}."
     where = "train/" if spec.split_source.endswith("train/") else "the folder"
@@ -434,6 +461,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"Run: {run.path}")
     print(f"Data: {result['data']} ({result['files']} files)")
+    if result["task"] == "regression":
+        _print_regression_evaluation(result, tta, args)
+        return EXIT_OK
     trained = result["trained_val_accuracy"]
     line = f"Accuracy {result['accuracy']:.4f}   macro F1 {result['macro_f1']:.4f}"
     if args.data and trained is not None:
@@ -477,6 +507,30 @@ def _evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _print_regression_evaluation(result: dict, tta: dict | None, args: argparse.Namespace) -> None:
+    name = (result.get("target") or {}).get("name", "value")
+    r2 = result["r2"]
+    line = (f"MAE {result['mae']:.4f} {name}   RMSE {result['rmse']:.4f}   R² "
+            f"{r2 if r2 is not None else float('nan'):.3f}")
+    if args.data and result.get("trained_val_mae") is not None:
+        line += f"   (at training, on its validation split: MAE {result['trained_val_mae']:.4f})"
+    print(line)
+    if result.get("mae_guessing_the_mean") is not None:
+        print(f"Always guessing the training mean would give MAE {result['mae_guessing_the_mean']:.4f}")
+    if tta:
+        print(f"With test-time augmentation: MAE {tta['mae']:.4f}   RMSE {tta['rmse']:.4f}")
+    if result.get("unfamiliar_share") is not None:
+        print(f"Unlike the training files: {result['unfamiliar_share']:.1%} of these files (about 5% is expected "
+              "of data like the training data; much more means the data has drifted)")
+    for item in result["unreadable"][:10]:
+        print(f"unreadable: {item['path']}: {item['reason']}")
+    worst = result.get("largest_errors", [])[: args.worst]
+    if worst:
+        print("Largest errors (true -> predicted):")
+        for item in worst:
+            print(f"  {item['error']:+.3f}  {item['true']:.4g} -> {item['predicted']:.4g}  {item['path']}")
+
+
 def _predict(args: argparse.Namespace) -> int:
     import csv
 
@@ -503,6 +557,14 @@ def _predict(args: argparse.Namespace) -> int:
                 from exc
         with handle:
             writer = csv.writer(handle)
+            if predictor.regression:
+                writer.writerow(["path", predictor.classes[0], "verdict", "novelty", "error"])
+                for result in results:
+                    novelty = "" if result.novelty is None or result.error else f"{result.novelty:.4f}"
+                    value = "" if result.value is None else f"{result.value:.6g}"
+                    writer.writerow([result.path, value, verdict(result), novelty, result.error])
+                print(f"Wrote {len(results)} predictions to {args.csv}")
+                return EXIT_OK
             header = ["path"] + [f"{kind}{i + 1}" for i in range(args.top) for kind in ("label", "probability")]
             writer.writerow([*header, "verdict", "novelty", "error"])
             for result in results:
@@ -515,6 +577,10 @@ def _predict(args: argparse.Namespace) -> int:
     for result in results:
         if result.error:
             print(f"{result.path}: could not be used ({result.error})")
+        elif result.value is not None:
+            note = (f" (unlike the training files: novelty {result.novelty:.2f} > 1, so take it with care)"
+                    if result.unfamiliar and not args.keep_unfamiliar else "")
+            print(f"{result.path}: {predictor.classes[0]} {result.value:.4g}{note}")
         elif verdict(result) == UNKNOWN:
             why = (f"unlike the training files (novelty {result.novelty:.2f} > 1)"
                    if result.unfamiliar and not args.keep_unfamiliar
@@ -538,7 +604,7 @@ def _explain(args: argparse.Namespace) -> int:
         out = save_png(explanation, args.out)
     except OSError as exc:
         raise StorageError(f"Cannot write {args.out}: {exc.strerror or exc}.", "Choose a writable place.") from exc
-    print(f"{args.file}: {explanation.target} {explanation.probability:.3f}; {explanation.method}")
+    print(f"{args.file}: {explanation.describe()}; {explanation.method}")
     print(f"Wrote {out} (left: what the network sees; right: bright = what decided it)")
     return EXIT_OK
 

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.core.store.paths import runs_home
-from tlstudio.gui.messages import HELP, plain_error
+from tlstudio.gui.messages import HELP, plain_error, score_text
 from tlstudio.gui.pages.compare_page import ComparePage
 from tlstudio.gui.pages.data_page import DataPage, demo_folder
 from tlstudio.gui.pages.evaluate_page import EvaluatePage
@@ -204,6 +204,7 @@ class MainWindow(QMainWindow):
         self.compare_page.apply_theme(dark)
         self.data_page.audio.apply_theme(dark)
         self.evaluate_page.reliability.apply_theme(dark)
+        self.evaluate_page.scatter.apply_theme(dark)
 
     def recent_folders(self) -> list[str]:
         return self.recent_data.items()
@@ -460,7 +461,9 @@ class MainWindow(QMainWindow):
             self._compare_after = None
             self.compare_page.select_paths([str(Path(p).resolve()) for p in pending])
             self.steps.setCurrentRow(5)
-        if metrics and metrics.get("val_accuracy") is not None:
+        if metrics and metrics.get("task") == "regression" and metrics.get("val_mae") is not None:
+            self.statusBar().showMessage(f"Done: validation {score_text(metrics)}. See the Evaluate step.")
+        elif metrics and metrics.get("val_accuracy") is not None:
             if self.train_page.comparison:
                 self.statusBar().showMessage(f"From-scratch comparison done: {metrics['val_accuracy']:.1%}. The "
                                              "active model is unchanged (double-click a run to use another).")

@@ -94,6 +94,7 @@ class TrainingPlots(QWidget):
         self.lr = self.lr_plot.plot(name="head lr", pen=pg.mkPen((120, 60, 170), width=2))
         self._old: list = []
         self.planned_epochs = 1
+        self.score = "acc"
         self.reset()
         self.timer = QTimer(self)
         self.timer.setInterval(REDRAW_MS)
@@ -138,11 +139,28 @@ class TrainingPlots(QWidget):
     def show_history(self, history: list[dict], epochs: int | None = None) -> None:
         """A finished (or stopped) run's epoch curves, read from its history."""
         self.reset()
+        regression = bool(history) and "val_mae" in history[0]
+        self.set_score("mae" if regression else "acc")
         for row in history:
+            row = {key.replace("_mae", "_acc"): value for key, value in row.items()}
             self.add_epoch({key: float(row[key]) for key in ("epoch", "train_loss", "val_loss", "train_acc",
-                                                              "val_acc") if key in row})
+                                                              "val_acc") if row.get(key) is not None})
         self.set_planned_epochs(epochs or len(history) or 1)
         self.redraw()
+
+    def set_score(self, name: str) -> None:
+        """"acc" (accuracy, 0 to 1) or "mae" (a regression's error, in the target's unit; lower is better)."""
+        if name == self.score:
+            return
+        self.score = name
+        regression = name == "mae"
+        self.acc_plot.setTitle("Mean absolute error per epoch (lower is better)" if regression else
+                               "Accuracy per epoch")
+        self.acc_plot.setLabel("left", "MAE" if regression else "accuracy")
+        if regression:
+            self.acc_plot.enableAutoRange(axis="y")
+        else:
+            self.acc_plot.setYRange(0, 1.0, padding=0.02)
 
     def set_legends_visible(self, visible: bool) -> None:
         for plot in (self.batch_plot, self.loss_plot, self.acc_plot, self.lr_plot):
@@ -171,8 +189,8 @@ class TrainingPlots(QWidget):
         x = np.array([row["epoch"] for row in history], dtype=np.float64)
         loss = self.loss_plot.plot(x, np.array([row["val_loss"] for row in history], dtype=np.float64), pen=pen,
                                    name=f"{label} (val)")
-        acc = self.acc_plot.plot(x, np.array([row["val_acc"] for row in history], dtype=np.float64), pen=pen,
-                                 name=f"{label} (val)")
+        score = np.array([row.get("val_acc", row.get("val_mae")) for row in history], dtype=np.float64)
+        acc = self.acc_plot.plot(x, score, pen=pen, name=f"{label} (val)")
         self._old.append((loss, acc))
 
     def old_runs(self) -> int:

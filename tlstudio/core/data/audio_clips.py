@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import Dataset
 
 from tlstudio.core.data.image_files import item_key
-from tlstudio.core.data.spec import Sample
+from tlstudio.core.data.spec import Sample, target_tensor
 from tlstudio.core.media.audio import AudioDecodeError, AudioSettings, fit_window, load_mono, sliding_windows
 from tlstudio.core.seeding import seeded_torch
 
@@ -49,14 +49,14 @@ class AudioClips(Dataset):
         try:
             wave = load_mono(sample.path, self.settings.sample_rate)
         except AudioDecodeError as exc:
-            return None, sample.label, index, str(exc)
+            return None, sample.target, index, str(exc)
         length = self.settings.window
         if self.train:
             with seeded_torch(item_seed):
                 slack = abs(wave.shape[-1] - length)
                 offset = int(torch.randint(0, slack + 1, (1,))) if self.augment != "none" else None
-                return augment_wave(fit_window(wave, length, offset), self.augment), sample.label, index, ""
-        return sliding_windows(wave, length, self.settings.hop), sample.label, index, ""
+                return augment_wave(fit_window(wave, length, offset), self.augment), sample.target, index, ""
+        return sliding_windows(wave, length, self.settings.hop), sample.target, index, ""
 
 
 def collate_windows(batch: list[tuple[Any, int, int, str]]) -> dict[str, Any]:
@@ -70,7 +70,7 @@ def collate_windows(batch: list[tuple[Any, int, int, str]]) -> dict[str, Any]:
         images, groups = torch.empty(0), []
     return {
         "images": images,
-        "labels": torch.tensor([item[1] for item in good], dtype=torch.long),
+        "labels": target_tensor([item[1] for item in good]),
         "indices": torch.tensor([item[2] for item in good], dtype=torch.long),
         "bad": bad,
         "groups": groups,

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from tlstudio.core.data.spec import Sample
+from tlstudio.core.data.spec import Sample, target_tensor
 from tlstudio.core.media.images import ImageDecodeError, load_rgb
 from tlstudio.core.seeding import derive_seed, seeded_torch
 
@@ -39,11 +39,11 @@ class ImageFiles(Dataset):
         try:
             image = load_rgb(sample.path, self.min_side)
         except ImageDecodeError as exc:
-            return None, sample.label, index, str(exc)
+            return None, sample.target, index, str(exc)
         except OSError as exc:  # deleted or unreadable since the scan
-            return None, sample.label, index, f"cannot be read ({exc.strerror or exc})"
+            return None, sample.target, index, f"cannot be read ({exc.strerror or exc})"
         with seeded_torch(item_seed):
-            return self.transform(image), sample.label, index, ""
+            return self.transform(image), sample.target, index, ""
 
 
 def collate_skipping_bad(batch: list[tuple[torch.Tensor | None, int, int, str]]) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def collate_skipping_bad(batch: list[tuple[torch.Tensor | None, int, int, str]])
     bad = [(item[2], item[3]) for item in batch if item[0] is None]
     if good:
         images = torch.stack([item[0] for item in good])
-        labels = torch.tensor([item[1] for item in good], dtype=torch.long)
+        labels = target_tensor([item[1] for item in good])
         indices = torch.tensor([item[2] for item in good], dtype=torch.long)
     else:
         images = torch.empty(0)

@@ -11,12 +11,13 @@ Drawn splits keep groups (speakers, sessions, copies) on one side: see grouping.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from tlstudio.core.data import grouping
+from tlstudio.core.data import grouping, targets
 from tlstudio.core.data.spec import DatasetSpec, Sample, SkippedFile
 from tlstudio.core.data.splits import group_of, grouped_split, straddling_groups
 from tlstudio.core.errors import DataError
@@ -152,8 +153,12 @@ def scan(
     check_file: Callable[[Path], str | None] | str | None = None,
     progress: ProgressFn | None = None,
     group_by: str = "auto",
+    task: str = "auto",
 ) -> DatasetSpec:
     """Read the folder's layout; `check_file` returns a reason to skip a file, or None to keep it.
+
+    A labels.csv in the folder gives each file its target instead of class folders (targets.py); numbers
+    make a regression task (`task` "auto"), unless `task` asks for classification.
 
     check_file="auto" checks each file with the decoder of the folder's modality (images or sound) and,
     for images, also finds near-identical copies (a perceptual hash) so they never straddle the split.
@@ -180,27 +185,46 @@ def scan(
     skipped: list[SkippedFile] = []
     warnings: list[str] = []
 
-    layout = _split_layout(root)
-    split_dirs: dict[str, Path] = layout if layout else {"all": root}
-    class_names: dict[str, str] = {}  # case-folded -> the name shown (train/'s spelling first)
-    for split in sorted(split_dirs, key=lambda s: s != "train"):
-        for sub in _subdirs(split_dirs[split]):
-            class_names.setdefault(sub.name.casefold(), sub.name)
-    keys = sorted(class_names, key=lambda k: class_names[k])
-    classes = [class_names[k] for k in keys]
-
+    table_path = targets.find_table(root)
+    if task not in targets.TASKS:
+        raise DataError(f"--task takes one of {', '.join(targets.TASKS)}, not '{task}'.")
+    if task == "regression" and table_path is None:
+        raise DataError(f"Regression needs a labels.csv in {root} with columns file,value.",
+                        "Write one line per file: its path inside the folder, a comma, its number.")
     ignored: list[Path] = []
     per_split_files: dict[str, list[tuple[Path, int]]] = {}
     class_dir_of: dict[str, str] = {}
-    for split, split_dir in split_dirs.items():
-        files: list[tuple[Path, int]] = []
-        for sub in _subdirs(split_dir):
-            label = keys.index(sub.name.casefold())
-            for path in walk_media(sub, suffixes, ignored):
-                files.append((path, label))
-                class_dir_of[str(path)] = str(sub)
-        per_split_files[split] = sorted(files, key=lambda item: (item[1], str(item[0])))
-    loose = _walk_media_top(root if not layout else None, suffixes)
+    values: dict[str, float] = {}
+    if table_path is not None:
+        layout = None
+        table = targets.read_table(table_path)
+        task = targets.resolve_task(table, task)
+        classes, files, table_skipped, table_warnings = _table_files(root, table, task, suffixes, values)
+        skipped.extend(table_skipped)
+        warnings.extend(table_warnings)
+        class_dir_of = {str(path): str(root) for path, _ in files}
+        per_split_files["all"] = files
+        loose = []
+    else:
+        task = "classification"
+        layout = _split_layout(root)
+        split_dirs: dict[str, Path] = layout if layout else {"all": root}
+        class_names: dict[str, str] = {}  # case-folded -> the name shown (train/'s spelling first)
+        for split in sorted(split_dirs, key=lambda s: s != "train"):
+            for sub in _subdirs(split_dirs[split]):
+                class_names.setdefault(sub.name.casefold(), sub.name)
+        keys = sorted(class_names, key=lambda k: class_names[k])
+        classes = [class_names[k] for k in keys]
+        for split, split_dir in split_dirs.items():
+            files = []
+            for sub in _subdirs(split_dir):
+                label = keys.index(sub.name.casefold())
+                for path in walk_media(sub, suffixes, ignored):
+                    files.append((path, label))
+                    class_dir_of[str(path)] = str(sub)
+            per_split_files[split] = sorted(files, key=lambda item: (item[1], str(item[0])))
+        loose = _walk_media_top(root if not layout else None, suffixes)
+    regression = task == "regression"
     if ignored:
         kind = "image" if modality == "image" else "sound"
         examples = ", ".join(path.name for path in ignored[:3])
@@ -221,7 +245,7 @@ def scan(
             if reason:
                 skipped.append(SkippedFile(str(path), reason))
             else:
-                samples.append(Sample(str(path), label))
+                samples.append(Sample(str(path), label, value=values.get(str(path))))
                 if perceptual is not None:
                     hashes[str(path)] = perceptual(path)
             done += 1
@@ -230,86 +254,48 @@ def scan(
         kept[split] = samples
 
     all_kept = [sample for samples in kept.values() for sample in samples]
+    if regression:
+        if len(all_kept) < 4 or len({s.value for s in all_kept}) < 2:
+            raise DataError(f"Regression needs at least 4 readable files with different values; {root} has "
+                            f"{len(all_kept)} with {len({s.value for s in all_kept})} distinct value(s).",
+                            "List more files in labels.csv.")
+        # strata stand in for classes while splitting: each range of values is validated, and a file-name
+        # token that is the value in disguise (7_jackson_0.wav) is not taken for a source
+        strata = _value_strata([s.value for s in all_kept])
+        kept = {"all": [dataclasses.replace(s, label=strata[s.value]) for s in all_kept]}
     counts = Counter(sample.label for sample in all_kept)
-    usable = [name for index, name in enumerate(classes) if counts.get(index, 0) > 0]
-    empty = [name for index, name in enumerate(classes) if counts.get(index, 0) == 0]
+    if regression:
+        counts = Counter({0: len(all_kept), 1: len(all_kept)})  # no classes to check
+    usable = classes if regression else [name for index, name in enumerate(classes) if counts.get(index, 0) > 0]
+    empty = [] if regression else [name for index, name in enumerate(classes) if counts.get(index, 0) == 0]
     if empty:
         warnings.append(f"Class folder(s) with no usable files were left out: {', '.join(empty)}.")
-    if len(usable) < 2:
+    if len(usable) < 2 and not regression:
         kind = "images" if modality == "image" else "sound files"
         found = f"only one class ({usable[0]})" if usable else "no class with usable files"
         raise DataError(
             f"A classifier needs at least two classes, but {root} has {found}.",
             f"Put each class's {kind} in its own sub-folder, for example {root.name}/cats and {root.name}/dogs.",
         )
-    singles = [name for index, name in enumerate(classes) if counts.get(index, 0) == 1]
+    singles = [] if regression else [name for index, name in enumerate(classes) if counts.get(index, 0) == 1]
     if empty:  # re-number labels over the usable classes only
         remap = {classes.index(name): new for new, name in enumerate(usable)}
         kept = {
-            split: [Sample(sample.path, remap[sample.label]) for sample in samples]
+            split: [dataclasses.replace(sample, label=remap[sample.label]) for sample in samples]
             for split, samples in kept.items()
         }
         classes = usable
 
-    # groups: the chosen rule over the files a split is drawn from, then copies merged across everything
-    pool_name = "train" if layout else "all"
-    order = [(split, i) for split, samples in kept.items() for i in range(len(samples))]
-    flat = [kept[split][i] for split, i in order]
-    pool_index = [n for n, (split, _) in enumerate(order) if split == pool_name]
-    base_keys = [os.path.relpath(s.path, root) for s in flat]
-    rule_keys, described = _group_keys([flat[n] for n in pool_index], class_dir_of, group_by, root)
-    for n, key in zip(pool_index, rule_keys, strict=True):
-        base_keys[n] = key
-    sizes = []
-    for sample in flat:
-        try:
-            sizes.append(os.stat(sample.path).st_size)
-        except OSError:
-            sizes.append(0)
-    links = grouping.duplicate_links([s.path for s in flat], sizes,
-                                     [hashes.get(s.path) for s in flat] if hashes else None)
-    merged = grouping.merge_groups(base_keys, links)
-    flat = [Sample(s.path, s.label, g) for s, g in zip(flat, merged, strict=True)]
-    kept = {split: [] for split in kept}
-    for (split, _), sample in zip(order, flat, strict=True):
-        kept[split].append(sample)
-    copies = sum(1 for a, b in links if base_keys[a] != base_keys[b])
-
-    if layout:
-        train, val, test = kept.get("train", []), kept.get("val", []), kept.get("test", [])
-        if not train:
-            raise DataError(f"{split_dirs['train']} holds no usable files.", "Put class folders inside train/.")
-        if "val" in split_dirs:
-            split_source = "folders"
-            if not val:
-                raise DataError(f"{split_dirs['val']} holds no usable files.", "Put class folders inside val/.")
-        else:
-            split_source = "drawn from train/"
-            train, val = grouped_split(train, val_split, seed)
-    else:
-        train, val = grouped_split(kept["all"], val_split, seed)
-        test = []
-        split_source = "drawn"
+    train, val, test, summary, split_source = _grouped_splits(root, kept, layout, class_dir_of, group_by, hashes,
+                                                              val_split, seed, warnings)
+    target: dict = {}
+    if regression:
+        train, val, test = ([dataclasses.replace(s, label=0) for s in side] for side in (train, val, test))
+        target = _target_summary(classes[0], [s.value for s in train])
     if singles and not layout:
         warnings.append(
             f"Class(es) with a single file cannot be validated and only train: {', '.join(singles)}."
         )
-    leaks = straddling_groups(train, val) | straddling_groups(train, test)
-    if leaks:
-        leaked = [s.path for s in val + test if group_of(s) in leaks]
-        warnings.append(f"{len(leaked)} validation/test file(s) are copies of training files (or share their "
-                        f"source), so their score is optimistic, e.g. {Path(leaked[0]).name}.")
-    groups = {name: len({group_of(s) for s in samples}) for name, samples in (("train", train), ("val", val))}
-    drawn = split_source != "folders"
-    summary = {
-        "by": group_by,
-        "rule": described if drawn else "ready-made folders (used as given)",
-        "groups": groups,
-        "copies_merged": copies,
-    }
-    if drawn and val and groups["val"] < 5 and groups["val"] < len(val):
-        warnings.append(f"Validation holds only {groups['val']} group(s) ({described.split(':')[0]}): its accuracy "
-                        "says little about new sources. More sources, or a larger --val-split, make it mean more.")
     clip_seconds = None
     if modality == "audio":
         from tlstudio.core.media.audio import typical_seconds
@@ -328,7 +314,123 @@ def scan(
         warnings=warnings,
         grouping=summary,
         split_settings={"val_split": val_split, "seed": seed, "group_by": group_by},
+        task="regression" if regression else "classification",
+        target=target,
     )
+
+
+def _table_files(root: Path, table: targets.LabelTable, task: str, suffixes: frozenset[str],
+                 values: dict[str, float]) -> tuple[list[str], list[tuple[Path, int]], list[SkippedFile], list[str]]:
+    """(classes, files with their label, files listed but unusable, warnings) from labels.csv; a regression's
+    numbers go into `values` by path and its one "class" is the column's name."""
+    skipped: list[SkippedFile] = []
+    warnings = [f"{table.path.name}: {problem}" for problem in table.problems[:5]]
+    if len(table.problems) > 5:
+        warnings.append(f"{table.path.name}: {len(table.problems) - 5} more line(s) like these were left out.")
+    regression = task == "regression"
+    classes = [table.column] if regression else sorted({text for _, text in table.rows})
+    index = {name: i for i, name in enumerate(classes)}
+    files: list[tuple[Path, int]] = []
+    for name, text in table.rows:
+        path = root / name
+        if not path.is_file():
+            skipped.append(SkippedFile(str(path), f"listed in {table.path.name} but not found"))
+        elif path.suffix.lower() not in suffixes:
+            skipped.append(SkippedFile(str(path), "not a file of the folder's kind (image or sound)"))
+        else:
+            resolved = str(path.resolve())
+            files.append((Path(resolved), 0 if regression else index[text]))
+            if regression:
+                values[resolved] = targets.value_of(text)
+    listed = {str(path) for path, _ in files}
+    unlisted = [p for p in walk_media(root, suffixes) if str(p) not in listed and str(p.resolve()) not in listed]
+    if unlisted:
+        warnings.append(f"{len(unlisted)} file(s) not listed in {table.path.name} were ignored "
+                        f"(e.g. {unlisted[0].relative_to(root)}).")
+    return classes, sorted(files, key=lambda item: (item[1], str(item[0]))), skipped, warnings
+
+
+def _value_strata(values: list[float]) -> dict[float, int]:
+    """Each distinct value's stratum: the value itself when few values recur (digits, star ratings), else
+    quantile bins of about 15 files or more (up to 10), so small sets are not over-validated."""
+    distinct = sorted(set(values))
+    if len(distinct) <= 20 and len(values) >= 5 * len(distinct):
+        return {v: i for i, v in enumerate(distinct)}
+    bins = min(10, max(1, len(values) // 15))
+    ordered = sorted(values)
+    edges = [ordered[len(ordered) * k // bins] for k in range(1, bins)]
+    return {v: sum(v >= e for e in edges) for v in distinct}
+
+
+def _target_summary(name: str, values: list[float]) -> dict:
+    """What standardises the targets (the training files' mean and spread) and the range trained on."""
+    import statistics
+
+    mean = statistics.fmean(values)
+    std = statistics.pstdev(values) if len(values) > 1 else 0.0
+    return {"name": name, "mean": mean, "std": std if std > 0 else 1.0, "min": min(values), "max": max(values)}
+
+
+def _grouped_splits(root: Path, kept: dict[str, list[Sample]], layout: dict[str, Path] | None,
+                    class_dir_of: dict[str, str], group_by: str, hashes: dict[str, int | None], val_split: float,
+                    seed: int, warnings: list[str]):
+    """(train, val, test, grouping summary, split source): groups by the chosen rule over the files a split
+    is drawn from, copies merged across everything, whole groups on one side."""
+    pool_name = "train" if layout else "all"
+    order = [(split, i) for split, samples in kept.items() for i in range(len(samples))]
+    flat = [kept[split][i] for split, i in order]
+    pool_index = [n for n, (split, _) in enumerate(order) if split == pool_name]
+    base_keys = [os.path.relpath(s.path, root) for s in flat]
+    rule_keys, described = _group_keys([flat[n] for n in pool_index], class_dir_of, group_by, root)
+    for n, key in zip(pool_index, rule_keys, strict=True):
+        base_keys[n] = key
+    sizes = []
+    for sample in flat:
+        try:
+            sizes.append(os.stat(sample.path).st_size)
+        except OSError:
+            sizes.append(0)
+    links = grouping.duplicate_links([s.path for s in flat], sizes,
+                                     [hashes.get(s.path) for s in flat] if hashes else None)
+    merged = grouping.merge_groups(base_keys, links)
+    flat = [dataclasses.replace(s, group=g) for s, g in zip(flat, merged, strict=True)]
+    kept = {split: [] for split in kept}
+    for (split, _), sample in zip(order, flat, strict=True):
+        kept[split].append(sample)
+    copies = sum(1 for a, b in links if base_keys[a] != base_keys[b])
+
+    if layout:
+        train, val, test = kept.get("train", []), kept.get("val", []), kept.get("test", [])
+        if not train:
+            raise DataError(f"{layout['train']} holds no usable files.", "Put class folders inside train/.")
+        if "val" in layout:
+            split_source = "folders"
+            if not val:
+                raise DataError(f"{layout['val']} holds no usable files.", "Put class folders inside val/.")
+        else:
+            split_source = "drawn from train/"
+            train, val = grouped_split(train, val_split, seed)
+    else:
+        train, val = grouped_split(kept["all"], val_split, seed)
+        test = []
+        split_source = "drawn"
+    leaks = straddling_groups(train, val) | straddling_groups(train, test)
+    if leaks:
+        leaked = [s.path for s in val + test if group_of(s) in leaks]
+        warnings.append(f"{len(leaked)} validation/test file(s) are copies of training files (or share their "
+                        f"source), so their score is optimistic, e.g. {Path(leaked[0]).name}.")
+    groups = {name: len({group_of(s) for s in samples}) for name, samples in (("train", train), ("val", val))}
+    drawn = split_source != "folders"
+    summary = {
+        "by": group_by,
+        "rule": described if drawn else "ready-made folders (used as given)",
+        "groups": groups,
+        "copies_merged": copies,
+    }
+    if drawn and val and groups["val"] < 5 and groups["val"] < len(val):
+        warnings.append(f"Validation holds only {groups['val']} group(s) ({described.split(':')[0]}): its accuracy "
+                        "says little about new sources. More sources, or a larger --val-split, make it mean more.")
+    return train, val, test, summary, split_source
 
 
 def _walk_media_top(root: Path | None, suffixes: frozenset[str]) -> list[Path]:

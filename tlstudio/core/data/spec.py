@@ -19,6 +19,12 @@ class Sample:
     path: str
     label: int
     group: str = ""  # files of one group (speaker, session, copies of a photo) stay on one side of a split
+    value: float | None = None  # a regression target (labels.csv); then `label` is 0
+
+    @property
+    def target(self) -> int | float:
+        """What the loss compares the output with: the class index, or the number."""
+        return self.label if self.value is None else self.value
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,12 @@ class DatasetSpec:
     grouping: dict = field(default_factory=dict)  # rule used, groups per side, copies merged
     split_settings: dict = field(default_factory=dict)  # the val_split, seed and group_by the split came from
     clip_seconds: float | None = None  # sound: the median clip length (of up to 101 training clips)
+    task: str = "classification"  # or "regression": one number per file (labels.csv), `classes` = [its name]
+    target: dict = field(default_factory=dict)  # regression: the training values' mean, std, min and max
+
+    @property
+    def regression(self) -> bool:
+        return self.task == "regression"
 
     def counts(self, split: str) -> dict[str, int]:
         counter = Counter(sample.label for sample in getattr(self, split))
@@ -60,6 +72,15 @@ class DatasetSpec:
         data["skipped"] = [SkippedFile(**item) for item in data.get("skipped", [])]
         known = cls.__dataclass_fields__  # dataset.json also records file sizes, read by resume itself
         return cls(**{key: value for key, value in data.items() if key in known})
+
+
+def target_tensor(targets: list[int | float]):
+    """Class indices as int64, regression values as float32: what a batch's "labels" hold."""
+    import torch
+
+    if any(isinstance(t, float) for t in targets):
+        return torch.tensor(targets, dtype=torch.float32)
+    return torch.tensor(targets, dtype=torch.long)
 
 
 def read_spec(run: RunDir) -> DatasetSpec:

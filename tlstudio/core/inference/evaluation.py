@@ -10,10 +10,11 @@ from typing import Any
 import torch
 
 from tlstudio.core.data.scan import scan
-from tlstudio.core.data.spec import changed_files, read_spec
+from tlstudio.core.data.spec import changed_files, read_spec, target_tensor
 from tlstudio.core.errors import DataError
 from tlstudio.core.inference.metrics import report
 from tlstudio.core.inference.predict import Predictor
+from tlstudio.core.inference.regression import regression_report
 from tlstudio.core.store.runs import RunDir
 
 
@@ -37,11 +38,21 @@ def evaluate_run(run: RunDir, data: str | Path | None = None, tta: bool = False,
         result["data"] = f"{spec.root} (the run's validation split)"
         unknown: list[str] = []
         paths = [s.path for s in samples]
-        labels = [s.label for s in samples]
+        labels = [s.target for s in samples]
     else:
-        spec = scan(data, val_split=0.0, check_file="auto")
+        spec = scan(data, val_split=0.0, check_file="auto", task="regression" if predictor.regression else "auto")
         if spec.modality != predictor.modality:
             raise DataError(f"{data} holds {spec.modality} files but the model was trained on {predictor.modality}.")
+        if spec.regression != predictor.regression:
+            want = "a labels.csv of numbers (file,value)" if predictor.regression else "class folders"
+            raise DataError(f"{data} does not fit this model: it was trained on {want}.",
+                            f"Give a folder with {want}.")
+    if data is not None and predictor.regression:
+        kept = spec.train + spec.val + spec.test
+        unknown, paths, labels = [], [s.path for s in kept], [s.target for s in kept]
+        result["data"] = str(Path(data).resolve())
+        result["skipped"] = [{"path": s.path, "reason": s.reason} for s in spec.skipped]
+    elif data is not None:
         unknown = [name for name in spec.classes if name not in classes]
         everything = spec.train + spec.val + spec.test
         kept = [s for s in everything if spec.classes[s.label] in classes]
@@ -62,9 +73,15 @@ def evaluate_run(run: RunDir, data: str | Path | None = None, tta: bool = False,
     # drift: the share of files unlike the training files (about 5% on data like the validation files)
     result["unfamiliar_share"] = round(float((scores > 1).double().mean()), 4) if scores is not None else None
     result["trained_val_accuracy"] = saved.get("val_accuracy")
-    truth = torch.tensor([labels[i] for i in ok], dtype=torch.long)
+    result["task"] = "regression" if predictor.regression else "classification"
+    truth = target_tensor([labels[i] for i in ok])
 
     def judged(probabilities: torch.Tensor, with_tta: bool) -> dict[str, Any]:
-        return {**result, "tta": with_tta, **report(probabilities[ok], truth, classes, [paths[i] for i in ok])}
+        chosen = [paths[i] for i in ok]
+        if predictor.regression:
+            target = saved.get("target") or {}
+            scores = regression_report(probabilities[ok], truth, chosen, train_mean=target.get("mean"), worst=5000)
+            return {**result, "tta": with_tta, "trained_val_mae": saved.get("val_mae"), "target": target, **scores}
+        return {**result, "tta": with_tta, **report(probabilities[ok], truth, classes, chosen)}
 
     return judged(plain, False), (judged(augmented, True) if augmented is not None else None)

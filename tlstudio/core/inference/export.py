@@ -46,6 +46,7 @@ class ImageClassifier(nn.Module):
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
         self.temperature = float(getattr(core, "temperature", 1.0))
+        self.regression = bool(getattr(core, "regression", False))  # then the output is the value itself
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         # The region that "resize the short side to `resize`, centre-crop `crop`" keeps, in input pixels,
@@ -60,7 +61,10 @@ class ImageClassifier(nn.Module):
         region = images.narrow(2, top, side).narrow(3, left, side)
         x = F.interpolate(region, size=(self.crop, self.crop), mode=self.mode, antialias=True, align_corners=False)
         x = (x.clamp(0.0, 1.0) - self.mean) / self.std
-        return calibrated(self.core(x).softmax(dim=1), self.temperature)
+        outputs = self.core(x)
+        if self.regression:
+            return outputs
+        return calibrated(outputs.softmax(dim=1), self.temperature)
 
 
 class SoundClassifier(nn.Module):
@@ -73,6 +77,7 @@ class SoundClassifier(nn.Module):
         self.hop = hop
         self.classes = classes
         self.temperature = float(getattr(core, "temperature", 1.0))
+        self.regression = bool(getattr(core, "regression", False))  # then windows' values are averaged
 
     def forward(self, waves: torch.Tensor) -> torch.Tensor:
         # the windows of media/portable.pad_for_windows: a short clip centred in one window; a long one
@@ -89,16 +94,41 @@ class SoundClassifier(nn.Module):
         waves = F.pad(waves, (short // 2, short - short // 2 + extra))
         windows = waves.unfold(-1, self.window, self.hop)
         count = windows.shape[1]
-        probabilities = self.core(windows.reshape(n * count, self.window)).softmax(dim=1)
+        outputs = self.core(windows.reshape(n * count, self.window))
+        if self.regression:
+            return outputs.reshape(n, count, -1).mean(dim=1)
+        probabilities = outputs.softmax(dim=1)
         return calibrated(probabilities.reshape(n, count, -1).mean(dim=1), self.temperature)
 
 
 def _wrap(model: nn.Module, pipeline: ImagePipeline | AudioPipeline) -> nn.Module:
     if isinstance(pipeline, ImagePipeline):
         pre = pipeline.preprocess
-        return ImageClassifier(model, pre.resize, pre.crop, pre.mean, pre.std, pre.interpolation).eval()
-    settings = pipeline.settings
-    return SoundClassifier(model, settings.window, settings.hop, int(model.head_classes())).eval()
+        wrapped: nn.Module = ImageClassifier(model, pre.resize, pre.crop, pre.mean, pre.std, pre.interpolation)
+    else:
+        settings = pipeline.settings
+        wrapped = SoundClassifier(model, settings.window, settings.hop, int(model.head_classes()))
+    return wrapped.eval()
+
+
+def output_spec(model: nn.Module, classes: list[str], fmt: str) -> dict[str, Any]:
+    """What the exported model returns, for the sidecar."""
+    if model.regression:
+        target = {"mean": float(model.head.target_mean), "std": float(model.head.target_std)}
+        return {"shape": ["N", 1], "kind": "value", "name": classes[0],
+                "meaning": f"the predicted {classes[0]}, in the unit of labels.csv (for sound, the mean over "
+                           "windows): the network learnt standardised values, and the model multiplies by "
+                           "`target.std` and adds `target.mean` inside" +
+                           ("" if fmt != "checkpoint" else " (the studio's ValueHead does this)"),
+                "target": target}
+    return {"shape": ["N", len(classes)], "kind": "probabilities",
+            "meaning": "class probabilities (softmax), in `classes` order",
+            "temperature": model.temperature,
+            "calibration": ("inside the model, after any pooling of windows: softmax(log(p) / temperature) "
+                            "(fitted on validation), so these probabilities are the calibrated ones"
+                            if fmt != "checkpoint" else
+                            "model.pt keeps `temperature`; the studio applies softmax(log(p) / temperature) "
+                            "after pooling windows (a plain load_state_dict does not)")}
 
 
 def input_spec(pipeline: ImagePipeline | AudioPipeline) -> dict[str, Any]:
@@ -162,21 +192,17 @@ def _write_export(run: RunDir, fmt: str, out: Path, model, classes, pipeline) ->
         "file": name,
         "classes": classes,
         "input": input_spec(pipeline),
-        "output": {"shape": ["N", len(classes)], "meaning": "class probabilities (softmax), in `classes` order",
-                   "temperature": model.temperature,
-                   "calibration": ("inside the model, after any pooling of windows: softmax(log(p) / temperature) "
-                                   "(fitted on validation), so these probabilities are the calibrated ones"
-                                   if fmt != "checkpoint" else
-                                   "model.pt keeps `temperature`; the studio applies softmax(log(p) / temperature) "
-                                   "after pooling windows (a plain load_state_dict does not)")},
+        "output": output_spec(model, classes, fmt),
         "backbone": metrics.get("backbone"),
-        "metrics": {k: metrics.get(k) for k in ("val_accuracy", "val_loss", "macro_f1", "epochs", "best_epoch")},
+        "task": "regression" if model.regression else "classification",
+        "metrics": {k: metrics.get(k) for k in (("val_mae", "val_rmse", "val_r2") if model.regression else
+                                                ("val_accuracy", "macro_f1")) + ("val_loss", "epochs", "best_epoch")},
         "pipeline": pipeline.describe(),
         "created_with": {"tlstudio": __version__, "torch": torch.__version__},
         "run": str(run.path),
     }
     (out / "model.json").write_text(json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (out / "predict.py").write_text(_snippet(fmt, pipeline), encoding="utf-8")
+    (out / "predict.py").write_text(_snippet(fmt, pipeline, bool(model.regression)), encoding="utf-8")
     (out / "tlstudio_decode.py").write_text(portable_source(), encoding="utf-8")
     return out / name
 
@@ -218,7 +244,7 @@ def _onnx(wrapped: nn.Module, pipeline: ImagePipeline | AudioPipeline, path: Pat
         ) from exc
 
 
-def _snippet(fmt: str, pipeline: ImagePipeline | AudioPipeline) -> str:
+def _snippet(fmt: str, pipeline: ImagePipeline | AudioPipeline, regression: bool = False) -> str:
     """predict.py: decodes with tlstudio_decode.py (a verbatim copy of the studio's media/portable.py), so a
     phone photo's EXIF turn, a transparent PNG or a 16-bit scan, or a 44.1 kHz recording, reach the model
     exactly as they reach it in the studio."""
@@ -255,10 +281,12 @@ def _snippet(fmt: str, pipeline: ImagePipeline | AudioPipeline) -> str:
         "import tlstudio_decode as decode  # noqa: E402  (the studio's own decoding, shipped beside this file)\n\n"
         "SPEC = json.loads((HERE / 'model.json').read_text())\n\n"
         f"{read}\n{run}\n"
-        "for path in sys.argv[1:]:\n"
-        "    probabilities = predict(load(path))\n"
-        "    best = sorted(range(len(probabilities)), key=lambda i: -probabilities[i])[:3]\n"
-        "    print(path + ': ' + ', '.join(f\"{SPEC['classes'][i]} {probabilities[i]:.3f}\" for i in best))\n"
+        "for path in sys.argv[1:]:\n" + (
+            "    print(f\"{path}: {SPEC['output']['name']} {float(predict(load(path))[0]):.4g}\")\n"
+            if regression else
+            "    probabilities = predict(load(path))\n"
+            "    best = sorted(range(len(probabilities)), key=lambda i: -probabilities[i])[:3]\n"
+            "    print(path + ': ' + ', '.join(f\"{SPEC['classes'][i]} {probabilities[i]:.3f}\" for i in best))\n")
     )
 
 

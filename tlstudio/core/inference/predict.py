@@ -31,6 +31,7 @@ class Prediction:
     # distance to the nearest training files over the distance 95% of validation files stay within: above
     # 1 the input is unlike the training data (None: the model has no familiarity data)
     novelty: float | None = None
+    value: float | None = None  # a regression model's prediction, in the target's unit (then `top` is empty)
 
     @property
     def unfamiliar(self) -> bool:
@@ -40,7 +41,11 @@ class Prediction:
         """The best class, or "unknown" when the (calibrated) confidence is below `min_confidence` or the
         input is unlike the training files. A softmax must share 100% among the known classes, so only the
         second test catches a picture of something else entirely."""
-        if self.error or not self.top:
+        if self.error:
+            return ""
+        if self.value is not None:  # a regression has no confidence: only the familiarity test applies
+            return UNKNOWN if reject_unfamiliar and self.unfamiliar else f"{self.value:.4g}"
+        if not self.top:
             return ""
         label, probability = self.top[0]
         if probability < min_confidence or (reject_unfamiliar and self.unfamiliar):
@@ -67,6 +72,11 @@ class Predictor:
         self.novelty = torch.empty(0)  # per file of the last scores() call; NaN where unknown
 
     @property
+    def regression(self) -> bool:
+        """A regression model: one value per file (its name is `classes[0]`), no probabilities."""
+        return self.model.regression
+
+    @property
     def modality(self) -> str:
         return self.pipeline.modality
 
@@ -77,7 +87,8 @@ class Predictor:
         be compared with the training files'."""
         features = chunked(self.model.features, inputs)
         temperature = self.model.temperature
-        plain = sharpen(clip_probabilities(self.model.head(features), groups), temperature)
+        pool = self._pool
+        plain = pool(self.model.head(features), groups, temperature)
         novelty = (self.familiarity.scores(pool_groups(features.float(), groups))
                    if self.familiarity is not None else None)
         if not tta:
@@ -85,8 +96,14 @@ class Predictor:
         # images: the mirror image; sound: each window heard a quarter window later (silence enters at the
         # start, nothing wraps around)
         other = inputs.flip(-1) if self.modality == "image" else delayed(inputs, max(1, inputs.shape[-1] // 4))
-        averaged = (plain + sharpen(clip_probabilities(chunked(self.model, other), groups), temperature)) / 2
+        averaged = (plain + pool(chunked(self.model, other), groups, temperature)) / 2
         return plain, averaged, novelty
+
+    def _pool(self, outputs: torch.Tensor, groups: list[int] | None, temperature: float) -> torch.Tensor:
+        """Per file: calibrated class probabilities, or a regression's value (the mean over a clip's windows)."""
+        if self.model.regression:
+            return pool_groups(outputs.float(), groups)
+        return sharpen(clip_probabilities(outputs, groups), temperature)
 
     @torch.inference_mode()
     def scores(self, files: Sequence[str | Path], batch_size: int = 16, tta: bool = False,
@@ -133,8 +150,11 @@ class Predictor:
             if index in errors:
                 results.append(Prediction(str(path), [], errors[index]))
                 continue
-            values, indices = probabilities[index].topk(k)
             score = float(self.novelty[index]) if self.familiarity is not None else None
+            if self.model.regression:
+                results.append(Prediction(str(path), [], novelty=score, value=float(probabilities[index, 0])))
+                continue
+            values, indices = probabilities[index].topk(k)
             results.append(Prediction(str(path), [(self.classes[int(i)], float(v))
                                                   for v, i in zip(values, indices, strict=True)],
                                       novelty=score))

@@ -33,6 +33,16 @@ class Explanation:
     method: str
     picture: np.ndarray  # (H, W, 3) uint8: what the network sees (the crop, or the spectrogram)
     heat: np.ndarray  # (H, W) float in [0, 1], same size
+    regression: bool = False  # then `target` names the value and `probability` holds the predicted value
+
+    def describe(self) -> str:
+        """"ants 96.7%", or a regression's "age 41.2"."""
+        return f"{self.target} {self.probability:.4g}" if self.regression else f"{self.target} {self.probability:.1%}"
+
+
+def _scores(model: nn.Module, outputs: torch.Tensor) -> torch.Tensor:
+    """What a heat map explains: class probabilities, or a regression's value itself."""
+    return outputs if getattr(model, "regression", False) else outputs.softmax(dim=1)
 
 
 def _normalise(heat: torch.Tensor) -> np.ndarray:
@@ -93,7 +103,7 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: int, patch: int = 32, s
     normalisation), averaged over the patches that cover a pixel."""
     _, _, h, w = x.shape
     with torch.inference_mode():
-        base = model(x).softmax(dim=1)[0, target]
+        base = _scores(model, model(x))[0, target]
         boxes = [(top, left) for top in range(0, max(h - patch, 0) + 1, stride)
                  for left in range(0, max(w - patch, 0) + 1, stride)]
         drops = []
@@ -102,8 +112,10 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: int, patch: int = 32, s
             hidden = x.repeat(len(chunk), 1, 1, 1)
             for i, (top, left) in enumerate(chunk):
                 hidden[i, :, top:top + patch, left:left + patch] = 0
-            drops.append(base - model(hidden).softmax(dim=1)[:, target])
+            drops.append(base - _scores(model, model(hidden))[:, target])
         drops = torch.cat(drops)
+        if getattr(model, "regression", False):  # a value can move either way: any change is reliance
+            drops = drops.abs()
     heat = torch.zeros(h, w)
     cover = torch.zeros(h, w)
     for drop, (top, left) in zip(drops.tolist(), boxes, strict=True):
@@ -122,7 +134,7 @@ def _sound_saliency(model: nn.Module, windows: torch.Tensor, target: int) -> tup
     from tlstudio.core.models.transfer_model import chunked
 
     with torch.inference_mode():  # in slices: a long recording has thousands of windows
-        best = int(chunked(model, windows).softmax(dim=1)[:, target].argmax())
+        best = int(_scores(model, chunked(model, windows))[:, target].abs().argmax())
     window = windows[best:best + 1].clone()
     frontend = model.frontend if model.frontend is not None else getattr(model.backbone, "frontend", None)
     if frontend is None:
@@ -199,10 +211,13 @@ class Explainer:
         with torch.inference_mode():
             from tlstudio.core.data.audio_clips import clip_probabilities
 
-            # the probability users are shown everywhere else: pooled, then calibrated
-            probabilities = sharpen(clip_probabilities(chunked(model, inputs), batch.get("groups")),
-                                    model.temperature)[0]
-        if target is None:
+            # the probability users are shown everywhere else: pooled, then calibrated (or the value)
+            outputs = chunked(model, inputs)
+            probabilities = (outputs.float().mean(dim=0) if model.regression else
+                             sharpen(clip_probabilities(outputs, batch.get("groups")), model.temperature)[0])
+        if model.regression:
+            index = 0
+        elif target is None:
             index = int(probabilities.argmax())
         elif target in classes:
             index = classes.index(target)
@@ -219,7 +234,7 @@ class Explainer:
             pre = pipeline.preprocess
             picture = _image_picture(inputs, pre.mean, pre.std)
         return Explanation(str(path), classes[index], float(probabilities[index]), method, picture,
-                           _normalise(heat))
+                           _normalise(heat), bool(model.regression))
 
 
 def explain(run, path: str | Path, target: str | None = None) -> Explanation:
@@ -260,7 +275,7 @@ def save_png(explanation: Explanation, out: str | Path) -> Path:
     canvas.paste(Image.fromarray(picture), (0, 34))
     canvas.paste(Image.fromarray(mixed), (w + 12, 34))
     draw = ImageDraw.Draw(canvas)
-    draw.text((4, 4), f"{Path(explanation.path).name}: {explanation.target} {explanation.probability:.1%}",
+    draw.text((4, 4), f"{Path(explanation.path).name}: {explanation.describe()}",
               fill="black")
     draw.text((4, 18), explanation.method, fill=(90, 90, 90))
     import io

@@ -49,7 +49,8 @@ def load_model(run: RunDir):  # -> tuple[TransferModel, list[str], ImagePipeline
         )
     check_payload(payload, run.file("model.pt"))
     pipeline = pipeline_from_description(payload["pipeline"])
-    model = build_model(entry, len(classes), payload["head"], frontend=pipeline.frontend("none"))
+    target = payload.get("target") if payload.get("task") == "regression" else None
+    model = build_model(entry, len(classes), payload["head"], frontend=pipeline.frontend("none"), target=target)
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:
@@ -70,7 +71,16 @@ def check_payload(payload: dict[str, Any], path) -> None:
         return RunError(f"{path} is damaged or was altered ({what}).", "Train the run again, or use its checkpoint.")
 
     classes = payload.get("classes")
-    if not isinstance(classes, list) or not 2 <= len(classes) <= 100_000 or \
+    task = payload.get("task", "classification")
+    if task not in ("classification", "regression"):
+        raise bad("its task")
+    if task == "regression":
+        target = payload.get("target")
+        if not isinstance(target, dict) or not all(
+                isinstance(target.get(k), int | float) and not isinstance(target.get(k), bool)
+                and math.isfinite(target[k]) for k in ("mean", "std")) or not target["std"] > 0:
+            raise bad("its target scale")
+    if not isinstance(classes, list) or not (1 if task == "regression" else 2) <= len(classes) <= 100_000 or \
             not all(isinstance(c, str) for c in classes) or len(set(classes)) != len(classes):
         raise bad("its class list")
     if not isinstance(payload.get("backbone"), str) or payload.get("head") not in ("linear", "mlp"):

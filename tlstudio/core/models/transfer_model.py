@@ -20,6 +20,21 @@ def make_head(kind: str, feature_dim: int, num_classes: int, hidden: int = 512, 
     raise ValueError(f"unknown head {kind!r}")
 
 
+class ValueHead(nn.Module):
+    """A regression head: one output learned on standardised targets (mean 0, spread 1, so one learning rate
+    suits seconds and kilograms alike), returned in the target's own unit. Evaluation, predict and every
+    export read the number as the user wrote it in labels.csv."""
+
+    def __init__(self, inner: nn.Module, mean: float, std: float) -> None:
+        super().__init__()
+        self.inner = inner
+        self.register_buffer("target_mean", torch.tensor(float(mean)))
+        self.register_buffer("target_std", torch.tensor(float(std)))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.inner(features) * self.target_std + self.target_mean
+
+
 class TransferModel(nn.Module):
     """[frontend ->] backbone -> features -> head. Frozen blocks keep BatchNorm/Dropout in eval mode.
 
@@ -36,6 +51,10 @@ class TransferModel(nn.Module):
         # from model.pt after training: applied to the pooled probabilities (calibration.sharpen), not here
         self.temperature = 1.0
         self.novelty: dict | None = None  # the training files' features (model.pt), for unfamiliar inputs
+
+    @property
+    def regression(self) -> bool:
+        return isinstance(self.head, ValueHead)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(inputs))
@@ -77,9 +96,14 @@ def build_model(
     head: str = "linear",
     backbone_state: dict[str, torch.Tensor] | None = None,
     frontend: nn.Module | None = None,
+    target: dict | None = None,
 ) -> TransferModel:
-    """`backbone_state` is the pretrained state dict; None leaves the weights random."""
+    """`backbone_state` is the pretrained state dict; None leaves the weights random. With `target` (a
+    regression's mean and std) the head has one output, in the target's unit."""
     net, layout = entry.build_backbone(backbone_state)
+    if target:
+        return TransferModel(net, ValueHead(make_head(head, layout.feature_dim, 1), target["mean"], target["std"]),
+                             layout, frontend)
     return TransferModel(net, make_head(head, layout.feature_dim, num_classes), layout, frontend)
 
 

@@ -82,6 +82,7 @@ def run_summary(run_dir: str | Path) -> dict[str, Any]:
         "schedule": config.get("schedule"),
         "epochs": metrics.get("epochs"),
         "val_accuracy": metrics.get("val_accuracy"),
+        "val_mae": metrics.get("val_mae"),  # a regression run's score (it has no accuracy)
         "val_loss": metrics.get("val_loss"),
         "seconds": metrics.get("train_seconds"),
         "status": metrics.get("status", "incomplete"),

@@ -31,6 +31,7 @@ from tlstudio.core.store import atomic
 from tlstudio.core.store.paths import runs_home
 
 HISTORY_COLUMNS = ["epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
+REGRESSION_COLUMNS = [c.replace("_acc", "_mae") for c in HISTORY_COLUMNS]  # a regression scores by its MAE
 
 
 @dataclass
@@ -148,10 +149,11 @@ class RunDir:
 
     def write_history(self, rows: list[dict[str, Any]]) -> None:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+        columns = REGRESSION_COLUMNS if rows and "val_mae" in rows[0] else HISTORY_COLUMNS
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({key: row.get(key, "") for key in HISTORY_COLUMNS})
+            writer.writerow({key: row.get(key, "") for key in columns})
         self._guarded("history.csv", lambda: atomic.write_text(self.file("history.csv"), buffer.getvalue()))
 
     def write_text(self, name: str, text: str) -> None:

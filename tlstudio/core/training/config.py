@@ -61,6 +61,10 @@ class TrainConfig:
         "--group-by", "what must stay on one side of the split: auto (a source found in the file names, e.g. "
                       "the speaker), none, folder (sub-folders inside each class), or a regular expression whose "
                       "first group names the source (default auto)"))
+    task: str = field(default="auto", metadata=_opt(
+        "--task", "auto: a labels.csv of numbers means regression, else classification; regression or "
+                  "classification force one (classification reads file,label rows of labels.csv too)",
+        choices=("auto", "classification", "regression")))
     seed: int = field(default=0, metadata=_opt("--seed", "the same seed gives the same split and the same run"))
     device: str = field(default="auto", metadata=_opt("--device", "auto (CUDA > MPS > CPU), cuda, cuda:N, mps or cpu"))
     amp: bool = field(default=True, metadata=_opt(
@@ -99,6 +103,8 @@ class TrainConfig:
             raise ConfigError(
                 f"A two-phase schedule needs 1 <= --warmup-epochs < --epochs ({self.warmup_epochs} vs {self.epochs})."
             )
+        if self.task not in ("auto", "classification", "regression"):
+            raise ConfigError(f"--task takes auto, classification or regression, not '{self.task}'.")
         if self.head not in HEADS:
             raise ConfigError(f"--head takes linear or mlp, not '{self.head}'.")
         if not _DEVICE.match(self.device):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from tlstudio.core.control import Cancelled, Control
-from tlstudio.core.data.spec import Sample
+from tlstudio.core.data.spec import Sample, target_tensor
 from tlstudio.core.models.transfer_model import TransferModel, chunked
 from tlstudio.core.training.feature_cache import STORE_DTYPE, Bucket, file_key
 
@@ -82,7 +82,7 @@ def embed(
     kept = sorted(found)
     rows = [found[i] for i in kept]
     features = torch.cat(rows).float() if rows else torch.empty(0, 0)
-    labels = torch.tensor([samples[i].label for i in kept], dtype=torch.long)
+    labels = target_tensor([samples[i].target for i in kept])
     return Embedded(features, [int(r.shape[0]) for r in rows], labels, kept, bad)
 
 

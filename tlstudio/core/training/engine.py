@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from tlstudio import __version__
 from tlstudio.core import devices
@@ -42,6 +41,7 @@ from tlstudio.core.errors import (
 from tlstudio.core.inference import novelty
 from tlstudio.core.inference.calibration import calibrate, ece_with, pooled
 from tlstudio.core.inference.metrics import report
+from tlstudio.core.inference.regression import regression_report
 from tlstudio.core.media.audio import AudioSettings
 from tlstudio.core.models import freezing
 from tlstudio.core.models.registry import get_entry
@@ -66,6 +66,7 @@ from tlstudio.core.training.events import (
     Progress,
     RunStarted,
 )
+from tlstudio.core.training.objective import improves, objective_for
 from tlstudio.core.training.sources import FeatureSource, FileSource
 
 log = logging.getLogger(__name__)
@@ -160,7 +161,8 @@ class Trainer:
             ]
         else:
             self.phases = [Phase("train", self.unfreeze, config.epochs)]
-        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        self.objective = objective_for(spec.task, spec.target, config.label_smoothing)
+        self.loss_fn = self.objective.loss_fn
 
     def _fresh_model(self) -> TransferModel:
         """The model as a run starts: pretrained (or seeded random) backbone and a seeded new head.
@@ -173,7 +175,8 @@ class Trainer:
             self.entry, self.config.pretrained,
             progress=lambda done, total: self.emit(Progress("download weights", done, total)),
         )
-        return build_model(self.entry, len(self.spec.classes), self.config.head, backbone_state)
+        return build_model(self.entry, len(self.spec.classes), self.config.head, backbone_state,
+                           target=self.spec.target if self.spec.regression else None)
 
     def _place_model(self) -> None:
         self.model.frontend = self.pipeline.frontend(self.augment)
@@ -365,7 +368,8 @@ class Trainer:
             checkpoints.restore_optimisation(self.checkpoint, optimizer, scheduler, scaler)
             first = self.checkpoint["epoch"] + 1
         self.emit(PhaseStarted(phase.name, first, last, plan.trainable_blocks, plan.trainable_params))
-        context = steps.StepContext(self.device, self.autocast_dtype, self.loss_fn, self.control, self.emit)
+        context = steps.StepContext(self.device, self.autocast_dtype, self.loss_fn, self.control, self.emit,
+                                    self.objective)
         try:
             for epoch in range(first, last + 1):
                 tick = time.perf_counter()
@@ -382,13 +386,13 @@ class Trainer:
                    seconds: float, source, optimizer, scheduler, scaler) -> None:
         train_loss, train_acc, val_loss, val_acc = scores
         state = self.state
-        best = state.best
-        is_best = val_acc > best["acc"] or (val_acc == best["acc"] and val_loss < best["loss"])
+        name = self.objective.score_name
+        is_best = improves(self.objective, val_acc, val_loss, state.best)
         if is_best:
-            state.best = {"epoch": epoch, "acc": val_acc, "loss": val_loss}
+            state.best = {"epoch": epoch, name: val_acc, "loss": val_loss}
         lr = optimizer.param_groups[0]["lr"]
         row = {"epoch": epoch, "phase": phase.name, "train_loss": round(train_loss, 6),
-               "train_acc": round(train_acc, 6), "val_loss": round(val_loss, 6), "val_acc": round(val_acc, 6),
+               f"train_{name}": round(train_acc, 6), "val_loss": round(val_loss, 6), f"val_{name}": round(val_acc, 6),
                "lr": lr, "seconds": round(seconds, 4)}
         state.history.append(row)
         state.epoch = epoch
@@ -400,7 +404,8 @@ class Trainer:
         for listener in self.listeners:
             listener.on_epoch_end(record)
         self.emit(CheckpointSaved(str(self.run_dir.file("checkpoint.pt")), epoch))
-        self.emit(EpochEnd(epoch, self.config.epochs, train_loss, train_acc, val_loss, val_acc, lr, seconds, is_best))
+        self.emit(EpochEnd(epoch, self.config.epochs, train_loss, train_acc, val_loss, val_acc, lr, seconds, is_best,
+                           name))
 
     # -- the end --------------------------------------------------------------------------------------
     def _finish(self, status: str, seconds: float) -> dict[str, Any]:
@@ -410,13 +415,20 @@ class Trainer:
             self.model.load_state_dict(best, strict=False)
         self.model.eval()
         raw_probabilities, labels, paths, outputs = self._predictions("val")
-        calibration = calibrate(outputs["logits"], outputs["groups"], labels) if len(labels) else None
-        temperature = float(calibration["temperature"]) if calibration else 1.0
-        # what every later reader computes with the shipped model (Evaluate, predict, exports)
-        probabilities = (pooled(outputs["logits"], outputs["groups"], temperature) if len(labels)
-                         else raw_probabilities)
-        metrics = report(probabilities, labels, self.spec.classes, paths)
-        metrics["calibration"] = calibration
+        if self.spec.regression:
+            metrics, probabilities, temperature = self._regression_metrics(raw_probabilities, labels, paths), \
+                raw_probabilities, 1.0
+        else:
+            calibration = calibrate(outputs["logits"], outputs["groups"], labels) if len(labels) else None
+            temperature = float(calibration["temperature"]) if calibration else 1.0
+            # what every later reader computes with the shipped model (Evaluate, predict, exports)
+            probabilities = (pooled(outputs["logits"], outputs["groups"], temperature) if len(labels)
+                             else raw_probabilities)
+            metrics = report(probabilities, labels, self.spec.classes, paths)
+            metrics["calibration"] = calibration
+            metrics["val_accuracy"] = metrics["accuracy"]
+            metrics["val_loss_calibrated"] = (round(self.objective.loss(probabilities, labels), 6)
+                                              if len(labels) else None)
         # a stopped run leaves at once (no extra pass over training files); a completed resume adds it
         familiarity = (novelty.build(self._train_features(), outputs["features"])
                        if len(labels) and status == "completed" else None)
@@ -424,10 +436,9 @@ class Trainer:
                                for k, v in familiarity.items() if k != "bank"} if familiarity else None)
         metrics.update({
             "status": status,
-            "val_accuracy": metrics["accuracy"],
+            "task": self.spec.task,
             # the training curve's definition (history.csv), before calibration
-            "val_loss": round(steps.validation_loss(raw_probabilities, labels), 6) if len(labels) else None,
-            "val_loss_calibrated": round(steps.validation_loss(probabilities, labels), 6) if len(labels) else None,
+            "val_loss": round(self.objective.loss(raw_probabilities, labels), 6) if len(labels) else None,
             "epochs": len(state.history),
             "epochs_planned": self.config.epochs,
             "best_epoch": state.best["epoch"],
@@ -442,19 +453,15 @@ class Trainer:
             "skipped_files": len(state.skipped),
         })
         if self.spec.test:
-            _, test_y, test_paths, test_out = self._predictions("test")
-            test_p = pooled(test_out["logits"], test_out["groups"], temperature)
-            test = report(test_p, test_y, self.spec.classes, test_paths)
-            if len(test_y):
-                before, after = ece_with(test_out["logits"], test_out["groups"], test_y, temperature)
-                test["calibration"] = {"ece_before": before, "ece_after": after}
-            metrics["test_accuracy"] = test["accuracy"]
-            metrics["test"] = test
+            metrics["test"] = self._test_metrics(temperature)
+            key = "mae" if self.spec.regression else "accuracy"
+            metrics[f"test_{key}"] = metrics["test"][key]
         cpu_state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
         self.run_dir.save_torch("model.pt", model_payload(
             self.entry.name, self.config.head, self.spec.classes, self.description, cpu_state,
-            {"best_epoch": state.best["epoch"], "val_accuracy": metrics["accuracy"], "temperature": temperature,
-             "novelty": familiarity},
+            {"best_epoch": state.best["epoch"], "val_accuracy": metrics.get("val_accuracy"),
+             "temperature": temperature, "novelty": familiarity, "task": self.spec.task,
+             **({"target": self.spec.target} if self.spec.regression else {})},
         ))
         self.run_dir.write_json("metrics.json", metrics)
         self._write_predictions(probabilities, labels, paths)
@@ -462,8 +469,32 @@ class Trainer:
             self.run_dir.file(checkpoints.BEST_FILE).unlink(missing_ok=True)
         return metrics
 
+    def _regression_metrics(self, values: torch.Tensor, targets: torch.Tensor, paths: list[str]) -> dict[str, Any]:
+        metrics = regression_report(values, targets, paths, train_mean=self.spec.target["mean"])
+        metrics.update({"val_mae": metrics["mae"], "val_rmse": metrics["rmse"], "val_r2": metrics["r2"],
+                        "target": self.spec.target})
+        return metrics
+
+    def _test_metrics(self, temperature: float) -> dict[str, Any]:
+        """The test/ split, scored as validation is, with the temperature fitted on validation."""
+        raw, test_y, test_paths, test_out = self._predictions("test")
+        if self.spec.regression:
+            return regression_report(raw, test_y, test_paths, train_mean=self.spec.target["mean"])
+        test_p = pooled(test_out["logits"], test_out["groups"], temperature)
+        test = report(test_p, test_y, self.spec.classes, test_paths)
+        if len(test_y):
+            before, after = ece_with(test_out["logits"], test_out["groups"], test_y, temperature)
+            test["calibration"] = {"ece_before": before, "ece_after": after}
+        return test
+
     def _write_predictions(self, probabilities: torch.Tensor, labels: torch.Tensor, paths: list[str]) -> None:
-        """One row per validation file: what the GUI shows when a confusion-matrix cell is clicked."""
+        """One row per validation file: what the GUI shows when a confusion-matrix cell is clicked (for a
+        regression: the scatter of predicted against true values)."""
+        if self.spec.regression:
+            rows = [[path, f"{float(t):.6g}", f"{float(v):.6g}", f"{float(v) - float(t):.6g}"]
+                    for path, t, v in zip(paths, labels, probabilities.reshape(-1), strict=True)]
+            self.run_dir.write_table("predictions.tsv", ["path", "true", "predicted", "error"], rows)
+            return
         classes = self.spec.classes
         confidence, predicted = probabilities.max(dim=1) if len(labels) else (labels, labels)
         rows = [[path, classes[int(t)], classes[int(p)], f"{float(c):.4f}"]
@@ -475,7 +506,8 @@ class Trainer:
         """(probabilities, labels, paths, raw outputs: window logits and per-file features) of a split (or of
         `samples`, full path only) with the model as it is now (the best weights)."""
         samples = getattr(self.spec, split) if samples is None else samples
-        context = steps.StepContext(self.device, self.autocast_dtype, self.loss_fn, Control(), self.emit)
+        context = steps.StepContext(self.device, self.autocast_dtype, self.loss_fn, Control(), self.emit,
+                                    self.objective)
         captured: list[torch.Tensor] = []  # the head's inputs: the features the novelty check compares
         hook = self.model.head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].float().cpu()))
         try:
@@ -494,7 +526,8 @@ class Trainer:
         features = torch.cat(captured) if captured else torch.empty(0, 0)
         outputs["features"] = pool_groups(features, outputs["groups"]) if len(features) else features
         paths = [samples[i].path for i in outputs["indices"].tolist()]
-        return outputs["probabilities"], outputs["labels"].long(), paths, outputs
+        labels = outputs["labels"] if self.spec.regression else outputs["labels"].long()
+        return outputs["probabilities"], labels, paths, outputs
 
     def _train_features(self) -> torch.Tensor:
         """Per-file features of (up to novelty.BANK_FILES) training files, read without augmentation."""

@@ -66,6 +66,7 @@ class EpochEnd:
     lr: float
     seconds: float
     is_best: bool
+    score_name: str = "acc"  # what train_acc/val_acc hold: "acc" (accuracy) or "mae" (a regression's error)
 
 
 @dataclass(frozen=True)

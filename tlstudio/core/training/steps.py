@@ -10,18 +10,18 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
 from tlstudio.core.control import Control
-from tlstudio.core.data.audio_clips import clip_probabilities
 from tlstudio.core.data.loaders import Batch
 from tlstudio.core.errors import DataError, DivergedError
 from tlstudio.core.models.transfer_model import chunked
 from tlstudio.core.training.events import BatchEnd, Listener
+from tlstudio.core.training.objective import Classification, Objective
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class StepContext:
     loss_fn: nn.Module  # the training loss (label smoothing included); validation loss is plain cross-entropy
     control: Control
     emit: Listener
+    objective: Objective = field(default_factory=Classification)  # pools clips and scores: accuracy or MAE
 
     def inputs(self, batch: Batch) -> torch.Tensor:
         inputs = batch["images"].to(self.device, non_blocking=True)
@@ -42,6 +43,7 @@ class StepContext:
 
 def train_epoch(ctx: StepContext, module: nn.Module, batches: Iterator[Batch], steps: int, epoch: int, optimizer,
                 scheduler, scaler: torch.amp.GradScaler) -> tuple[float, float]:
+    """(mean training loss, the objective's score on the training batches: accuracy or MAE)."""
     module.train()
     total_loss = 0.0
     correct = seen = 0
@@ -67,7 +69,7 @@ def train_epoch(ctx: StepContext, module: nn.Module, batches: Iterator[Batch], s
         scheduler.step()
         n = len(labels)
         total_loss += batch_loss * n
-        correct += int((logits.argmax(dim=1) == labels).sum())
+        correct += ctx.objective.hits(logits.detach(), labels)
         seen += n
         elapsed = max(time.perf_counter() - tick, 1e-9)
         ctx.emit(BatchEnd(epoch, step, steps, batch_loss, optimizer.param_groups[0]["lr"], n / elapsed))
@@ -79,8 +81,9 @@ def train_epoch(ctx: StepContext, module: nn.Module, batches: Iterator[Batch], s
 @torch.inference_mode()
 def validate(ctx: StepContext, module: nn.Module, batches: Iterator[Batch],
              interruptible: bool = True) -> tuple[float, float, dict[str, Any]]:
-    """(loss, accuracy, outputs): the loss is plain cross-entropy of each file's probabilities (the mean
-    over its windows for long clips), the one definition shared with metrics.json and Evaluate."""
+    """(loss, score, outputs): for classification the loss is plain cross-entropy of each file's
+    probabilities (the mean over its windows for long clips) and the score accuracy, the one definition
+    shared with metrics.json and Evaluate; for regression the Huber loss and the MAE of each file's value."""
     module.eval()
     probabilities_all, labels_all, index_all, logits_all, groups_all = [], [], [], [], []
     for batch in batches:
@@ -89,7 +92,7 @@ def validate(ctx: StepContext, module: nn.Module, batches: Iterator[Batch],
         with ctx.autocast():
             logits = chunked(module, ctx.inputs(batch))
         groups = batch.get("groups")
-        probabilities_all.append(clip_probabilities(logits, groups).cpu())
+        probabilities_all.append(ctx.objective.pool(logits, groups).cpu())
         labels_all.append(batch["labels"].cpu())
         index_all.append(batch["indices"].cpu())
         logits_all.append(logits.float().cpu())  # kept for the temperature fit after training
@@ -100,12 +103,7 @@ def validate(ctx: StepContext, module: nn.Module, batches: Iterator[Batch],
                                    "groups": []}
     probabilities = torch.cat(probabilities_all)
     labels = torch.cat(labels_all)
-    return (validation_loss(probabilities, labels), float((probabilities.argmax(dim=1) == labels).double().mean()),
+    return (ctx.objective.loss(probabilities, labels), ctx.objective.score(probabilities, labels),
             {"probabilities": probabilities, "labels": labels, "indices": torch.cat(index_all),
              "logits": torch.cat(logits_all), "groups": groups_all})
 
-
-def validation_loss(probabilities: torch.Tensor, labels: torch.Tensor) -> float:
-    if not len(labels):
-        return float("nan")
-    return float(nn.functional.nll_loss(probabilities.clamp_min(1e-12).log(), labels))

@@ -128,7 +128,8 @@ class ComparePage(QWidget):
                      else ("none (from scratch)" if row.get("pretrained") == "none" else str(row.get("pretrained"))),
                      "all" if row.get("pretrained") == "none" else str(row.get("depth")),
                      Path(row["data"]).name if row.get("data") else "?", str(row.get("epochs")),
-                     f"{acc:.1%}" if acc is not None else row.get("status", ""),
+                     f"{acc:.1%}" if acc is not None else (f"MAE {row['val_mae']:.4g}" if row.get("val_mae")
+                                                           is not None else row.get("status", "")),
                      f"{loss:.3f}" if loss is not None else "", f"{secs:.1f}" if secs is not None else ""]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -199,8 +200,8 @@ class ComparePage(QWidget):
             x = np.array([h["epoch"] for h in history], dtype=np.float64)
             pen = pg.mkPen(PENS[n % len(PENS)], width=2)
             label = describe(row)
-            self.acc_plot.plot(x, np.array([h["val_acc"] for h in history], dtype=np.float64), pen=pen, name=label,
-                               symbol="o", symbolSize=5)
+            score = [h.get("val_acc", h.get("val_mae")) for h in history]  # accuracy, or a regression's MAE
+            self.acc_plot.plot(x, np.array(score, dtype=np.float64), pen=pen, name=label, symbol="o", symbolSize=5)
             self.loss_plot.plot(x, np.array([h["val_loss"] for h in history], dtype=np.float64), pen=pen,
                                 name=label, symbol="o", symbolSize=5)
         for plot in (self.acc_plot, self.loss_plot):

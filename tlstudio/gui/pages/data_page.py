@@ -55,6 +55,26 @@ def relative(path: str, root: str) -> str:
         return Path(path).name
 
 
+def value_bins(spec: DatasetSpec) -> list[tuple[str, float, float]]:
+    """(name, low, high) ranges of a regression's values for the table: each value when there are at most 12
+    distinct ones (digits, ratings), else 10 equal-width ranges."""
+    values = sorted({s.value for s in spec.train + spec.val if s.value is not None})
+    if not values:
+        return []
+    if len(values) <= 12:
+        return [(f"{v:.4g}", v, v) for v in values]
+    low, high = values[0], values[-1]
+    step = (high - low) / 10
+    edges = [low + step * k for k in range(11)]
+    return [(f"{edges[k]:.4g} – {edges[k + 1]:.4g}", edges[k] if k else float("-inf"),
+             edges[k + 1] if k < 9 else float("inf")) for k in range(10)]
+
+
+def in_bin(value: float | None, low: float, high: float) -> bool:
+    """A single value's row holds it; a range holds [low, high)."""
+    return value is not None and (value == low if low == high else low <= value < high)
+
+
 class DataPage(QWidget):
     error = Signal(str, str)
     folder_opened = Signal(str)
@@ -224,18 +244,27 @@ class DataPage(QWidget):
             self.grid.thumbs.set_paths([])
             return
         train, val = spec.counts("train"), spec.counts("val")
+        if spec.regression:  # the table's rows are ranges of the value instead of classes
+            self._bins = value_bins(spec)
+            train = {name: sum(in_bin(s.value, low, high) for s in spec.train) for name, low, high in self._bins}
+            val = {name: sum(in_bin(s.value, low, high) for s in spec.val) for name, low, high in self._bins}
         total = sum(train.values()) + sum(val.values())
         split = ("your train/ and val/ folders" if spec.split_source == "folders"
                  else f"{round(100 * len(spec.val) / max(total, 1))}% held out for validation")
         kind = "sound clips" if spec.modality == "audio" else "images"
         left_out = len(self.state.excluded() & {s.path for s in spec.train + spec.val + spec.test})
-        self.summary.setText(f"<b>{len(spec.classes)} classes, {total} {kind}</b>: "
+        what = (f"regression on “{spec.classes[0]}” (labels.csv), {total} {kind}" if spec.regression
+                else f"{len(spec.classes)} classes, {total} {kind}")
+        self.summary.setText(f"<b>{what}</b>: "
                              f"{len(spec.train)} to train, {len(spec.val)} to validate ({split})."
+                             + (f" Training values {spec.target['min']:.4g} to {spec.target['max']:.4g}, mean "
+                                f"{spec.target['mean']:.4g}." if spec.regression else "")
                              + (f" {left_out} file(s) left out by you." if left_out else ""))
         self.split_label.setText(grouping_line(spec))
-        self.table.setRowCount(len(spec.classes))
-        largest = max((train[c] + val[c] for c in spec.classes), default=1)
-        for row, name in enumerate(spec.classes):
+        rows = list(train) if spec.regression else spec.classes
+        self.table.setRowCount(len(rows))
+        largest = max((train[c] + val[c] for c in rows), default=1)
+        for row, name in enumerate(rows):
             count = train[name] + val[name]
             bar = QProgressBar()
             bar.setRange(0, largest)
@@ -271,8 +300,12 @@ class DataPage(QWidget):
         spec = self.state.spec
         if spec is None or index < 0:
             return
-        label = spec.classes.index(self.class_pick.itemData(index))
-        paths = sorted(s.path for s in spec.train + spec.val if s.label == label)
+        if spec.regression:
+            _name, low, high = next(b for b in self._bins if b[0] == self.class_pick.itemData(index))
+            paths = sorted(s.path for s in spec.train + spec.val if in_bin(s.value, low, high))
+        else:
+            label = spec.classes.index(self.class_pick.itemData(index))
+            paths = sorted(s.path for s in spec.train + spec.val if s.label == label)
         sound = spec.modality == "audio"
         self.grid.setVisible(not sound)
         self.audio_panel.setVisible(sound)

@@ -29,6 +29,7 @@ from tlstudio.gui.widgets.audio_view import AudioView
 from tlstudio.gui.widgets.confusion import ConfusionMatrix
 from tlstudio.gui.widgets.reliability import ReliabilityDiagram
 from tlstudio.gui.widgets.thumbnails import ThumbnailGrid
+from tlstudio.gui.widgets.value_scatter import ValueScatter
 
 
 def interval_text(result: dict) -> str:
@@ -44,6 +45,27 @@ def small_validation_note(files: int) -> str:
         return ""
     return (f"<br><span style='color:#c0392b'>Only {files} validation files: the interval is wide, so treat "
             "this score as a rough guide. More files make it trustworthy.</span>")
+
+
+def _r2(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def regression_headline(metrics: dict) -> str:
+    target = metrics.get("target") or {}
+    name = target.get("name", "value")
+    text = (f"<b>Validation MAE {metrics['val_mae']:.4g} {name}</b> · RMSE {metrics['val_rmse']:.4g} · R² "
+            f"{_r2(metrics.get('val_r2'))} on {metrics['sizes']['val']} files · {metrics['backbone']}, "
+            f"{metrics['unfreeze_blocks']} block(s) fine-tuned · best of {metrics['epochs']} epochs at epoch "
+            f"{metrics['best_epoch']} · {metrics['train_seconds']:.1f} s on {metrics['device']}")
+    if metrics.get("mae_guessing_the_mean") is not None:
+        text += (f"<br>Always guessing the training mean ({target.get('mean', 0):.4g}) would give MAE "
+                 f"{metrics['mae_guessing_the_mean']:.4g}; trained on values from {target.get('min', 0):.4g} to "
+                 f"{target.get('max', 0):.4g}.")
+    test = metrics.get("test") or {}
+    if test.get("mae") is not None:
+        text += f"<br><b>Test MAE {test['mae']:.4g}</b> on {test['files']} files of test/ (kept apart)"
+    return text
 
 
 class EvaluatePage(QWidget):
@@ -108,6 +130,16 @@ class EvaluatePage(QWidget):
                                     "Bars on the dashed diagonal mean its confidence can be taken at its word.")
         self.reliability.setMaximumHeight(230)  # beside the matrix, never squeezing its cells
         left_layout.addWidget(self.reliability)
+        # a regression run: predicted against true values instead of the class tables
+        self.scatter = ValueScatter()
+        self.scatter.setToolTip("One dot per validation file; on the dashed diagonal the prediction is exact. "
+                                "Click a dot to see its file.")
+        self.scatter.point_chosen.connect(self.show_file)
+        self.left = QStackedWidget()
+        self.left.addWidget(left)
+        self.left.addWidget(self.scatter)
+        self.regression = False
+        self.target_name = "value"
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -117,7 +149,7 @@ class EvaluatePage(QWidget):
         right_layout.addLayout(title_row)
         right_layout.addWidget(self.samples_view)
         splitter = QSplitter()
-        splitter.addWidget(left)
+        splitter.addWidget(self.left)
         splitter.addWidget(right)
         splitter.setSizes([520, 460])
         layout = QVBoxLayout(self)
@@ -141,6 +173,8 @@ class EvaluatePage(QWidget):
         self.per_class.setRowCount(0)
         self.matrix.set_matrix([], [])
         self.reliability.set_calibration(None)
+        self.scatter.set_points([], [], [])
+        self._set_regression(False)
         self.predictions = []
         self._show([])
         self.cell_title.setText("")
@@ -160,6 +194,16 @@ class EvaluatePage(QWidget):
         self.modality = (json.loads(labels_file.read_text(encoding="utf-8")).get("modality", "image")
                          if labels_file.is_file() else "image")
         self.samples_view.setCurrentIndex(1 if self.modality == "audio" else 0)
+        from tlstudio.core.store.runs import RunDir
+
+        if metrics.get("task") == "regression":
+            self._set_regression(True, (metrics.get("target") or {}).get("name", "value"))
+            self.headline.setText(regression_headline(metrics))
+            self.predictions = RunDir(run_dir).read_table("predictions.tsv")
+            self._fill_scatter()
+            self.show_mistakes()
+            return
+        self._set_regression(False)
         classes = metrics["classes"]
         self.headline.setText(
             f"<b>Validation accuracy {metrics['val_accuracy']:.1%}</b>{interval_text(metrics)} on "
@@ -172,8 +216,6 @@ class EvaluatePage(QWidget):
                else "") + small_validation_note(metrics['sizes']['val']))
         self._fill_tables(classes, metrics["per_class"], metrics["confusion_matrix"])
         self.reliability.set_calibration(metrics.get("calibration"))
-        from tlstudio.core.store.runs import RunDir
-
         self.predictions = RunDir(run_dir).read_table("predictions.tsv")
         self.show_mistakes()
 
@@ -208,6 +250,9 @@ class EvaluatePage(QWidget):
 
     def _show_result(self, results: dict) -> None:
         result, tta = results["plain"], results["tta"]
+        if result.get("task") == "regression":
+            self._show_regression_result(results)
+            return
         classes = list(result["per_class"])
         text = (f"<b>Accuracy {result['accuracy']:.1%}</b>{interval_text(result)} on {result['files']} files of "
                 f"{result['data']}")
@@ -239,7 +284,49 @@ class EvaluatePage(QWidget):
                 self.per_class.setItem(row, col, item)
         self.matrix.set_matrix(classes, matrix)
 
+    def _set_regression(self, regression: bool, name: str = "value") -> None:
+        self.regression, self.target_name = regression, name
+        self.left.setCurrentIndex(1 if regression else 0)
+        self.other.setToolTip("A new folder with a labels.csv of values: see whether the model still holds up."
+                              if regression else
+                              "A new folder with the same class names: see whether the model still holds up (drift).")
+
+    def _fill_scatter(self) -> None:
+        rows = self.predictions
+        self.scatter.set_points([float(p["true"]) for p in rows], [float(p["predicted"]) for p in rows],
+                                [p["path"] for p in rows], self.target_name)
+
+    def _show_regression_result(self, results: dict) -> None:
+        result, tta = results["plain"], results["tta"]
+        text = (f"<b>MAE {result['mae']:.4g} {self.target_name}</b> · RMSE {result['rmse']:.4g} · R² "
+                f"{_r2(result['r2'])} on {result['files']} files of {result['data']}")
+        if result.get("trained_val_mae") is not None and results["new_folder"]:
+            text += f" · at training (its validation files): MAE {result['trained_val_mae']:.4g}"
+        if result.get("mae_guessing_the_mean") is not None:
+            text += f"<br>Always guessing the training mean would give MAE {result['mae_guessing_the_mean']:.4g}."
+        if tta:
+            text += f" With test-time augmentation: MAE {tta['mae']:.4g}."
+        self.headline.setText(text)
+        self.predictions = [{"path": row["path"], "true": str(row["true"]), "predicted": str(row["predicted"]),
+                             "error": str(row["error"])} for row in result.get("largest_errors", [])]
+        self._fill_scatter()
+        self.show_mistakes()
+        self.evaluated.emit(results)
+
+    def show_file(self, path: str) -> None:
+        """One dot of the scatter, clicked: its file on the right."""
+        rows = [p for p in self.predictions if p["path"] == path]
+        self.cell_title.setText(f"<b>{Path(path).name}</b>")
+        self.show_all.setVisible(True)
+        self._show(rows)
+
     def show_mistakes(self) -> None:
+        if self.regression:
+            rows = sorted(self.predictions, key=lambda p: -abs(float(p["error"])))
+            self.cell_title.setText(f"<b>Largest errors</b> (of {len(rows)} files)" if rows else "")
+            self.show_all.setVisible(False)
+            self._show(rows[:200])
+            return
         wrong = [p for p in self.predictions if p["true"] != p["predicted"]]
         wrong.sort(key=lambda p: -float(p["confidence"]))
         self.cell_title.setText(f"<b>Most confident mistakes</b> ({len(wrong)})" if wrong
@@ -309,7 +396,7 @@ class EvaluatePage(QWidget):
         dialog = QDialog(self)
         dialog.setWindowTitle(f"What the model looked at: {Path(explanation.path).name}")
         layout = QVBoxLayout(dialog)
-        caption = QLabel(f"<b>{explanation.target} {explanation.probability:.1%}</b> · {explanation.method}. "
+        caption = QLabel(f"<b>{explanation.describe()}</b> · {explanation.method}. "
                          "Left: what the network sees. Right: bright is what decided the answer.")
         caption.setWordWrap(True)
         row = QHBoxLayout()
@@ -323,8 +410,12 @@ class EvaluatePage(QWidget):
         self.explanation_dialog = dialog
 
     def _show(self, rows: list[dict[str, str]]) -> None:
-        captions = [f"{Path(p['path']).name}\n{p['true']} → {p['predicted']} {float(p['confidence']):.0%}"
-                    for p in rows]
+        if self.regression:
+            captions = [f"{Path(p['path']).name}\n{float(p['true']):.4g} → {float(p['predicted']):.4g} "
+                        f"({float(p['error']):+.3g})" for p in rows]
+        else:
+            captions = [f"{Path(p['path']).name}\n{p['true']} → {p['predicted']} {float(p['confidence']):.0%}"
+                        for p in rows]
         self.gallery.thumbs.set_paths([p["path"] for p in rows], captions)
         self._clip_rows = rows
         self.clip_list.clear()

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from tlstudio.core.training import eta
 from tlstudio.core.training import events as ev
+from tlstudio.gui.messages import score_text
 from tlstudio.gui.plots import TrainingPlots
 from tlstudio.gui.state import StudioState, run_data_folder, same_folder
 from tlstudio.gui.worker import TrainingSession, TrainWorker
@@ -290,14 +291,16 @@ class TrainPage(QWidget):
             self.bar.setValue(event.first_epoch - 1)
             self.bar.setFormat("%p%")
         elif isinstance(event, ev.EpochEnd):
+            self.plots.set_score(event.score_name)
             self.plots.add_epoch({"epoch": event.epoch, "train_loss": event.train_loss,
                                   "val_loss": event.val_loss, "train_acc": event.train_acc,
                                   "val_acc": event.val_acc})
             self.bar.setRange(0, self.epochs)
             self.bar.setValue(event.epoch)
             self.bar.setFormat("%p%")
-            self.log.appendPlainText(f"Epoch {event.epoch}: train loss {event.train_loss:.4f} acc "
-                                     f"{event.train_acc:.3f} · val loss {event.val_loss:.4f} acc "
+            score = "MAE" if event.score_name == "mae" else "acc"
+            self.log.appendPlainText(f"Epoch {event.epoch}: train loss {event.train_loss:.4f} {score} "
+                                     f"{event.train_acc:.3f} · val loss {event.val_loss:.4f} {score} "
                                      f"{event.val_acc:.3f}{'  ★ best' if event.is_best else ''}")
             self.epoch_started = time.perf_counter()
             self.epoch_ended.emit(event.epoch)
@@ -306,7 +309,7 @@ class TrainPage(QWidget):
         elif isinstance(event, ev.Finished):
             if event.metrics:
                 self.status.setText(f"{'Finished' if event.status == 'completed' else 'Stopped'}: validation "
-                                    f"accuracy {event.metrics['val_accuracy']:.1%} (best epoch "
+                                    f"{score_text(event.metrics)} (best epoch "
                                     f"{event.metrics['best_epoch']}), {event.metrics['train_seconds']:.1f} s.")
             else:
                 self.status.setText("Stopped before the first epoch ended.")
@@ -326,7 +329,8 @@ class TrainPage(QWidget):
         self._set_running(False)
         self.state.set_training(False)
         self.plots.redraw()
-        if metrics and metrics.get("val_accuracy") is not None and self.run_path is not None:
+        if metrics and (metrics.get("val_accuracy") is not None or metrics.get("val_mae") is not None) \
+                and self.run_path is not None:
             self.state.add_run(self.run_path, metrics)
             if not self.comparison:  # the twin is a comparison, never the active model unless chosen
                 self.state.set_run(self.run_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
@@ -29,7 +30,8 @@ DEFAULT_MIN_CONFIDENCE = 60  # percent: below it a card says "not sure" rather t
 
 
 class PredictionCard(QWidget):
-    def __init__(self, prediction, min_confidence: float = 0.0, parent: QWidget | None = None) -> None:
+    def __init__(self, prediction, min_confidence: float = 0.0, parent: QWidget | None = None,
+                 value_name: str = "value") -> None:
         super().__init__(parent)
         layout = QHBoxLayout(self)
         picture = QLabel()
@@ -49,7 +51,15 @@ class PredictionCard(QWidget):
         column = QVBoxLayout()
         column.addWidget(QLabel(f"<b>{Path(prediction.path).name}</b>"))
         self.verdict = prediction.verdict(min_confidence)
-        if prediction.top:
+        if prediction.value is not None:  # a regression: the number, and a warning when the input is unfamiliar
+            text = f"<b>{html.escape(value_name)}: {prediction.value:.4g}</b>"
+            if prediction.unfamiliar:
+                text += ("<br><span style='color:#c0392b'><b>Not sure</b>: this is unlike every training file, so "
+                         "the number may mean nothing.</span>")
+            verdict = QLabel(text)
+            verdict.setWordWrap(True)
+            column.addWidget(verdict)
+        elif prediction.top:
             if self.verdict == "unknown" and prediction.unfamiliar:
                 text = ("<span style='color:#c0392b'><b>Not sure</b>: this is unlike every training file, so it "
                         "is probably none of these classes (the bars below only share 100% among them).</span>")
@@ -235,7 +245,9 @@ class TryPage(QWidget):
             from tlstudio.core.store.runs import RunDir
 
             predictor = Predictor(RunDir.open(run_dir))
-            return predictor.predict(expand(paths, predictor.modality), progress=progress)
+            results = predictor.predict(expand(paths, predictor.modality), progress=progress)
+            self.value_name = predictor.classes[0] if predictor.regression else "value"
+            return results
 
         self.busy.setVisible(True)
         self.busy.setRange(0, 0)
@@ -270,7 +282,8 @@ class TryPage(QWidget):
         self.empty_hint.setVisible(not self.predictions)
         for prediction in self.predictions[:200]:
             self.cards_layout.insertWidget(self.cards_layout.count() - 1,
-                                           PredictionCard(prediction, self.min_confidence()))
+                                           PredictionCard(prediction, self.min_confidence(),
+                                                          value_name=getattr(self, "value_name", "value")))
         if self.heat.isChecked():
             self._explain_shown()
 
