@@ -101,7 +101,8 @@ class ConsolePrinter:
             score = "MAE" if event.score_name == "mae" else "acc"
             self._line(f"epoch {event.epoch:>3}/{event.epochs}  train loss {event.train_loss:.4f} "
                        f"{score} {event.train_acc:.3f} | val loss {event.val_loss:.4f} {score} {event.val_acc:.3f} | "
-                       f"lr {event.lr:.2e} | {event.seconds:.2f}s{best}")
+                       f"lr {event.lr:.2e} | {event.seconds:.2f}s{best}"
+                       + (f" | old val {score} {event.old_val:.3f}" if event.old_val is not None else ""))
             self.epoch_started = time.perf_counter()
         elif isinstance(event, ev.Problem):
             self._line(f"warning: {event.message}")
@@ -128,6 +129,11 @@ class ConsolePrinter:
                 if metrics.get("test_accuracy") is not None:
                     self._line(f"Test accuracy {metrics['test_accuracy']:.4f} on {metrics['sizes']['test']} files "
                                "of test/ (kept apart: never used to choose the weights)")
+            if metrics and metrics.get("forgetting"):
+                forgetting = metrics["forgetting"]
+                self._line(f"Forgetting meter ({forgetting['old_val_files']} validation files of the run continued "
+                           f"from, {forgetting['rehearsal_files']} of its training files rehearsed): "
+                           f"{forgetting['verdict']}")
             self._line(f"Saved to {event.run_dir}")
 
     def _progress(self, event: Any) -> None:
@@ -316,7 +322,9 @@ def _train(args: argparse.Namespace) -> int:
     spec = data.scan(args.data, val_split=config.val_split, seed=config.seed, check_file="auto",
                      group_by=config.group_by, task=config.task)
     config = with_data_defaults(config, spec.modality, given, spec.clip_seconds)
-    if spec.modality == "audio" and "unfreeze" not in given and config.backbone == default_backbone("audio"):
+    if config.start_from:
+        config = _continued(config, given)
+    elif spec.modality == "audio" and "unfreeze" not in given and config.backbone == default_backbone("audio"):
         kind = ("short clips: fine-tuned" if config.unfreeze == "all" else
                 "long recordings: frozen, each clip's windows pooled")
         print(f"Sound: {config.backbone} (AudioSet-pretrained), unfreeze {config.unfreeze} ({kind}; typical clip "
@@ -334,6 +342,20 @@ def _train(args: argparse.Namespace) -> int:
     run = RunDir.create(args.out, config.backbone)
     metrics = _run_with_ctrl_c(lambda control: engine.train(spec, config, run, fan_out(printer), control))
     return _cancelled(metrics, run) if metrics.get("status") == "cancelled" else EXIT_OK
+
+
+def _continued(config: Any, given: set[str]) -> Any:
+    """--from RUN: that run's backbone, head and depth, a lower learning rate; said before training."""
+    from tlstudio.core.store.runs import RunDir
+    from tlstudio.core.training.config import continuation_defaults
+
+    run = RunDir.open(config.start_from)
+    config = continuation_defaults(config, run.read_json("config.json"), given)
+    config.start_from = str(run.path)
+    print(f"Continuing {run.path.name}: {config.backbone}, unfreeze {config.unfreeze}, lr {config.lr:.2g}"
+          f"{'' if 'lr' in given else ' (a third of its rate)'}, rehearsing {config.rehearsal:.0%} of its training "
+          "files; its validation files are scored every epoch (the forgetting meter).")
+    return config
 
 
 def _refuse_flags_with_resume(args: argparse.Namespace) -> None:

@@ -49,3 +49,28 @@ def test_a_regression_run_in_the_window(window, qtbot, tmp_path: Path) -> None:
     cards = window.try_page.findChildren(PredictionCard)
     assert len(cards) == 1
     assert f"brightness: {result.value:.4g}" in " ".join(label.text() for label in cards[0].findChildren(QLabel))
+
+
+def test_continue_training_on_new_data_draws_the_forgetting_meter(window, qtbot, tmp_path: Path) -> None:
+    from tlstudio.demo import make_image_folder
+
+    old = make_image_folder(tmp_path / "old", classes=("circles", "squares"), per_class=12, size=(96, 72), seed=1)
+    new = make_image_folder(tmp_path / "new", classes=("squares", "triangles"), per_class=12, size=(96, 72),
+                            seed=5)
+    window.data_page.open_folder(old)
+    qtbot.waitUntil(lambda: window.state.spec is not None, timeout=30000)
+    window.model_page.epochs.setValue(2)
+    with qtbot.waitSignal(window.train_page.finished, timeout=300000):
+        window.start_training()
+    first = window.state.run_dir
+    assert window.train_page.more_data_button.isEnabled()
+    with qtbot.waitSignal(window.train_page.finished, timeout=300000) as finished:
+        window.continue_on_new_data(new)
+    metrics = finished.args[0]
+    forgetting = metrics["forgetting"]
+    assert forgetting["from"] == str(first) and forgetting["added_classes"] == ["triangles"]
+    assert metrics["classes"] == ["circles", "squares", "triangles"]
+    plots = window.train_page.plots
+    assert len(plots.old_val.getData()[0]) == 2  # one point per epoch on the accuracy plot
+    assert "Forgetting meter" in window.train_page.status.text()
+    assert window.state.run_dir != first and not window.state.config.start_from  # the next run starts fresh

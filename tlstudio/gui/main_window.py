@@ -96,6 +96,9 @@ class MainWindow(QMainWindow):
         self.model_page.start_requested.connect(self.start_training)
         self.train_page.start_button.clicked.connect(self.start_training)
         self.train_page.finished.connect(self._training_finished)
+        self.train_page.continue_on_new_data.connect(lambda: self.continue_on_new_data())
+        self.data_page.folder_opened.connect(self._continue_when_scanned)
+        self.data_page.error.connect(lambda *_: setattr(self, "_continue_from", None))
         self.data_page.folder_opened.connect(lambda folder: self.recent_data.remember(folder))
         self.state.data_changed.connect(lambda _s: self._update_steps())
         self.state.data_switched.connect(self._data_switched)
@@ -425,7 +428,30 @@ class MainWindow(QMainWindow):
         if hasattr(self, "next_button"):
             self._update_next()
 
-    def start_training(self) -> None:
+    def continue_on_new_data(self, folder: str | Path | None = None) -> None:
+        """Open a folder of new data, then train the active model further on it (--from in the CLI)."""
+        source = self.state.run_dir
+        if source is None:
+            self.show_error("Choose the model to continue first.", "Train one, or pick one on the Compare page.")
+            return
+        if folder is None:
+            from PySide6.QtWidgets import QFileDialog
+
+            folder = QFileDialog.getExistingDirectory(self, "New data to continue training on", str(Path.home()))
+            if not folder:
+                return
+        self._continue_from = Path(source)
+        self.data_page.open_folder(Path(folder))
+
+    def _continue_when_scanned(self, _folder: str) -> None:
+        source = getattr(self, "_continue_from", None)
+        if source is not None:
+            self._continue_from = None
+            self.start_training(start_from=source)
+
+    def start_training(self, start_from: Path | None = None) -> None:
+        """`start_from`: a run whose model keeps learning on the open data (its backbone, head and depth, a
+        lower learning rate, rehearsal and the forgetting meter: core/training/continuation.py)."""
         if self.state.spec is None:
             self.show_error("Choose a data folder first.", "Use the Data step.")
             return
@@ -438,12 +464,24 @@ class MainWindow(QMainWindow):
         self.model_page.collect()
         from tlstudio.core.errors import StudioError
 
+        config = self.state.config
         try:
-            self.state.config.validate()
+            config.validate()
+            if start_from is not None:
+                import copy
+
+                from tlstudio.core.training.config import continuation_defaults
+
+                old = json.loads((Path(start_from) / "config.json").read_text(encoding="utf-8"))
+                config = continuation_defaults(copy.deepcopy(config), old, set())
+                config.start_from = str(start_from)
         except StudioError as exc:
             self.show_error(exc.message, exc.hint)
             return
-        run_path = runs_home() / f"{time.strftime('%Y%m%d-%H%M%S')}-{self.state.config.backbone}"
+        except (OSError, ValueError) as exc:
+            self.show_error(f"The run {Path(start_from).name} cannot be read ({exc}).", "Continue another run.")
+            return
+        run_path = runs_home() / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.backbone}"
         suffix = 1
         while run_path.exists():
             suffix += 1
@@ -452,8 +490,9 @@ class MainWindow(QMainWindow):
         self.state.touch()
         self.state.autosave()
         self.steps.setCurrentRow(2)
-        self.train_page.start(run_path)
-        self.statusBar().showMessage(f"Training… the run is saved in {run_path}")
+        self.train_page.start(run_path, config=config)
+        self.statusBar().showMessage(f"Training… the run is saved in {run_path}" + (
+            f"; it continues {Path(start_from).name}" if start_from is not None else ""))
 
     def _training_finished(self, metrics) -> None:
         pending = getattr(self, "_compare_after", None)

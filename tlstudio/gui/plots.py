@@ -91,6 +91,9 @@ class TrainingPlots(QWidget):
                                             symbolSize=5)
         self.val_acc = self.acc_plot.plot(name="validation", pen=pg.mkPen((230, 120, 20), width=2), symbol="o",
                                           symbolSize=5)
+        # a continued run's forgetting meter: drawn (and in the legend) only when a run has it
+        self.old_val = pg.PlotDataItem(name="old validation", pen=pg.mkPen((40, 160, 90), width=2), symbol="t",
+                                       symbolSize=6)
         self.lr = self.lr_plot.plot(name="head lr", pen=pg.mkPen((120, 60, 170), width=2))
         self._old: list = []
         self.planned_epochs = 1
@@ -143,8 +146,9 @@ class TrainingPlots(QWidget):
         self.set_score("mae" if regression else "acc")
         for row in history:
             row = {key.replace("_mae", "_acc"): value for key, value in row.items()}
+            row["old_val"] = row.get("old_val_acc")
             self.add_epoch({key: float(row[key]) for key in ("epoch", "train_loss", "val_loss", "train_acc",
-                                                              "val_acc") if row.get(key) is not None})
+                                                              "val_acc", "old_val") if row.get(key) is not None})
         self.set_planned_epochs(epochs or len(history) or 1)
         self.redraw()
 
@@ -209,6 +213,7 @@ class TrainingPlots(QWidget):
         for curve, key in ((self.train_loss, "train_loss"), (self.val_loss, "val_loss"),
                            (self.train_acc, "train_acc"), (self.val_acc, "val_acc")):
             curve.setData(ex, np.asarray([e.get(key, np.nan) for e in self.epochs], dtype=np.float64))
+        self._draw_old_val(ex)
         if len(self.epochs) > self.planned_epochs:
             self.set_planned_epochs(len(self.epochs))
         losses = [e[k] for e in self.epochs for k in ("train_loss", "val_loss") if np.isfinite(e.get(k, np.nan))]
@@ -216,6 +221,19 @@ class TrainingPlots(QWidget):
             self.loss_plot.setYRange(0, max(losses) * 1.25 or 1.0, padding=0)
         elif losses:
             self.loss_plot.enableAutoRange(axis="y")
+
+    def _draw_old_val(self, ex: np.ndarray) -> None:
+        shown = self.old_val.scene() is not None
+        wanted = any("old_val" in e for e in self.epochs)
+        if wanted and not shown:
+            self.acc_plot.addItem(self.old_val)
+        elif shown and not wanted:
+            self.acc_plot.removeItem(self.old_val)
+            legend = self.acc_plot.plotItem.legend
+            if legend is not None:
+                legend.removeItem(self.old_val)
+        if wanted:
+            self.old_val.setData(ex, np.asarray([e.get("old_val", np.nan) for e in self.epochs], dtype=np.float64))
 
     def points(self) -> dict[str, int]:
         return {"batches": len(self.batch_x), "epochs": len(self.epochs)}

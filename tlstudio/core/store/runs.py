@@ -150,6 +150,7 @@ class RunDir:
     def write_history(self, rows: list[dict[str, Any]]) -> None:
         buffer = io.StringIO()
         columns = REGRESSION_COLUMNS if rows and "val_mae" in rows[0] else HISTORY_COLUMNS
+        columns = columns + [key for key in ("old_val_acc", "old_val_mae") if rows and key in rows[0]]
         writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         for row in rows:

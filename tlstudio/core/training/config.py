@@ -39,14 +39,16 @@ class TrainConfig:
     unfreeze: str = field(default="0", metadata=_opt(
         "--unfreeze", "top blocks that train besides the head: 0 = feature extraction, 'all' = full fine-tuning "
                       "(default: 0, and all for sound with the default backbone)", data_default=True))
-    head: str = field(default="linear", metadata=_opt("--head", "new classifier head (default linear)", choices=HEADS))
+    head: str = field(default="linear", metadata=_opt("--head", "new classifier head (default linear)", choices=HEADS,
+                                                      data_default=True))
     schedule: str = field(default="one-phase", metadata=_opt(
         "--schedule", "two-phase: train the head for --warmup-epochs, then unfreeze --unfreeze blocks",
         choices=SCHEDULES))
     warmup_epochs: int = field(default=2, metadata=_opt("--warmup-epochs", "head-only epochs of a two-phase run"))
     epochs: int = field(default=10, metadata=_opt("--epochs", "epochs in all (default %(default)s)"))
     batch_size: int = field(default=32, metadata=_opt("--batch-size", "files per batch (default %(default)s)"))
-    lr: float = field(default=3e-3, metadata=_opt("--lr", "the head's learning rate (default %(default)s)"))
+    lr: float = field(default=3e-3, metadata=_opt(
+        "--lr", "the head's learning rate (default 3e-3; with --from a third of that run's)", data_default=True))
     backbone_lr_factor: float = field(default=0.1, metadata=_opt(
         "--backbone-lr-factor", "backbone learning rate = lr x this (default %(default)s)"))
     weight_decay: float = field(default=1e-4, metadata=_opt(
@@ -73,7 +75,15 @@ class TrainConfig:
     cache_features: bool = field(default=True, metadata=_opt(
         "--no-cache", "do not reuse or store cached embeddings", action="store_false"))
     window_seconds: float = field(default=1.0, metadata=_opt(
-        "--window", "sound: clip length in seconds the model sees; longer clips are scored over sliding windows"))
+        "--window", "sound: clip length in seconds the model sees; longer clips are scored over sliding windows",
+        data_default=True))
+    start_from: str = field(default="", metadata=_opt(
+        "--from", "continue from this run's model on new data (same or added classes); its backbone, head and "
+                  "depth are kept, the learning rate is lowered, and its validation files are scored every epoch "
+                  "(the forgetting meter)"))
+    rehearsal: float = field(default=0.25, metadata=_opt(
+        "--rehearsal", "with --from: the share of that run's training files mixed into training, so old classes "
+                       "are not forgotten (default %(default)s; 0 turns it off)"))
 
     def resolved_augment(self, unfreeze_blocks: int) -> str:
         if self.augment != "auto":
@@ -95,6 +105,7 @@ class TrainConfig:
         _within("--workers", self.workers, -1, 64, "-1 decides by itself; 0 loads in the main process.")
         _within("--window", self.window_seconds, 0.1, 30.0, "1 second suits words; longer for longer sounds.")
         _within("--warmup-epochs", self.warmup_epochs, 0, 100_000, "Use 1 or more with a two-phase schedule.")
+        _within("--rehearsal", self.rehearsal, 0.0, 1.0, "0.25 keeps a quarter of the old training files.")
         if self.augment not in (*AUGMENT_PRESETS, "auto"):
             raise ConfigError(f"--augment takes one of {', '.join(AUGMENT_PRESETS)} or auto, not '{self.augment}'.")
         if self.schedule not in SCHEDULES:
@@ -171,6 +182,25 @@ def with_data_defaults(config: TrainConfig, modality: str, given: set[str],
         data["unfreeze"] = defaults["unfreeze"]
     if (data["backbone"], data["unfreeze"]) == (config.backbone, config.unfreeze):
         return config
+    resolved = TrainConfig.from_dict(data)
+    resolved.validate()
+    return resolved
+
+
+def continuation_defaults(config: TrainConfig, old: dict[str, Any], given: set[str]) -> TrainConfig:
+    """Settings of a run continued from `old` (that run's config.json): the same network, head and input
+    window (its weights fit nothing else), its depth unless chosen, and a third of its learning rate unless
+    chosen, because a lower rate is the first defence against forgetting what it knew."""
+    data = config.to_dict()
+    for key, flag in (("backbone", "--backbone"), ("head", "--head"), ("window_seconds", "--window")):
+        if key in given and data[key] != old.get(key, data[key]):
+            raise ConfigError(f"{flag} {data[key]} differs from the run continued from ({old.get(key)}).",
+                              f"Leave {flag} out: a continued run keeps the model it starts from.")
+        data[key] = old.get(key, data[key])
+    if "unfreeze" not in given:
+        data["unfreeze"] = str((old.get("resolved") or {}).get("unfreeze_blocks", old.get("unfreeze", "0")))
+    if "lr" not in given:
+        data["lr"] = float(old.get("lr", data["lr"])) / 3
     resolved = TrainConfig.from_dict(data)
     resolved.validate()
     return resolved

@@ -51,7 +51,7 @@ from tlstudio.core.models.weights import pretrained_state, sha256_of
 from tlstudio.core.seeding import derive_seed
 from tlstudio.core.store.paths import features_cache_dir
 from tlstudio.core.store.runs import RunDir
-from tlstudio.core.training import checkpoints, feature_cache, steps
+from tlstudio.core.training import checkpoints, continuation, feature_cache, steps
 from tlstudio.core.training.batching import warmup_cosine
 from tlstudio.core.training.config import TrainConfig
 from tlstudio.core.training.embedding import Embedded, embed
@@ -124,13 +124,18 @@ class Trainer:
         self.state = _State(skipped=list(spec.skipped))
         self.entry = get_entry(config.backbone)
         self._embedded: dict[str, Embedded] = {}
+        self.continuation: continuation.Continuation | None = None
         self.listeners = [checkpoints.BestWeights(run), checkpoints.Checkpointer(run),
                           checkpoints.HistoryWriter(run)]
 
     # -- set-up ---------------------------------------------------------------------------------------
     def _prepare(self) -> None:
-        config, spec = self.config, self.spec
+        config = self.config
         config.validate()
+        if config.start_from:  # old and new classes, rehearsal files, the forgetting meter's files
+            self.spec, self.continuation = continuation.plan(self.spec, config.start_from, config.rehearsal,
+                                                             config.seed, self.entry.name)
+        spec = self.spec
         if spec.modality == "image" and self.entry.modality == "audio":
             raise ConfigError(f"{self.entry.name} is a sound encoder and cannot read images.",
                               "Choose an image backbone such as mobilenet_v2 (see `tlstudio backbones`).")
@@ -171,18 +176,23 @@ class Trainer:
         kept around for that rare case.
         """
         seed_everything(self.config.seed)
-        backbone_state = pretrained_state(
+        backbone_state = None if self.continuation else pretrained_state(
             self.entry, self.config.pretrained,
             progress=lambda done, total: self.emit(Progress("download weights", done, total)),
         )
-        return build_model(self.entry, len(self.spec.classes), self.config.head, backbone_state,
-                           target=self.spec.target if self.spec.regression else None)
+        model = build_model(self.entry, len(self.spec.classes), self.config.head, backbone_state,
+                            target=self.spec.target if self.spec.regression else None)
+        if self.continuation:
+            continuation.load_into(model, self.continuation, self.spec.classes)
+        return model
 
     def _place_model(self) -> None:
         self.model.frontend = self.pipeline.frontend(self.augment)
         self.model.to(self.device, memory_format=torch.channels_last)
 
     def _weights_id(self) -> str:
+        if self.continuation:  # the old run's (perhaps fine-tuned) backbone: its own cache entries
+            return f"run-{sha256_of(Path(self.continuation.source) / 'model.pt')[:16]}"
         source = self.config.pretrained
         if source == "imagenet":
             return self.entry.weights_filename
@@ -205,6 +215,7 @@ class Trainer:
                 "weights": self.weights_id,
                 "amp": str(self.autocast_dtype).replace("torch.", "") if self.autocast_dtype else "off",
                 "split": {"source": spec.split_source, **spec.split_settings, "grouping": spec.grouping},
+                **({"continued_from": self.continuation.summary()} if self.continuation else {}),
             },
             "tlstudio_version": __version__,
             "torch_version": torch.__version__,
@@ -320,12 +331,12 @@ class Trainer:
         name, info = feature_cache.bucket_key(self.entry.name, self.weights_id, self.description,
                                               f"{self.device.type}/{self.autocast_dtype}")
         bucket = feature_cache.Bucket(directory / name if self.config.cache_features else None, info)
-        splits = ["train", "val"] + (["test"] if self.spec.test else [])
-        workers = auto_workers(sum(len(getattr(self.spec, s)) for s in splits), self.config.workers)
+        splits = ["train", "val"] + (["test"] if self.spec.test else []) + (["old_val"] if self.continuation else [])
+        workers = auto_workers(sum(len(self._split_samples(s)) for s in splits), self.config.workers)
         for split in splits:
             if split in self._embedded:
                 continue
-            samples = getattr(self.spec, split)
+            samples = self._split_samples(split)
             result = embed(
                 self.model, samples, lambda subset: self._eval_loader(subset, workers), self.device, bucket,
                 self.control,
@@ -340,6 +351,13 @@ class Trainer:
             feature_cache.evict(directory, feature_cache.limit_bytes(), keep=name)
         if len(self._embedded["train"].labels) == 0:
             raise DataError("No training file could be read.", "Check the files in the folder.")
+
+    def _split_samples(self, split: str) -> list[Sample]:
+        """A split's files; "old_val" is the validation split of the run continued from."""
+        if split == "old_val":
+            assert self.continuation is not None
+            return self.continuation.old_val
+        return getattr(self.spec, split)
 
     def _eval_loader(self, samples, workers: int):
         return make_loader(self.pipeline.eval_dataset(samples), self.config.batch_size, workers, self.device)
@@ -377,13 +395,29 @@ class Trainer:
                 train_loss, train_acc = steps.train_epoch(context, source.module, source.train_batches(epoch),
                                                           source.steps, epoch, optimizer, scheduler, scaler)
                 val_loss, val_acc, _ = steps.validate(context, source.module, source.val_batches())
+                old = self._old_score(context, source) if self.continuation else None
                 self._end_epoch(epoch, index, phase, (train_loss, train_acc, val_loss, val_acc),
-                                time.perf_counter() - tick, source, optimizer, scheduler, scaler)
+                                time.perf_counter() - tick, source, optimizer, scheduler, scaler, old)
         finally:
             source.close()
 
+    def _old_score(self, context: steps.StepContext, source) -> float:
+        """The forgetting meter: the continued run's validation files, scored with the model as it is now."""
+        assert self.continuation is not None
+        if self.fast_path:
+            embedded = self._embedded["old_val"]
+            batches = FeatureSource(source.module, embedded, embedded, self.config.batch_size, 0,
+                                    self.device).val_batches()
+        else:
+            from tlstudio.core.training.sources import readable
+
+            old_val = self.continuation.old_val
+            batches = readable(self._eval_loader(old_val, 0), old_val, self._note_bad,
+                               stopping=lambda: self.control.cancelled)
+        return steps.validate(context, source.module, batches)[1]
+
     def _end_epoch(self, epoch: int, phase_index: int, phase: Phase, scores: tuple[float, float, float, float],
-                   seconds: float, source, optimizer, scheduler, scaler) -> None:
+                   seconds: float, source, optimizer, scheduler, scaler, old: float | None = None) -> None:
         train_loss, train_acc, val_loss, val_acc = scores
         state = self.state
         name = self.objective.score_name
@@ -394,6 +428,8 @@ class Trainer:
         row = {"epoch": epoch, "phase": phase.name, "train_loss": round(train_loss, 6),
                f"train_{name}": round(train_acc, 6), "val_loss": round(val_loss, 6), f"val_{name}": round(val_acc, 6),
                "lr": lr, "seconds": round(seconds, 4)}
+        if old is not None:
+            row[f"old_val_{name}"] = round(old, 6)
         state.history.append(row)
         state.epoch = epoch
         state.epochs_this_session += 1
@@ -405,7 +441,7 @@ class Trainer:
             listener.on_epoch_end(record)
         self.emit(CheckpointSaved(str(self.run_dir.file("checkpoint.pt")), epoch))
         self.emit(EpochEnd(epoch, self.config.epochs, train_loss, train_acc, val_loss, val_acc, lr, seconds, is_best,
-                           name))
+                           name, old))
 
     # -- the end --------------------------------------------------------------------------------------
     def _finish(self, status: str, seconds: float) -> dict[str, Any]:
@@ -452,6 +488,8 @@ class Trainer:
             "sizes": {"train": len(self.spec.train), "val": len(labels), "test": len(self.spec.test)},
             "skipped_files": len(state.skipped),
         })
+        if self.continuation:
+            metrics["forgetting"] = self._forgetting()
         if self.spec.test:
             metrics["test"] = self._test_metrics(temperature)
             key = "mae" if self.spec.regression else "accuracy"
@@ -468,6 +506,16 @@ class Trainer:
         if status == "completed":  # model.pt holds the best weights now; a stopped run still needs them
             self.run_dir.file(checkpoints.BEST_FILE).unlink(missing_ok=True)
         return metrics
+
+    def _forgetting(self) -> dict[str, Any]:
+        """The old task's score before and after (at the chosen epoch), with a one-line verdict."""
+        assert self.continuation is not None
+        name = self.continuation.score_name
+        best = next((row for row in self.state.history if row["epoch"] == self.state.best["epoch"]), None)
+        after = best.get(f"old_val_{name}") if best else None
+        summary = self.continuation.summary()
+        return {**summary, f"old_val_{name}_after": after,
+                "verdict": continuation.describe(summary[f"old_val_{name}_before"], after, name)}
 
     def _regression_metrics(self, values: torch.Tensor, targets: torch.Tensor, paths: list[str]) -> dict[str, Any]:
         metrics = regression_report(values, targets, paths, train_mean=self.spec.target["mean"])

@@ -67,6 +67,7 @@ class EpochEnd:
     seconds: float
     is_best: bool
     score_name: str = "acc"  # what train_acc/val_acc hold: "acc" (accuracy) or "mae" (a regression's error)
+    old_val: float | None = None  # a continued run: the old run's validation files, scored (forgetting meter)
 
 
 @dataclass(frozen=True)

@@ -287,6 +287,7 @@ class EvaluatePage(QWidget):
     def _set_regression(self, regression: bool, name: str = "value") -> None:
         self.regression, self.target_name = regression, name
         self.left.setCurrentIndex(1 if regression else 0)
+        self.show_all.setText("Show the largest errors" if regression else "Show all mistakes")
         self.other.setToolTip("A new folder with a labels.csv of values: see whether the model still holds up."
                               if regression else
                               "A new folder with the same class names: see whether the model still holds up (drift).")
@@ -318,11 +319,15 @@ class EvaluatePage(QWidget):
         rows = [p for p in self.predictions if p["path"] == path]
         self.cell_title.setText(f"<b>{Path(path).name}</b>")
         self.show_all.setVisible(True)
+        self.scatter.mark(path)
         self._show(rows)
+        if rows and self.modality == "audio":
+            self.clip_list.setCurrentRow(0)
 
     def show_mistakes(self) -> None:
         if self.regression:
             rows = sorted(self.predictions, key=lambda p: -abs(float(p["error"])))
+            self.scatter.mark("")
             self.cell_title.setText(f"<b>Largest errors</b> (of {len(rows)} files)" if rows else "")
             self.show_all.setVisible(False)
             self._show(rows[:200])

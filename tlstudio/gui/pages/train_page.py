@@ -54,6 +54,7 @@ class TrainPage(QWidget):
     finished = Signal(object)  # metrics or None
     epoch_ended = Signal(int)
     run_stopped = Signal(str)  # a run that can be continued
+    continue_on_new_data = Signal()  # "Continue training on new data…": the window asks for the folder
 
     def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -80,6 +81,12 @@ class TrainPage(QWidget):
         self.continue_button.setToolTip("Resumes the stopped run in its own folder, from its last saved epoch.")
         self.continue_button.setVisible(False)
         self.continue_button.clicked.connect(self.continue_stopped)
+        self.more_data_button = QPushButton("Continue training on new data…")
+        self.more_data_button.setToolTip("Teach the active model new files or classes without forgetting the old "
+                                         "ones: it keeps its network, learns at a lower rate, rehearses some of "
+                                         "its old training files, and scores its old validation files every "
+                                         "epoch (the forgetting meter).")
+        self.more_data_button.clicked.connect(self.continue_on_new_data)
         self.legends = QCheckBox("Legends")
         self.legends.setChecked(True)
         self.legends.setToolTip("Show or hide the plots' legends, if they cover a curve.")
@@ -91,7 +98,8 @@ class TrainPage(QWidget):
         self.pause_button.toggled.connect(self._pause)
         self.stop_button.clicked.connect(self.stop)
         buttons = QHBoxLayout()
-        for widget in (self.start_button, self.pause_button, self.stop_button, self.continue_button):
+        for widget in (self.start_button, self.pause_button, self.stop_button, self.continue_button,
+                       self.more_data_button):
             buttons.addWidget(widget)
         buttons.addWidget(self.bar, 1)
         buttons.addWidget(self.legends)
@@ -114,6 +122,7 @@ class TrainPage(QWidget):
             self.pause_button.blockSignals(False)
             self.pause_button.setText("Pause")
         self.continue_button.setVisible(not running and self.stopped_run is not None)
+        self.more_data_button.setEnabled(not running and self.state.run_dir is not None)
 
     def is_running(self) -> bool:
         return self.session is not None and self.session.is_running()
@@ -133,6 +142,7 @@ class TrainPage(QWidget):
         self._set_running(False)
 
     def _run_changed(self, run_dir: Path | None) -> None:
+        self.more_data_button.setEnabled(run_dir is not None and not self.is_running())
         if run_dir is None or self.is_running():
             return
         if self.run_path is not None and same_folder(run_dir, self.run_path) and self.plots.epochs:
@@ -294,14 +304,17 @@ class TrainPage(QWidget):
             self.plots.set_score(event.score_name)
             self.plots.add_epoch({"epoch": event.epoch, "train_loss": event.train_loss,
                                   "val_loss": event.val_loss, "train_acc": event.train_acc,
-                                  "val_acc": event.val_acc})
+                                  "val_acc": event.val_acc,
+                                  **({"old_val": event.old_val} if event.old_val is not None else {})})
             self.bar.setRange(0, self.epochs)
             self.bar.setValue(event.epoch)
             self.bar.setFormat("%p%")
             score = "MAE" if event.score_name == "mae" else "acc"
             self.log.appendPlainText(f"Epoch {event.epoch}: train loss {event.train_loss:.4f} {score} "
                                      f"{event.train_acc:.3f} · val loss {event.val_loss:.4f} {score} "
-                                     f"{event.val_acc:.3f}{'  ★ best' if event.is_best else ''}")
+                                     f"{event.val_acc:.3f}{'  ★ best' if event.is_best else ''}"
+                                     + (f" · old validation {score} {event.old_val:.3f}"
+                                        if event.old_val is not None else ""))
             self.epoch_started = time.perf_counter()
             self.epoch_ended.emit(event.epoch)
         elif isinstance(event, ev.Problem):
@@ -310,7 +323,9 @@ class TrainPage(QWidget):
             if event.metrics:
                 self.status.setText(f"{'Finished' if event.status == 'completed' else 'Stopped'}: validation "
                                     f"{score_text(event.metrics)} (best epoch "
-                                    f"{event.metrics['best_epoch']}), {event.metrics['train_seconds']:.1f} s.")
+                                    f"{event.metrics['best_epoch']}), {event.metrics['train_seconds']:.1f} s."
+                                    + (f" Forgetting meter: {event.metrics['forgetting']['verdict']}."
+                                       if event.metrics.get("forgetting") else ""))
             else:
                 self.status.setText("Stopped before the first epoch ended.")
 

@@ -28,6 +28,10 @@ class ValueScatter(pg.PlotWidget):
         self.dots = pg.ScatterPlotItem(size=7, pen=pg.mkPen(None), brush=pg.mkBrush(30, 90, 200, 140),
                                        hoverable=True, hoverBrush=pg.mkBrush(230, 120, 20))
         self.addItem(self.dots)
+        self.marked = pg.ScatterPlotItem(size=14, pen=pg.mkPen((230, 120, 20), width=2), brush=pg.mkBrush(None))
+        self.addItem(self.marked)
+        self.marked.setVisible(False)  # empty items would trouble the auto-range with all-NaN bounds
+        self.dots.setVisible(False)
         self.dots.sigClicked.connect(self._clicked)
         self.paths: list[str] = []
 
@@ -37,7 +41,15 @@ class ValueScatter(pg.PlotWidget):
         y = np.asarray(predicted, dtype=np.float64)
         self.setLabel("bottom", f"true {name}")
         self.setLabel("left", f"predicted {name}")
+        self.marked.clear()
+        self.marked.setVisible(False)
+        self.dots.setVisible(bool(len(x)))
+        if not len(x):
+            self.dots.clear()
+            self.diagonal.setData([], [])
+            return
         self.dots.setData(x=x, y=y, data=list(range(len(x))))
+        self._xy = (x, y)
         if len(x):
             low, high = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
             pad = (high - low) * 0.05 or 1.0
@@ -45,6 +57,14 @@ class ValueScatter(pg.PlotWidget):
             self.setRange(xRange=(low - pad, high + pad), yRange=(low - pad, high + pad), padding=0)
         else:
             self.diagonal.setData([], [])
+
+    def mark(self, path: str) -> None:
+        """Ring the dot of `path` (the file shown beside the plot)."""
+        self.marked.clear()
+        self.marked.setVisible(path in self.paths)
+        if path in self.paths:
+            i = self.paths.index(path)
+            self.marked.setData(x=[self._xy[0][i]], y=[self._xy[1][i]])
 
     def apply_theme(self, dark: bool) -> None:
         theme_plot(self, dark)
