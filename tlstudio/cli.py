@@ -613,6 +613,47 @@ def _predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _map(args: argparse.Namespace) -> int:
+    from tlstudio.core.control import Cancelled
+    from tlstudio.core.store.runs import RunDir
+    from tlstudio.core.training import embedding_map
+    from tlstudio.core.training.events import Progress
+
+    if not 5 <= args.max_files <= 100_000:
+        raise ConfigError(f"--max-files must be between 5 and 100000, not {args.max_files}.")
+    run = RunDir.open(args.run)
+    printer = ConsolePrinter(quiet=False)
+
+    def work(control) -> dict:
+        try:
+            return {"map": embedding_map.build_map(
+                run, args.max_files, control=control,
+                progress=lambda stage, done, total: printer(Progress(stage, done, total)))}
+        except Cancelled:
+            return {"status": "cancelled"}
+
+    result = _run_with_ctrl_c(work)
+    if "map" not in result:
+        print("Stopped; nothing was written.")
+        return int(result.get("exit_code", EXIT_CANCELLED))
+    found = result["map"]
+    embedding_map.save(run, found)
+    points = found["points"]
+    print(f"Map of {len(points)} files of {run.path.name}: {sum(p['mistake'] for p in points)} mistakes, "
+          f"{sum(p['outlier'] for p in points)} outliers, {found['suspects']} that look mislabelled "
+          "(their nearest neighbours are of another class, which the model also predicts).")
+    for point in [p for p in points if p["suspect"]][:15]:
+        print(f"  labelled {point['true']}, looks like {point['neighbours_say']}: {point['path']}")
+    if args.csv:
+        try:
+            embedding_map.write_csv(found, args.csv)
+        except OSError as exc:
+            raise StorageError(f"Cannot write {args.csv}: {exc.strerror or exc}.", "Choose a writable place.") \
+                from exc
+        print(f"Wrote {len(points)} points to {args.csv}")
+    return EXIT_OK
+
+
 def _explain(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -698,6 +739,11 @@ def build_parser() -> argparse.ArgumentParser:
     xp.add_argument("file", help="an image or sound file")
     xp.add_argument("--out", required=True, help="the PNG to write")
     xp.add_argument("--target", metavar="CLASS", help="explain this class instead of the predicted one")
+    mp = sub.add_parser("map", help="a 2-D map of a run's files (PCA then t-SNE of their embeddings): mistakes, "
+                                    "outliers and files that look mislabelled")
+    mp.add_argument("run", help="the run folder")
+    mp.add_argument("--csv", metavar="OUT", help="write every point (x, y, path, classes, marks) to this CSV")
+    mp.add_argument("--max-files", type=int, default=3000, help="files on the map, evenly chosen (default 3000)")
     x = sub.add_parser("export", help="export a run's model with its preprocessing (TorchScript, ONNX, checkpoint)")
     x.add_argument("run", help="the run folder")
     x.add_argument("--format", choices=("torchscript", "onnx", "checkpoint"), default="torchscript")
@@ -724,7 +770,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     handlers = {"train": _train, "backbones": _backbones, "weights": _weights, "evaluate": _evaluate,
-                "predict": _predict, "explain": _explain, "lr-find": _lr_find, "export": _export, "cache": _cache}
+                "predict": _predict, "explain": _explain, "lr-find": _lr_find, "export": _export, "cache": _cache,
+                "map": _map}
     if args.command is None:
         from tlstudio.launcher import launch_gui
 

@@ -97,6 +97,8 @@ class MainWindow(QMainWindow):
         self.train_page.start_button.clicked.connect(self.start_training)
         self.train_page.finished.connect(self._training_finished)
         self.train_page.continue_on_new_data.connect(lambda: self.continue_on_new_data())
+        self.data_page.map_requested.connect(self.show_map)
+        self.evaluate_page.map_requested.connect(self.show_map)
         self.data_page.folder_opened.connect(self._continue_when_scanned)
         self.data_page.error.connect(lambda *_: setattr(self, "_continue_from", None))
         self.data_page.folder_opened.connect(lambda folder: self.recent_data.remember(folder))
@@ -427,6 +429,20 @@ class MainWindow(QMainWindow):
         self.train_page.start_button.setToolTip(reason if not ready else "")
         if hasattr(self, "next_button"):
             self._update_next()
+
+    def show_map(self):
+        """The embedding map of the active run (widgets/map_dialog.py); its "Retrain" trains again here."""
+        if self.state.run_dir is None:
+            self.show_error("Train a model first: the map shows what its network sees.", "")
+            return None
+        from tlstudio.gui.widgets.map_dialog import MapDialog
+
+        dialog = MapDialog(self.state, self.state.run_dir, self)
+        dialog.retrain_requested.connect(lambda: self.start_training())
+        dialog.view.apply_theme(bool(settings().value("view/dark", False, type=bool)))
+        dialog.show()
+        self.map_dialog = dialog
+        return dialog
 
     def continue_on_new_data(self, folder: str | Path | None = None) -> None:
         """Open a folder of new data, then train the active model further on it (--from in the CLI)."""

@@ -105,15 +105,35 @@ class StudioState(QObject):
             self.autosave()
             self.excluded_changed.emit()
 
+    def relabelled(self) -> dict[str, str]:
+        return dict(self.project.relabelled)
+
+    def set_label(self, path: str, label: str | None) -> None:
+        """Say a file is of another class (kept in the project; the folder is never changed); None undoes it."""
+        labels = {p: c for p, c in self.project.relabelled.items() if p != path}
+        if label is not None:
+            labels[path] = label
+        if labels != self.project.relabelled:
+            self.project.relabelled = labels
+            self.touch()
+            self.autosave()
+            self.excluded_changed.emit()
+
     def training_spec(self, spec: DatasetSpec | None = None) -> DatasetSpec | None:
-        """The spec without the files the user left out."""
+        """The spec without the files the user left out, and with the labels the user corrected."""
         spec = spec or self.spec
         left_out = self.excluded()
-        if spec is None or not left_out:
+        labels = self.relabelled() if spec is not None and not spec.regression else {}
+        if spec is None or not (left_out or labels):
             return spec
-        return dataclasses.replace(spec, train=[s for s in spec.train if s.path not in left_out],
-                                   val=[s for s in spec.val if s.path not in left_out],
-                                   test=[s for s in spec.test if s.path not in left_out])
+        index = {name: i for i, name in enumerate(spec.classes)}
+
+        def corrected(samples):
+            return [dataclasses.replace(s, label=index[labels[s.path]]) if labels.get(s.path) in index else s
+                    for s in samples if s.path not in left_out]
+
+        return dataclasses.replace(spec, train=corrected(spec.train), val=corrected(spec.val),
+                                   test=corrected(spec.test))
 
     # -- runs ---------------------------------------------------------------------------------------
     def set_run(self, run_dir: Path | None) -> None:

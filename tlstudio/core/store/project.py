@@ -27,6 +27,7 @@ class Project:
     settings: dict[str, Any] = field(default_factory=dict)
     active_run: str = ""  # the run Evaluate and Try & export use; "" = none chosen
     excluded: list[str] = field(default_factory=list)  # files left out of training, by path
+    relabelled: dict[str, str] = field(default_factory=dict)  # path -> the class the user says it is
     path: str = ""
 
     def add_run(self, run_dir: str | Path) -> None:
@@ -58,7 +59,10 @@ class Project:
         return cls(data=str(payload.get("data", "") or ""), runs=[str(r) for r in payload.get("runs", []) or []],
                    settings=dict(payload.get("settings", {}) or {}),
                    active_run=str(payload.get("active_run", "") or ""),
-                   excluded=[str(p) for p in payload.get("excluded", []) or []], path=str(path.resolve()))
+                   excluded=[str(p) for p in payload.get("excluded", []) or []],
+                   relabelled={str(k): str(v) for k, v in (payload.get("relabelled") or {}).items()}
+                   if isinstance(payload.get("relabelled"), dict) else {},
+                   path=str(path.resolve()))
 
 
 def run_summary(run_dir: str | Path) -> dict[str, Any]:

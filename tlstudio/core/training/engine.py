@@ -416,14 +416,22 @@ class Trainer:
                                stopping=lambda: self.control.cancelled)
         return steps.validate(context, source.module, batches)[1]
 
+    def _combined(self, new: float, old: float) -> float:
+        """The score over the new and the old validation files together (each file counts once)."""
+        assert self.continuation is not None
+        n_new, n_old = len(self.spec.val), len(self.continuation.old_val)
+        return (new * n_new + old * n_old) / max(n_new + n_old, 1)
+
     def _end_epoch(self, epoch: int, phase_index: int, phase: Phase, scores: tuple[float, float, float, float],
                    seconds: float, source, optimizer, scheduler, scaler, old: float | None = None) -> None:
         train_loss, train_acc, val_loss, val_acc = scores
         state = self.state
         name = self.objective.score_name
-        is_best = improves(self.objective, val_acc, val_loss, state.best)
+        # a continued run is chosen on everything it should know: the old and the new validation files
+        chosen = val_acc if old is None else self._combined(val_acc, old)
+        is_best = improves(self.objective, chosen, val_loss, state.best)
         if is_best:
-            state.best = {"epoch": epoch, name: val_acc, "loss": val_loss}
+            state.best = {"epoch": epoch, name: chosen, "loss": val_loss}
         lr = optimizer.param_groups[0]["lr"]
         row = {"epoch": epoch, "phase": phase.name, "train_loss": round(train_loss, 6),
                f"train_{name}": round(train_acc, 6), "val_loss": round(val_loss, 6), f"val_{name}": round(val_acc, 6),
@@ -515,6 +523,7 @@ class Trainer:
         after = best.get(f"old_val_{name}") if best else None
         summary = self.continuation.summary()
         return {**summary, f"old_val_{name}_after": after,
+                "best_epoch_chosen_on": "the old and the new validation files together",
                 "verdict": continuation.describe(summary[f"old_val_{name}_before"], after, name)}
 
     def _regression_metrics(self, values: torch.Tensor, targets: torch.Tensor, paths: list[str]) -> dict[str, Any]:

@@ -78,6 +78,7 @@ def in_bin(value: float | None, low: float, high: float) -> bool:
 class DataPage(QWidget):
     error = Signal(str, str)
     folder_opened = Signal(str)
+    map_requested = Signal()
 
     def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -96,6 +97,12 @@ class DataPage(QWidget):
         self.demo = QPushButton("Use the demo data")
         self.demo.setToolTip("A small built-in set of photos of shapes: train something real right away.")
         self.demo.clicked.connect(lambda: self.open_folder(demo_folder()))
+        self.map_button = QPushButton("Map of the files…")
+        self.map_button.setToolTip("Once a model is trained: every file placed by what the network sees in it, to "
+                                   "find clusters, outliers and files that look mislabelled.")
+        self.map_button.clicked.connect(self.map_requested)
+        self.map_button.setEnabled(False)
+        state.run_changed.connect(lambda run: self.map_button.setEnabled(run is not None))
         self.path_label = QLabel("No folder yet.")
         self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.progress = QProgressBar()
@@ -140,7 +147,7 @@ class DataPage(QWidget):
         self.audio_panel.setVisible(False)
 
         top = QHBoxLayout()
-        for widget in (self.choose, self.demo, self.path_label):
+        for widget in (self.choose, self.demo, self.map_button, self.path_label):
             top.addWidget(widget)
         top.addStretch(1)
         busy = QHBoxLayout()
@@ -285,6 +292,8 @@ class DataPage(QWidget):
             self.problems.addItem(f"• {warning}")
         for skipped in spec.skipped:
             self.problems.addItem(f"✗ {relative(skipped.path, spec.root)}: {skipped.reason}")
+        for path, label in sorted(self.state.relabelled().items()):
+            self.problems.addItem(f"✎ {relative(path, spec.root)}: trained as “{label}”, relabelled by you")
         for path in sorted(self.state.excluded()):
             self.problems.addItem(f"✂ {relative(path, spec.root)}: left out of training by you "
                                   "(right-click it to use it again)")

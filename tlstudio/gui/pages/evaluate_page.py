@@ -71,6 +71,7 @@ def regression_headline(metrics: dict) -> str:
 class EvaluatePage(QWidget):
     error = Signal(str, str)
     evaluated = Signal(dict)
+    map_requested = Signal()
 
     def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -155,7 +156,11 @@ class EvaluatePage(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("<h2>4 · Evaluate</h2>"))
         actions = QHBoxLayout()
-        for widget in (self.again, self.other, self.tta):
+        self.map_button = QPushButton("Map of the files…")
+        self.map_button.setToolTip("Every file placed by what the network sees in it: clusters, mistakes, outliers and "
+                                   "files that look mislabelled; relabel or leave out, then retrain.")
+        self.map_button.clicked.connect(self.map_requested)
+        for widget in (self.again, self.other, self.tta, self.map_button):
             actions.addWidget(widget)
         actions.addStretch(1)
         layout.addLayout(actions)

@@ -1,0 +1,51 @@
+"""The map of the files in the window: drawn after training, a dot opens its file, a relabel and a leave-out
+are kept in the project, and "Retrain with these changes" trains with them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tlstudio.demo import make_image_folder
+
+pytestmark = pytest.mark.gui
+
+
+def test_map_relabel_leave_out_and_retrain(window, qtbot, tmp_path: Path) -> None:
+    folder = make_image_folder(tmp_path / "shapes", classes=("circles", "squares"), per_class=12, size=(96, 72),
+                               seed=4)
+    window.data_page.open_folder(folder)
+    qtbot.waitUntil(lambda: window.state.spec is not None, timeout=30000)
+    assert not window.data_page.map_button.isEnabled()  # no model yet
+    window.model_page.epochs.setValue(2)
+    with qtbot.waitSignal(window.train_page.finished, timeout=300000):
+        window.start_training()
+    assert window.data_page.map_button.isEnabled()
+    first = window.state.run_dir
+    dialog = window.show_map()
+    qtbot.waitUntil(lambda: dialog.result is not None, timeout=120000)
+    points = dialog.result["points"]
+    assert len(points) == 24 and len(dialog.view.points) == 24
+    target = next(p for p in points if p["true"] == "circles" and p["split"] == "train")
+    dialog.view.point_chosen.emit(target["path"])
+    assert dialog.current == target["path"] and "labelled <b>circles</b>" in dialog.details.text()
+    dialog.new_label.setCurrentText("squares")
+    dialog.relabel.click()
+    assert window.state.relabelled() == {target["path"]: "squares"}
+    other = next(p for p in points if p["true"] == "squares" and p["split"] == "train")
+    dialog.choose(other["path"])
+    dialog.leave_out.click()
+    assert other["path"] in window.state.excluded()
+    spec = window.state.training_spec()
+    trained = {s.path: spec.classes[s.label] for s in spec.train}
+    assert trained[target["path"]] == "squares" and other["path"] not in trained
+    with qtbot.waitSignal(window.train_page.finished, timeout=300000):
+        dialog.retrain.click()
+    second = window.state.run_dir
+    assert second != first
+    dataset = json.loads((Path(second) / "dataset.json").read_text())
+    labels = {s["path"]: dataset["classes"][s["label"]] for s in dataset["train"]}
+    assert labels[target["path"]] == "squares" and other["path"] not in labels
+    assert (Path(first) / "map.json").is_file()  # kept: opening the map again draws at once
