@@ -613,6 +613,41 @@ def _predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _recommend(args: argparse.Namespace) -> int:
+    from tlstudio.core.control import Cancelled
+    from tlstudio.core.data import scan as data
+    from tlstudio.core.training.config import with_data_defaults
+    from tlstudio.core.training.events import Progress
+    from tlstudio.core.training.recommend import recommend
+
+    config, given = _config_from_args(args)
+    spec = data.scan(args.data, val_split=config.val_split, seed=config.seed, check_file="auto",
+                     group_by=config.group_by, task=config.task)
+    config = with_data_defaults(config, spec.modality, given, spec.clip_seconds)
+    print(f"Probing {config.backbone} on a subset of {args.data}: a linear probe against a short fine-tune ...",
+          flush=True)
+    printer = ConsolePrinter(quiet=False)
+
+    def work(control) -> dict:
+        try:
+            return {"advice": recommend(spec, config, control=control,
+                                        progress=lambda stage, done, total: printer(Progress(stage, done, total)))}
+        except Cancelled:
+            return {"status": "cancelled"}
+
+    result = _run_with_ctrl_c(work)
+    if "advice" not in result:
+        print("Stopped; nothing was changed.")
+        return int(result.get("exit_code", EXIT_CANCELLED))
+    advice = result["advice"]
+    print(advice.why)
+    flags = f"--unfreeze {advice.unfreeze}" + (f" --schedule two-phase --warmup-epochs {advice.warmup_epochs}"
+                                                if advice.schedule == "two-phase" else "")
+    print(f"Train with: tlstudio train {args.data} --backbone {config.backbone} {flags}  "
+          f"(the probes took {advice.probe['seconds']:.0f} s)")
+    return EXIT_OK
+
+
 def _map(args: argparse.Namespace) -> int:
     from tlstudio.core.control import Cancelled
     from tlstudio.core.store.runs import RunDir
@@ -739,6 +774,10 @@ def build_parser() -> argparse.ArgumentParser:
     xp.add_argument("file", help="an image or sound file")
     xp.add_argument("--out", required=True, help="the PNG to write")
     xp.add_argument("--target", metavar="CLASS", help="explain this class instead of the predicted one")
+    rc = sub.add_parser("recommend", help="advise feature extraction or fine-tuning (and how deep) from a quick "
+                                          "probe on a subset: a linear probe against a short fine-tune")
+    rc.add_argument("data", help="the data folder")
+    _training_flags(rc)
     mp = sub.add_parser("map", help="a 2-D map of a run's files (PCA then t-SNE of their embeddings): mistakes, "
                                     "outliers and files that look mislabelled")
     mp.add_argument("run", help="the run folder")
@@ -771,7 +810,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     handlers = {"train": _train, "backbones": _backbones, "weights": _weights, "evaluate": _evaluate,
                 "predict": _predict, "explain": _explain, "lr-find": _lr_find, "export": _export, "cache": _cache,
-                "map": _map}
+                "map": _map, "recommend": _recommend}
     if args.command is None:
         from tlstudio.launcher import launch_gui
 

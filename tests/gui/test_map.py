@@ -49,3 +49,17 @@ def test_map_relabel_leave_out_and_retrain(window, qtbot, tmp_path: Path) -> Non
     labels = {s["path"]: dataset["classes"][s["label"]] for s in dataset["train"]}
     assert labels[target["path"]] == "squares" and other["path"] not in labels
     assert (Path(first) / "map.json").is_file()  # kept: opening the map again draws at once
+
+
+def test_recommend_sets_the_depth_and_says_why(window, qtbot, tmp_path: Path) -> None:
+    folder = make_image_folder(tmp_path / "shapes", classes=("circles", "squares"), per_class=10, size=(96, 72),
+                               seed=7)
+    window.data_page.open_folder(folder)
+    qtbot.waitUntil(lambda: window.state.spec is not None, timeout=30000)
+    page = window.model_page
+    qtbot.waitUntil(lambda: bool(page.rows) and hasattr(page, "_current_blocks"), timeout=60000)
+    task = page.recommend()
+    qtbot.waitUntil(lambda: page.advice.text().startswith("<b>Recommended"), timeout=300000)
+    qtbot.waitUntil(lambda: not task.thread.isRunning(), timeout=10000)
+    assert ("Feature extraction" in page.advice.text()) == (page.depth.value() == 0)
+    assert page.recommend_button.isEnabled()

@@ -81,7 +81,7 @@ class TrainConfig:
         "--from", "continue from this run's model on new data (same or added classes); its backbone, head and "
                   "depth are kept, the learning rate is lowered, and its validation files are scored every epoch "
                   "(the forgetting meter)"))
-    rehearsal: float = field(default=0.25, metadata=_opt(
+    rehearsal: float = field(default=0.5, metadata=_opt(
         "--rehearsal", "with --from: the share of that run's training files mixed into training, so old classes "
                        "are not forgotten (default %(default)s; 0 turns it off)"))
 
@@ -105,7 +105,7 @@ class TrainConfig:
         _within("--workers", self.workers, -1, 64, "-1 decides by itself; 0 loads in the main process.")
         _within("--window", self.window_seconds, 0.1, 30.0, "1 second suits words; longer for longer sounds.")
         _within("--warmup-epochs", self.warmup_epochs, 0, 100_000, "Use 1 or more with a two-phase schedule.")
-        _within("--rehearsal", self.rehearsal, 0.0, 1.0, "0.25 keeps a quarter of the old training files.")
+        _within("--rehearsal", self.rehearsal, 0.0, 1.0, "0.5 keeps half of the old training files.")
         if self.augment not in (*AUGMENT_PRESETS, "auto"):
             raise ConfigError(f"--augment takes one of {', '.join(AUGMENT_PRESETS)} or auto, not '{self.augment}'.")
         if self.schedule not in SCHEDULES:

@@ -228,8 +228,19 @@ class ModelPage(QWidget):
         ends.addWidget(QLabel("Feature extraction"))
         ends.addStretch(1)
         ends.addWidget(QLabel("Full fine-tuning"))
-        depth_layout.addWidget(self.depth)
+        self.recommend_button = QPushButton("Recommend")
+        self.recommend_button.setToolTip("A quick probe on a subset of your files (a linear probe against a short "
+                                         "fine-tune, a minute or two on a CPU) suggests the depth and schedule, "
+                                         "and says why.")
+        self.recommend_button.clicked.connect(self.recommend)
+        self.advice = QLabel("")
+        self.advice.setWordWrap(True)
+        depth_row = QHBoxLayout()
+        depth_row.addWidget(self.depth, 1)
+        depth_row.addWidget(self.recommend_button)
+        depth_layout.addLayout(depth_row)
         depth_layout.addLayout(ends)
+        depth_layout.addWidget(self.advice)
         depth_layout.addWidget(self.depth_label)
         depth_layout.addWidget(self.block_list)
         settings = QHBoxLayout()
@@ -549,6 +560,44 @@ class ModelPage(QWidget):
         task.done.connect(lambda: (self.lr_find.setEnabled(True), self.lr_find.setText("Find…")))
         self.lr_task = task.start()
         return self.lr_task
+
+    def recommend(self) -> Task | None:
+        """The depth advice (core/training/recommend.py) for the open data and backbone; applied when it lands."""
+        spec = self.state.training_spec()
+        if spec is None:
+            self.error.emit("Choose a data folder first.", "Use the Data step.")
+            return None
+        self.collect()
+        config = replace(self.state.config)
+
+        def work(progress, control):
+            from tlstudio.core.training.recommend import recommend
+
+            return recommend(spec, config, control=control,
+                             progress=lambda _stage, done, total: progress(done, total))
+
+        self._advice_for = (self.state.spec, config.backbone)
+        self.recommend_button.setEnabled(False)
+        self.recommend_button.setText("Probing…")
+        self.advice.setText("Probing a subset of your files: a linear probe, then a short fine-tune…")
+        task = Task(work)
+        task.finished.connect(self._recommended)
+        task.failed.connect(lambda message, hint: self.advice.setText(f"No advice: {message} {hint}"))
+        task.done.connect(lambda: (self.recommend_button.setEnabled(True), self.recommend_button.setText("Recommend")))
+        self.recommend_task = task.start()
+        return self.recommend_task
+
+    def _recommended(self, advice) -> None:
+        spec, backbone = self._advice_for
+        if spec is not self.state.spec or backbone != self.state.config.backbone:
+            self.advice.setText("The data or the backbone changed during the probe: press Recommend again.")
+            return
+        self.depth.setValue(min(advice.unfreeze, self.depth.maximum()))
+        self.schedule.setCurrentIndex(max(0, self.schedule.findData(advice.schedule)))
+        if advice.schedule == "two-phase":
+            self.warmup.setValue(advice.warmup_epochs)
+        self.advice.setText(f"<b>Recommended and set:</b> {advice.why}")
+        self.collect()
 
     def _learning_rate_found(self, test) -> None:
         from tlstudio.gui.widgets.lr_finder_dialog import LearningRateDialog
