@@ -222,6 +222,19 @@ class TrainingPlots(QWidget):
         elif losses:
             self.loss_plot.enableAutoRange(axis="y")
 
+    def set_old_reference(self, value: float | None) -> None:
+        """A continued run: the old run's own score on its validation files, as a dotted line to hold."""
+        line = getattr(self, "_reference", None)
+        if line is not None:
+            self.acc_plot.removeItem(line)
+            self._reference = None
+        if value is None:
+            return
+        pen = pg.mkPen((40, 160, 90), width=1, style=pg.QtCore.Qt.PenStyle.DotLine)
+        self._reference = pg.InfiniteLine(pos=float(value), angle=0, pen=pen, label=f"old run: {value:.2f}",
+                                          labelOpts={"position": 0.1, "color": (40, 160, 90)})
+        self.acc_plot.addItem(self._reference)
+
     def _draw_old_val(self, ex: np.ndarray) -> None:
         shown = self.old_val.scene() is not None
         wanted = any("old_val" in e for e in self.epochs)

@@ -161,7 +161,13 @@ class TrainPage(QWidget):
         self._overlay_earlier_runs(run_dir)
         self.run_path = run_dir
         if history:
-            self.status.setText(f"Showing {run_label(run_dir)}: {len(history)} epoch(s).")
+            forgetting = {}
+            with contextlib.suppress(OSError, ValueError):
+                forgetting = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")).get("forgetting") or {}
+            self.plots.set_old_reference(forgetting.get("old_val_acc_before", forgetting.get("old_val_mae_before")))
+            self.status.setText(f"Showing {run_label(run_dir)}: {len(history)} epoch(s)."
+                                + (f" Forgetting meter: {forgetting['verdict']} (on {forgetting['old_val_files']} "
+                                   "validation files of the run it continued)." if forgetting.get("verdict") else ""))
 
     def _overlay_earlier_runs(self, current: Path) -> None:
         """Earlier runs of the same data, dashed, named by backbone, depth and time."""
@@ -321,6 +327,9 @@ class TrainPage(QWidget):
             self.log.appendPlainText(f"⚠ {event.message} " + ", ".join(Path(f).name for f in event.files[:5]))
         elif isinstance(event, ev.Finished):
             if event.metrics:
+                forgetting = event.metrics.get("forgetting") or {}
+                self.plots.set_old_reference(forgetting.get("old_val_acc_before",
+                                                            forgetting.get("old_val_mae_before")))
                 self.status.setText(f"{'Finished' if event.status == 'completed' else 'Stopped'}: validation "
                                     f"{score_text(event.metrics)} (best epoch "
                                     f"{event.metrics['best_epoch']}), {event.metrics['train_seconds']:.1f} s."

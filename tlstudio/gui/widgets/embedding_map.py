@@ -32,7 +32,7 @@ class EmbeddingMapView(pg.PlotWidget):
         self.addLegend(offset=(10, 10), colCount=2)
         self.points: list[dict] = []
         self.items: list[pg.ScatterPlotItem] = []
-        self.marked = pg.ScatterPlotItem(size=18, pen=pg.mkPen((0, 0, 0), width=2), brush=pg.mkBrush(None))
+        self.marked = pg.ScatterPlotItem(size=24, pen=pg.mkPen((255, 140, 0), width=3), brush=pg.mkBrush(None))
         self.marked.setVisible(False)
         self.addItem(self.marked)
 
@@ -44,6 +44,7 @@ class EmbeddingMapView(pg.PlotWidget):
                 legend.removeItem(item)
         self.items = []
         self.points = list(points)
+        self.removeItem(self.marked)  # re-added last, so the chosen file's ring is drawn on top
         self.marked.setVisible(False)
         if not points:
             return
@@ -78,6 +79,7 @@ class EmbeddingMapView(pg.PlotWidget):
                                       pen=pg.mkPen(pen, width=2 if key == "suspect" else 1), brush=brush,
                                       name=name)
             self._add(item)
+        self.addItem(self.marked)
         self.autoRange()
 
     def _add(self, item: pg.ScatterPlotItem) -> None:
@@ -93,7 +95,6 @@ class EmbeddingMapView(pg.PlotWidget):
 
     def apply_theme(self, dark: bool) -> None:
         theme_plot(self, dark)
-        self.marked.setPen(pg.mkPen((240, 240, 240) if dark else (0, 0, 0), width=2))
 
     def _clicked(self, _item, spots, *_args) -> None:
         if len(spots):

@@ -128,7 +128,7 @@ class MapDialog(QDialog):
                             "mislabelled (red rings). Close dots look alike to the network.")
         self._suspect_rows = suspects
         self.suspects.clear()
-        self.suspects.addItems([f"{Path(p['path']).name}: labelled {p['true']}, looks like {p['neighbours_say']}"
+        self.suspects.addItems([f"labelled {p['true']}, looks like {p['neighbours_say']}: {Path(p['path']).name}"
                                 for p in suspects])
         self.new_label.clear()
         self.new_label.addItems([] if regression else result["classes"])
