@@ -33,6 +33,8 @@ HIDDEN_IMPORTS = (
     "onnx",
     "onnxscript",
     "soundfile",
+    "sklearn.decomposition",  # the embedding map (PCA, t-SNE), imported when a map is drawn
+    "sklearn.manifold",
 )
 
 # Shipped with their .py sources as well as bytecode (TorchScript and ONNX export read source with inspect).
