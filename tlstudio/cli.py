@@ -320,7 +320,7 @@ def _train(args: argparse.Namespace) -> int:
     config, given = _config_from_args(args)
     print(f"Scanning {args.data} ...", flush=True)
     spec = data.scan(args.data, val_split=config.val_split, seed=config.seed, check_file="auto",
-                     group_by=config.group_by, task=config.task)
+                     group_by=config.group_by, task=config.task, min_classes=1 if config.start_from else 2)
     config = with_data_defaults(config, spec.modality, given, spec.clip_seconds)
     if config.start_from:
         config = _continued(config, given)
@@ -374,6 +374,8 @@ def regression_lines(metrics: dict) -> str:
     """The end of a regression run: its errors in the target's unit, beside what guessing would score."""
     target = metrics.get("target") or {}
     name = target.get("name", "value")
+    if metrics.get("val_mae") is None:
+        return f"No validation file could be scored (best epoch {metrics['best_epoch']} of {metrics['epochs']})."
     lines = [f"Validation MAE {metrics['val_mae']:.4f} {name}, RMSE {metrics['val_rmse']:.4f}, R² "
              f"{metrics['val_r2'] if metrics['val_r2'] is not None else float('nan'):.3f} (best epoch "
              f"{metrics['best_epoch']} of {metrics['epochs']}); trained in {metrics['train_seconds']:.1f}s on "
@@ -483,7 +485,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"Run: {run.path}")
     print(f"Data: {result['data']} ({result['files']} files)")
-    if result["task"] == "regression":
+    if result.get("task") == "regression":
         _print_regression_evaluation(result, tta, args)
         return EXIT_OK
     trained = result["trained_val_accuracy"]
@@ -531,6 +533,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _print_regression_evaluation(result: dict, tta: dict | None, args: argparse.Namespace) -> None:
     name = (result.get("target") or {}).get("name", "value")
+    if result.get("mae") is None:
+        print("No file could be scored.")
+        for item in result["unreadable"][:10]:
+            print(f"unreadable: {item['path']}: {item['reason']}")
+        return
     r2 = result["r2"]
     line = (f"MAE {result['mae']:.4f} {name}   RMSE {result['rmse']:.4f}   R² "
             f"{r2 if r2 is not None else float('nan'):.3f}")

@@ -456,14 +456,19 @@ class MainWindow(QMainWindow):
             folder = QFileDialog.getExistingDirectory(self, "New data to continue training on", str(Path.home()))
             if not folder:
                 return
-        self._continue_from = Path(source)
-        self.data_page.open_folder(Path(folder))
+        self._continue_from = (Path(source), str(Path(folder)))
+        task = self.data_page.open_folder(Path(folder), min_classes=1)
+        task.done.connect(lambda: QTimer.singleShot(0, self._forget_continuation))  # after finished has run
 
-    def _continue_when_scanned(self, _folder: str) -> None:
-        source = getattr(self, "_continue_from", None)
-        if source is not None:
+    def _continue_when_scanned(self, folder: str) -> None:
+        pending = getattr(self, "_continue_from", None)
+        if pending is not None and pending[1] == str(Path(folder)):
             self._continue_from = None
-            self.start_training(start_from=source)
+            self.start_training(start_from=pending[0])
+
+    def _forget_continuation(self) -> None:
+        """A cancelled, failed or superseded scan: the next folder opened is a folder, not a continuation."""
+        self._continue_from = None
 
     def start_training(self, start_from: Path | None = None) -> None:
         """`start_from`: a run whose model keeps learning on the open data (its backbone, head and depth, a

@@ -39,5 +39,6 @@ def score_text(metrics: dict) -> str:
     """A run's headline: "accuracy 96.1%", or a regression's "MAE 0.41 value"."""
     if metrics.get("task") == "regression":
         name = (metrics.get("target") or {}).get("name", "")
-        return f"MAE {metrics['val_mae']:.4g} {name}".rstrip()
+        mae = metrics.get("val_mae")
+        return f"MAE {mae:.4g} {name}".rstrip() if mae is not None else "MAE – (no file could be scored)"
     return f"accuracy {metrics['val_accuracy']:.1%}"

@@ -154,11 +154,13 @@ def scan(
     progress: ProgressFn | None = None,
     group_by: str = "auto",
     task: str = "auto",
+    min_classes: int = 2,
 ) -> DatasetSpec:
     """Read the folder's layout; `check_file` returns a reason to skip a file, or None to keep it.
 
     A labels.csv in the folder gives each file its target instead of class folders (targets.py); numbers
-    make a regression task (`task` "auto"), unless `task` asks for classification.
+    make a regression task (`task` "auto"), unless `task` asks for classification. `min_classes` 1: new data
+    for a run that continues another (its classes come from that run), so one class is enough.
 
     check_file="auto" checks each file with the decoder of the folder's modality (images or sound) and,
     for images, also finds near-identical copies (a perceptual hash) so they never straddle the split.
@@ -270,7 +272,7 @@ def scan(
     empty = [] if regression else [name for index, name in enumerate(classes) if counts.get(index, 0) == 0]
     if empty:
         warnings.append(f"Class folder(s) with no usable files were left out: {', '.join(empty)}.")
-    if len(usable) < 2 and not regression:
+    if len(usable) < min_classes and not regression:
         kind = "images" if modality == "image" else "sound files"
         found = f"only one class ({usable[0]})" if usable else "no class with usable files"
         raise DataError(
@@ -291,6 +293,9 @@ def scan(
     target: dict = {}
     if regression:
         train, val, test = ([dataclasses.replace(s, label=0) for s in side] for side in (train, val, test))
+        if not train:
+            raise DataError("Every file landed in validation, so there is nothing to train on.",
+                            "Use a smaller --val-split, or another --group-by.")
         target = _target_summary(classes[0], [s.value for s in train])
     if singles and not layout:
         warnings.append(
@@ -331,19 +336,26 @@ def _table_files(root: Path, table: targets.LabelTable, task: str, suffixes: fro
     classes = [table.column] if regression else sorted({text for _, text in table.rows})
     index = {name: i for i, name in enumerate(classes)}
     files: list[tuple[Path, int]] = []
+    seen: set[str] = set()
     for name, text in table.rows:
-        path = root / name
-        if not path.is_file():
-            skipped.append(SkippedFile(str(path), f"listed in {table.path.name} but not found"))
+        # the path as written, made absolute and normalised (not resolved: linked folders inside stay usable)
+        path = Path(os.path.normpath(root / name))
+        key = str(path)
+        if Path(name).is_absolute() or not key.startswith(str(root) + os.sep):
+            skipped.append(SkippedFile(key, f"{table.path.name} points outside the folder"))
+        elif key in seen:
+            continue  # the same file written two ways (a.wav, ./a.wav): the first line counts
+        elif not path.is_file():
+            skipped.append(SkippedFile(key, f"listed in {table.path.name} but not found"))
         elif path.suffix.lower() not in suffixes:
-            skipped.append(SkippedFile(str(path), "not a file of the folder's kind (image or sound)"))
+            skipped.append(SkippedFile(key, "not a file of the folder's kind (image or sound)"))
         else:
-            resolved = str(path.resolve())
-            files.append((Path(resolved), 0 if regression else index[text]))
+            seen.add(key)
+            files.append((path, 0 if regression else index[text]))
             if regression:
-                values[resolved] = targets.value_of(text)
+                values[key] = targets.value_of(text)
     listed = {str(path) for path, _ in files}
-    unlisted = [p for p in walk_media(root, suffixes) if str(p) not in listed and str(p.resolve()) not in listed]
+    unlisted = [p for p in walk_media(root, suffixes) if str(p) not in listed]
     if unlisted:
         warnings.append(f"{len(unlisted)} file(s) not listed in {table.path.name} were ignored "
                         f"(e.g. {unlisted[0].relative_to(root)}).")

@@ -18,6 +18,7 @@ from tlstudio.core.errors import DataError
 TABLE_NAMES = ("labels.csv",)
 TASKS = ("auto", "classification", "regression")
 MAX_ROWS = 2_000_000
+MAX_VALUE = 1e9  # float32 targets: beyond this, steps between neighbouring numbers exceed 64
 
 
 @dataclass
@@ -86,9 +87,13 @@ def resolve_task(table: LabelTable, task: str) -> str:
         bad = next(text for _, text in table.rows if _number(text) is None)
         raise DataError(f"Regression needs a number for every file, but {table.path.name} holds '{bad}'.",
                         "Fix that row, or train a classifier on the column (--task classification).")
-    if task == "auto":
-        return "regression" if numeric else "classification"
-    return task
+    resolved = task if task != "auto" else ("regression" if numeric else "classification")
+    if resolved == "regression":
+        huge = next((text for _, text in table.rows if abs(value_of(text)) > MAX_VALUE), None)
+        if huge is not None:
+            raise DataError(f"{table.path.name} holds {huge}, beyond the ±{MAX_VALUE:.0e} a regression here keeps "
+                            "precise.", "Subtract an offset or change the unit (seconds to days, say).")
+    return resolved
 
 
 def _number(text: str) -> float | None:

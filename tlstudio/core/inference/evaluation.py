@@ -40,7 +40,8 @@ def evaluate_run(run: RunDir, data: str | Path | None = None, tta: bool = False,
         paths = [s.path for s in samples]
         labels = [s.target for s in samples]
     else:
-        spec = scan(data, val_split=0.0, check_file="auto", task="regression" if predictor.regression else "auto")
+        spec = scan(data, val_split=0.0, check_file="auto",
+                    task="regression" if predictor.regression else "classification")
         if spec.modality != predictor.modality:
             raise DataError(f"{data} holds {spec.modality} files but the model was trained on {predictor.modality}.")
         if spec.regression != predictor.regression:

@@ -32,7 +32,8 @@ class ValueHead(nn.Module):
         self.register_buffer("target_std", torch.tensor(float(std)))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.inner(features) * self.target_std + self.target_mean
+        # float32 whatever autocast chose for the layer: bf16 would round 2,000 to steps of 8, fp16 overflow
+        return self.inner(features).float() * self.target_std + self.target_mean
 
 
 class TransferModel(nn.Module):

@@ -78,10 +78,23 @@ def plan(spec: DatasetSpec, run_path: str, rehearsal_share: float, seed: int,
         old_spec = dataclasses.replace(old_spec, train=relabel(old_spec.train, old_spec.classes),
                                        val=relabel(old_spec.val, old_spec.classes))
     present = {s.path for s in spec.train + spec.val + spec.test}
-    old_val = [s for s in old_spec.val if os.path.isfile(s.path) and s.path not in present]
-    if not old_val:
+    new_train = {s.path for s in spec.train}
+    on_disk = [s for s in old_spec.val if os.path.isfile(s.path)]
+    if not on_disk:
         raise DataError(f"The validation files of {run.path.name} are gone, so forgetting could not be measured.",
                         f"Put its data folder back at {old_spec.root}.")
+    old_val = [s for s in on_disk if s.path not in new_train]  # a file now trained on cannot measure forgetting
+    if not old_val:
+        raise DataError(f"Every validation file of {run.path.name} is a training file of the new data, so "
+                        "forgetting could not be measured.",
+                        "Continue on a folder of new files, or one with its own val/ folder.")
+    leaked = {s.path for s in old_spec.train} & {s.path for s in spec.val + spec.test}
+    if leaked:  # the model has seen them: scoring them would flatter it
+        spec = dataclasses.replace(
+            spec, val=[s for s in spec.val if s.path not in leaked],
+            test=[s for s in spec.test if s.path not in leaked],
+            warnings=[*spec.warnings, f"{len(leaked)} training file(s) of {run.path.name} fell in the new validation "
+                      "or test split and were taken out of it (the model has seen them)."])
     chosen = [s for s in old_spec.train if os.path.isfile(s.path) and unit_hash(s.path, seed) < rehearsal_share]
     fresh = [s for s in chosen if s.path not in present]  # a resumed run has them in its training set already
     note = (f"Continuing {run.path.name}: {len(chosen)} of its {len(old_spec.train)} training files rehearsed, "
@@ -89,7 +102,8 @@ def plan(spec: DatasetSpec, run_path: str, rehearsal_share: float, seed: int,
     spec = dataclasses.replace(spec, train=spec.train + fresh,
                                warnings=[w for w in spec.warnings if not w.startswith("Continuing ")] + [note])
     score_name = "mae" if regression else "acc"
-    before = metrics.get("val_mae" if regression else "val_accuracy")
+    # the old run's own score is its score on these very files only when none was left out
+    before = metrics.get("val_mae" if regression else "val_accuracy") if len(old_val) == len(old_spec.val) else None
     return spec, Continuation(str(run.path), payload["state_dict"], old_classes, old_val, chosen, before,
                               score_name, added)
 
@@ -116,10 +130,13 @@ def describe(before: float | None, after: float | None, score_name: str) -> str:
     """The one-line verdict: "old accuracy fell 0.96 -> 0.91" (or held, or rose; for regression the MAE)."""
     if before is None or after is None:
         return "The old validation files were scored, but the old run's own score is unknown."
-    if abs(after - before) < 0.005:
+    tolerance = 0.005 if score_name == "acc" else 0.01 * abs(before)  # an MAE is in the target's own unit
+    if abs(after - before) < tolerance:
         verb = "held:"
     elif score_name == "mae":
         verb = "grew" if after > before else "fell"
     else:
         verb = "fell" if after < before else "rose"
-    return f"{'old MAE' if score_name == 'mae' else 'old accuracy'} {verb} {before:.2f} -> {after:.2f}"
+    if score_name == "mae":
+        return f"old MAE {verb} {before:.4g} -> {after:.4g}"
+    return f"old accuracy {verb} {before:.2f} -> {after:.2f}"

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from tlstudio.core.control import Control
-from tlstudio.core.data.audio_clips import pool_groups
+from tlstudio.core.data.audio_clips import clip_probabilities, pool_groups
 from tlstudio.core.data.loaders import make_loader
 from tlstudio.core.data.spec import read_spec
 from tlstudio.core.errors import DataError
@@ -69,9 +69,11 @@ def build_map(run: RunDir, max_files: int = MAX_FILES, progress: Callable[[str, 
                         f"Put the data folder back at {spec.root}.")
     features = pool_groups(embedded.features, embedded.counts)
     kept = [chosen[i] for i in embedded.kept]
-    with torch.inference_mode():
-        outputs = model.head(features)
     regression = bool(model.regression)
+    with torch.inference_mode():  # per window, then pooled as everywhere else (probabilities, or values)
+        windows = model.head(embedded.features)
+        outputs = (pool_groups(windows.float(), embedded.counts) if regression
+                   else clip_probabilities(windows, embedded.counts))
     if progress:
         progress("drawing the map (t-SNE)", 0, 1)
     xy, reduced = project(features, seed)

@@ -155,6 +155,12 @@ class Trainer:
         self.autocast_dtype = autocast_dtype(self.device, config.amp)
         self.model = self._fresh_model()  # reads the weights file: a missing or unsafe one is explained here
         self.weights_id = self._weights_id()
+        if self.checkpoint is not None:  # resuming: the backbone must be the one the saved epochs learnt on
+            recorded = (self.run_dir.read_json("config.json").get("resolved") or {}).get("weights")
+            if recorded and recorded != self.weights_id:
+                raise RunError(f"The weights this run started from changed since ({recorded} then, "
+                               f"{self.weights_id} now); resuming would mix two models.",
+                               "Start a new run (with --from again, if it continued another run).")
         self.unfreeze = freezing.parse_unfreeze(config.unfreeze, len(self.model.blocks))
         self.augment = config.resolved_augment(self.unfreeze)
         self._place_model()

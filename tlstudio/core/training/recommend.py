@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from tlstudio.core.control import Control
+from tlstudio.core.control import Cancelled, Control
 from tlstudio.core.data.spec import DatasetSpec
 from tlstudio.core.inference.novelty import evenly
 from tlstudio.core.store.runs import RunDir
@@ -61,6 +61,7 @@ def recommend(spec: DatasetSpec, config: TrainConfig, progress: Callable[[str, i
         ready: list[ModelReady] = []
         linear = engine.train(sub, linear_config, RunDir.create(folder / "linear", config.backbone),
                               lambda e: ready.append(e) if isinstance(e, ModelReady) else None, control)
+        _completed(linear)
         blocks = len(ready[0].frozen_blocks) + len(ready[0].trainable_blocks) if ready else 8
         depth = max(1, blocks // 2)  # the top half of the backbone
         tune_config = replace(base, unfreeze=str(depth), schedule="two-phase", warmup_epochs=2, epochs=4,
@@ -69,11 +70,18 @@ def recommend(spec: DatasetSpec, config: TrainConfig, progress: Callable[[str, i
             progress(f"fine-tune probe (top {depth} blocks)", 1, 2)
         tuned = engine.train(sub, tune_config, RunDir.create(folder / "tuned", config.backbone),
                              lambda _e: None, control)
+        _completed(tuned)
         if progress:
             progress("probes done", 2, 2)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return _decide(spec, linear, tuned, depth, key, regression, blocks)
+
+
+def _completed(metrics: dict) -> None:
+    """A probe stopped by the user returns its status only: the advice stops too."""
+    if metrics.get("status") != "completed":
+        raise Cancelled()
 
 
 FITS = 0.85  # a linear probe at least this accurate (R² for regression): the pretrained features fit the data

@@ -37,14 +37,16 @@ def demo_folder() -> Path:
     return Path(str(importlib.resources.files("tlstudio.resources") / "demo" / "shapes"))
 
 
-def scan_folder(folder: Path, val_split: float, seed: int, progress, control, group_by: str = "auto") -> DatasetSpec:
+def scan_folder(folder: Path, val_split: float, seed: int, progress, control, group_by: str = "auto",
+                min_classes: int = 2) -> DatasetSpec:
     from tlstudio.core.data.scan import scan
 
     def report(done: int, total: int) -> None:
         control.checkpoint()
         progress(done, total)
 
-    return scan(folder, val_split=val_split, seed=seed, check_file="auto", progress=report, group_by=group_by)
+    return scan(folder, val_split=val_split, seed=seed, check_file="auto", progress=report, group_by=group_by,
+                min_classes=min_classes)
 
 
 def relative(path: str, root: str) -> str:
@@ -147,7 +149,7 @@ class DataPage(QWidget):
         self.audio_panel.setVisible(False)
 
         top = QHBoxLayout()
-        for widget in (self.choose, self.demo, self.map_button, self.path_label):
+        for widget in (self.choose, self.demo, self.path_label):
             top.addWidget(widget)
         top.addStretch(1)
         busy = QHBoxLayout()
@@ -161,6 +163,10 @@ class DataPage(QWidget):
         left_layout.addWidget(self.table, 3)
         left_layout.addWidget(QLabel("<b>Problems found and advice</b>"))
         left_layout.addWidget(self.problems, 2)
+        map_row = QHBoxLayout()
+        map_row.addStretch(1)
+        map_row.addWidget(self.map_button)
+        left_layout.addLayout(map_row)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -201,9 +207,10 @@ class DataPage(QWidget):
         if folders:
             self.open_folder(folders[0])
 
-    def open_folder(self, folder: Path) -> Task:
+    def open_folder(self, folder: Path, min_classes: int = 2) -> Task:
         """Scan in the background; the page stays usable and shows progress. A scan still running for
-        another folder is dropped: it stops, and its result never arrives."""
+        another folder is dropped: it stops, and its result never arrives. `min_classes` 1: new data for a
+        model that keeps learning (one new class is enough)."""
         if self.task is not None:
             self.task.drop()
         config = self.state.config
@@ -213,7 +220,8 @@ class DataPage(QWidget):
         self.progress.setVisible(True)
         self.cancel.setVisible(True)
         val_split, seed, group_by = config.val_split, config.seed, config.group_by
-        task = Task(lambda progress, control: scan_folder(folder, val_split, seed, progress, control, group_by))
+        task = Task(lambda progress, control: scan_folder(folder, val_split, seed, progress, control, group_by,
+                                                          min_classes))
         task.progress.connect(self._on_progress)
         task.finished.connect(lambda spec: self._on_scanned(folder, spec))
         task.failed.connect(self._on_failed)

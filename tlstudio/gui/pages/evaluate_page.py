@@ -51,10 +51,14 @@ def _r2(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
+def _num(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4g}"
+
+
 def regression_headline(metrics: dict) -> str:
     target = metrics.get("target") or {}
     name = target.get("name", "value")
-    text = (f"<b>Validation MAE {metrics['val_mae']:.4g} {name}</b> · RMSE {metrics['val_rmse']:.4g} · R² "
+    text = (f"<b>Validation MAE {_num(metrics['val_mae'])} {name}</b> · RMSE {_num(metrics['val_rmse'])} · R² "
             f"{_r2(metrics.get('val_r2'))} on {metrics['sizes']['val']} files · {metrics['backbone']}, "
             f"{metrics['unfreeze_blocks']} block(s) fine-tuned · best of {metrics['epochs']} epochs at epoch "
             f"{metrics['best_epoch']} · {metrics['train_seconds']:.1f} s on {metrics['device']}")
@@ -101,6 +105,10 @@ class EvaluatePage(QWidget):
         self.show_all = QPushButton("Show all mistakes")
         self.show_all.setVisible(False)
         self.show_all.clicked.connect(self.show_mistakes)
+        self.map_button = QPushButton("Map of the files…")
+        self.map_button.setToolTip("Every file placed by what the network sees in it: clusters, mistakes, outliers and "
+                                   "files that look mislabelled; relabel or leave out, then retrain.")
+        self.map_button.clicked.connect(self.map_requested)
         self.gallery = ThumbnailGrid(110)
         self.gallery.setGridSize(QSize(150, 110 + 48))  # room for a two-line caption under tall pictures
         self.gallery.setWordWrap(True)
@@ -147,6 +155,7 @@ class EvaluatePage(QWidget):
         title_row = QHBoxLayout()
         title_row.addWidget(self.cell_title, 1)
         title_row.addWidget(self.show_all)
+        title_row.addWidget(self.map_button)
         right_layout.addLayout(title_row)
         right_layout.addWidget(self.samples_view)
         splitter = QSplitter()
@@ -156,11 +165,7 @@ class EvaluatePage(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("<h2>4 · Evaluate</h2>"))
         actions = QHBoxLayout()
-        self.map_button = QPushButton("Map of the files…")
-        self.map_button.setToolTip("Every file placed by what the network sees in it: clusters, mistakes, outliers and "
-                                   "files that look mislabelled; relabel or leave out, then retrain.")
-        self.map_button.clicked.connect(self.map_requested)
-        for widget in (self.again, self.other, self.tta, self.map_button):
+        for widget in (self.again, self.other, self.tta):
             actions.addWidget(widget)
         actions.addStretch(1)
         layout.addLayout(actions)
@@ -304,14 +309,14 @@ class EvaluatePage(QWidget):
 
     def _show_regression_result(self, results: dict) -> None:
         result, tta = results["plain"], results["tta"]
-        text = (f"<b>MAE {result['mae']:.4g} {self.target_name}</b> · RMSE {result['rmse']:.4g} · R² "
+        text = (f"<b>MAE {_num(result['mae'])} {self.target_name}</b> · RMSE {_num(result['rmse'])} · R² "
                 f"{_r2(result['r2'])} on {result['files']} files of {result['data']}")
         if result.get("trained_val_mae") is not None and results["new_folder"]:
             text += f" · at training (its validation files): MAE {result['trained_val_mae']:.4g}"
         if result.get("mae_guessing_the_mean") is not None:
             text += f"<br>Always guessing the training mean would give MAE {result['mae_guessing_the_mean']:.4g}."
         if tta:
-            text += f" With test-time augmentation: MAE {tta['mae']:.4g}."
+            text += f" With test-time augmentation: MAE {_num(tta['mae'])}."
         self.headline.setText(text)
         self.predictions = [{"path": row["path"], "true": str(row["true"]), "predicted": str(row["predicted"]),
                              "error": str(row["error"])} for row in result.get("largest_errors", [])]

@@ -81,7 +81,7 @@ class TrainPage(QWidget):
         self.continue_button.setToolTip("Resumes the stopped run in its own folder, from its last saved epoch.")
         self.continue_button.setVisible(False)
         self.continue_button.clicked.connect(self.continue_stopped)
-        self.more_data_button = QPushButton("Continue training on new data…")
+        self.more_data_button = QPushButton("Continue on new data…")
         self.more_data_button.setToolTip("Teach the active model new files or classes without forgetting the old "
                                          "ones: it keeps its network, learns at a lower rate, rehearses some of "
                                          "its old training files, and scores its old validation files every "
@@ -98,15 +98,17 @@ class TrainPage(QWidget):
         self.pause_button.toggled.connect(self._pause)
         self.stop_button.clicked.connect(self.stop)
         buttons = QHBoxLayout()
-        for widget in (self.start_button, self.pause_button, self.stop_button, self.continue_button,
-                       self.more_data_button):
+        for widget in (self.start_button, self.pause_button, self.stop_button, self.continue_button):
             buttons.addWidget(widget)
         buttons.addWidget(self.bar, 1)
         buttons.addWidget(self.legends)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("<h2>3 · Train</h2>"))
         layout.addLayout(buttons)
-        layout.addWidget(self.status)
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.status, 1)
+        status_row.addWidget(self.more_data_button)
+        layout.addLayout(status_row)
         layout.addWidget(self.plots, 1)
         layout.addWidget(self.log)
         self._set_running(False)

@@ -246,8 +246,7 @@ class TryPage(QWidget):
 
             predictor = Predictor(RunDir.open(run_dir))
             results = predictor.predict(expand(paths, predictor.modality), progress=progress)
-            self.value_name = predictor.classes[0] if predictor.regression else "value"
-            return results
+            return results, predictor.classes[0] if predictor.regression else "value"
 
         self.busy.setVisible(True)
         self.busy.setRange(0, 0)
@@ -255,7 +254,7 @@ class TryPage(QWidget):
             self.task.drop()
         task = Task(work)
         task.progress.connect(lambda done, total: (self.busy.setRange(0, total), self.busy.setValue(done)))
-        task.finished.connect(self._show)
+        task.finished.connect(self._predicted)
         task.failed.connect(self.error)
         task.done.connect(lambda: self.busy.setVisible(False) if task is self.task else None)
         self.task = task.start()
@@ -271,6 +270,10 @@ class TryPage(QWidget):
             settings().setValue("try/min_confidence", value)
             if self.predictions:
                 self._render()
+
+    def _predicted(self, result: tuple) -> None:
+        predictions, self.value_name = result  # the name a regression's number is shown under
+        self._show(predictions)
 
     def _show(self, predictions: list) -> None:
         self.predictions = list(predictions)

@@ -174,9 +174,11 @@ class MapDialog(QDialog):
 
     def _relabel(self) -> None:
         if self.current:
-            point = next(p for p in self.result["points"] if p["path"] == self.current)
             chosen = self.new_label.currentText()
-            self.state.set_label(self.current, None if chosen == point["true"] else chosen)
+            spec = self.state.spec  # the class its folder gives it: choosing that undoes a relabel
+            folder = next((spec.classes[s.label] for s in spec.train + spec.val + spec.test if s.path == self.current),
+                          None) if spec is not None else None
+            self.state.set_label(self.current, None if chosen == folder else chosen)
             self.choose(self.current)
 
     def _retrain(self) -> None:
