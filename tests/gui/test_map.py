@@ -63,3 +63,26 @@ def test_recommend_sets_the_depth_and_says_why(window, qtbot, tmp_path: Path) ->
     qtbot.waitUntil(lambda: not task.thread.isRunning(), timeout=10000)
     assert ("Feature extraction" in page.advice.text()) == (page.depth.value() == 0)
     assert page.recommend_button.isEnabled()
+
+
+def test_a_mistake_can_be_relabelled_from_evaluate(window, qtbot, tmp_path: Path) -> None:
+    folder = make_image_folder(tmp_path / "shapes", classes=("circles", "squares"), per_class=10, size=(96, 72),
+                               seed=9)
+    window.data_page.open_folder(folder)
+    qtbot.waitUntil(lambda: window.state.spec is not None, timeout=30000)
+    window.model_page.epochs.setValue(1)
+    with qtbot.waitSignal(window.train_page.finished, timeout=300000):
+        window.start_training()
+    page = window.evaluate_page
+    path = window.state.spec.val[0].path
+    page._show([{"path": path, "true": "circles", "predicted": "squares", "confidence": "0.9"}])
+    qtbot.waitUntil(lambda: page.gallery.thumbs.pending() == 0, timeout=30000)
+    page._gallery_menu(page.gallery.visualRect(page.gallery.model().index(0, 0)).center())
+    relabel = next(a.menu() for a in page._popup.actions() if a.text() == "Relabel as")
+    folder_class = window.state.spec.classes[window.state.spec.val[0].label]
+    other = next(a for a in relabel.actions() if a.text() != folder_class)
+    other.trigger()
+    assert window.state.relabelled() == {path: other.text()}
+    page._gallery_menu(page.gallery.visualRect(page.gallery.model().index(0, 0)).center())
+    assert any(a.text() == "Retrain with these changes" for a in page._popup.actions())
+    page._popup.close()

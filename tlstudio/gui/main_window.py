@@ -99,6 +99,7 @@ class MainWindow(QMainWindow):
         self.train_page.continue_on_new_data.connect(lambda: self.continue_on_new_data())
         self.data_page.map_requested.connect(self.show_map)
         self.evaluate_page.map_requested.connect(self.show_map)
+        self.evaluate_page.retrain_requested.connect(lambda: self.start_training())
         self.data_page.folder_opened.connect(self._continue_when_scanned)
         self.data_page.error.connect(lambda *_: setattr(self, "_continue_from", None))
         self.data_page.folder_opened.connect(lambda folder: self.recent_data.remember(folder))

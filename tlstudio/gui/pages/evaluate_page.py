@@ -76,6 +76,7 @@ class EvaluatePage(QWidget):
     error = Signal(str, str)
     evaluated = Signal(dict)
     map_requested = Signal()
+    retrain_requested = Signal()
 
     def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -368,6 +369,19 @@ class EvaluatePage(QWidget):
         else:
             menu.addAction("Leave this file out of training (mislabelled?)",
                            lambda: self.state.set_excluded(path, True))
+        spec = self.state.spec
+        if spec is not None and not spec.regression:
+            folder = next((spec.classes[s.label] for s in spec.train + spec.val + spec.test if s.path == path), None)
+            if folder is not None:  # a file of the open folder: it can be trained as another class
+                relabel = menu.addMenu("Relabel as")
+                current = self.state.relabelled().get(path, folder)
+                for name in spec.classes:
+                    action = relabel.addAction(name, lambda name=name: self.state.set_label(
+                        path, None if name == folder else name))
+                    action.setCheckable(True)
+                    action.setChecked(name == current)
+        if self.state.excluded() or self.state.relabelled():
+            menu.addAction("Retrain with these changes", self.retrain_requested)
         menu.popup(self.gallery.viewport().mapToGlobal(position))
         self._popup = menu
 
