@@ -1,0 +1,211 @@
+"""One command, one table: how close the studio runs to what this machine allows, each row a ratio against
+a reference measured in the same run (issue 13, part 1; more rows to come: fine-tune vs train-step
+limit, the GUI thread's stalls, the tutorial loop).
+
+Rows:
+  - extraction: the engine's embedding pass (decode, preprocess, batch, forward) vs the pure forward
+    limit (the same model and batch on tensors already in memory);
+  - decoding: the studio's image dataset (decode + resize + crop + normalise) vs raw PIL (open, RGB, resize);
+  - frozen run: 10 epochs vs 1 epoch of the fast path (cold cache each): extra epochs should cost ~nothing;
+  - scale: 6,000 vs 400 generated photos, frozen, 1 epoch, each in its own process: peak RSS ratio and
+    seconds-per-image ratio (both should stay near 1: memory flat, time linear in the files);
+  - time to window: a fresh process until the main window is shown.
+Real photos: the hymenoptera set prepared by benchmarks/data.py (ants/bees, never in the repository).
+
+    .venv/bin/python benchmarks/run_all.py [--quick] [--markdown benchmarks/RESULTS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def _photos(limit: int) -> list[str]:
+    import data
+
+    folder = data.prepare(data.SETS["hymenoptera"], quiet=True)
+    files = sorted(str(p) for p in folder.rglob("*.jpg"))
+    return files[:limit]
+
+
+def extraction_ratio(files: list[str], batch: int = 32) -> dict:
+    import torch
+
+    from tlstudio.core.control import Control
+    from tlstudio.core.data.loaders import auto_workers, make_loader
+    from tlstudio.core.data.pipelines import ImagePipeline
+    from tlstudio.core.data.spec import Sample
+    from tlstudio.core.models.registry import get_entry
+    from tlstudio.core.models.transfer_model import build_model
+    from tlstudio.core.models.weights import pretrained_state
+    from tlstudio.core.training.embedding import embed
+    from tlstudio.core.training.feature_cache import Bucket
+
+    entry = get_entry("mobilenet_v2")
+    model = build_model(entry, 2, "linear", pretrained_state(entry, "imagenet")).eval()
+    model.to(memory_format=torch.channels_last)
+    pipeline = ImagePipeline(entry.preprocess())
+    samples = [Sample(f, 0) for f in files]
+    device = torch.device("cpu")
+    workers = auto_workers(len(samples), -1)
+    tick = time.perf_counter()
+    embed(model, samples, lambda subset: make_loader(pipeline.eval_dataset(subset), batch, workers, device), device,
+          Bucket(None, {}), Control())
+    studio = len(files) / (time.perf_counter() - tick)
+    crop = pipeline.preprocess.crop
+    tensors = torch.randn(batch, 3, crop, crop).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        model.features(tensors)  # warm-up
+        rounds = max(1, len(files) // batch)
+        tick = time.perf_counter()
+        for _ in range(rounds):
+            model.features(tensors)
+        limit = rounds * batch / (time.perf_counter() - tick)
+    return {"row": "extraction (img/s)", "studio": studio, "reference": limit, "ratio": studio / limit,
+            "reference_is": "pure forward on tensors in memory", "target": ">= 0.90"}
+
+
+def decoding_ratio(files: list[str]) -> dict:
+    from PIL import Image
+
+    from tlstudio.core.data.pipelines import ImagePipeline
+    from tlstudio.core.data.spec import Sample
+    from tlstudio.core.models.registry import get_entry
+
+    dataset = ImagePipeline(get_entry("mobilenet_v2").preprocess()).eval_dataset([Sample(f, 0) for f in files])
+    tick = time.perf_counter()
+    for i in range(len(dataset)):
+        dataset[i]
+    studio = len(files) / (time.perf_counter() - tick)
+    tick = time.perf_counter()
+    for f in files:
+        with Image.open(f) as image:
+            image.convert("RGB").resize((224, 224))
+    raw = len(files) / (time.perf_counter() - tick)
+    return {"row": "decode + preprocess (img/s)", "studio": studio, "reference": raw, "ratio": studio / raw,
+            "reference_is": "raw PIL open + RGB + resize", "target": "~1 (full-quality decode, as exports see it)"}
+
+
+def _child(code: str, env: dict) -> dict:
+    """Run `code` in a fresh interpreter; it prints one JSON line, with its peak RSS added."""
+    wrapped = code + "\nimport resource, json as _j\nprint(_j.dumps({**RESULT, 'peak_rss_mb': " \
+                     "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+    out = subprocess.run([sys.executable, "-c", wrapped], capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+TRAIN = """
+import time
+from tlstudio.core.data.scan import scan
+from tlstudio.core.store.runs import RunDir
+from tlstudio.core.training import engine
+from tlstudio.core.training.config import TrainConfig
+spec = scan({data!r}, check_file="auto")
+config = TrainConfig(data={data!r}, backbone="mobilenet_v2", epochs={epochs}, cache_features=False)
+tick = time.perf_counter()
+metrics = engine.train(spec, config, RunDir.create({out!r}, config.backbone), lambda _e: None)
+RESULT = {{"seconds": time.perf_counter() - tick, "files": len(spec.train) + len(spec.val),
+          "val_accuracy": metrics["val_accuracy"]}}
+"""
+
+
+def frozen_epochs_ratio(folder: Path, tmp: Path, env: dict) -> dict:
+    one = _child(TRAIN.format(data=str(folder), epochs=1, out=str(tmp / "e1")), env)
+    many = _child(TRAIN.format(data=str(folder), epochs=20, out=str(tmp / "e20")), env)
+    return {"row": "frozen run, 20 epochs vs 1 (s)", "studio": many["seconds"], "reference": one["seconds"],
+            "ratio": many["seconds"] / one["seconds"], "reference_is": "the same run, 1 epoch", "target": "<= 1.5"}
+
+
+def scale_ratios(tmp: Path, env: dict, small: int, large: int) -> list[dict]:
+    from tlstudio.demo import make_image_folder
+
+    runs = {}
+    for n in (small, large):
+        folder = make_image_folder(tmp / f"gen{n}", classes=("circles", "squares"), per_class=n // 2,
+                                   size=(160, 120), seed=5)
+        runs[n] = _child(TRAIN.format(data=str(folder), epochs=1, out=str(tmp / f"run{n}")), env)
+    per_image = {n: r["seconds"] / r["files"] for n, r in runs.items()}
+    return [
+        {"row": f"peak RSS, {large} vs {small} photos (MB)", "studio": runs[large]["peak_rss_mb"],
+         "reference": runs[small]["peak_rss_mb"], "ratio": runs[large]["peak_rss_mb"] / runs[small]["peak_rss_mb"],
+         "reference_is": f"{small} photos", "target": "<= 1.25"},
+        {"row": f"seconds per photo, {large} vs {small}", "studio": per_image[large], "reference": per_image[small],
+         "ratio": per_image[large] / per_image[small], "reference_is": f"{small} photos", "target": "<= 1.25"},
+    ]
+
+
+WINDOW = """
+import os, time
+start = time.perf_counter()
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from tlstudio.gui.app import create_window
+app, window = create_window()
+window.show()
+app.processEvents()
+RESULT = {"seconds": time.perf_counter() - start}
+"""
+
+
+def time_to_window(env: dict) -> dict:
+    shown = _child(WINDOW, {**env, "QT_QPA_PLATFORM": "offscreen"})
+    bare = _child("import time\nstart = time.perf_counter()\nimport PySide6.QtWidgets\n"
+                  "RESULT = {'seconds': time.perf_counter() - start}", env)
+    return {"row": "time to window (s)", "studio": shown["seconds"], "reference": bare["seconds"],
+            "ratio": shown["seconds"] / max(bare["seconds"], 1e-6), "reference_is": "importing Qt alone",
+            "target": "none yet: measured for issue 13 (the window is built while torch loads in threads)"}
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| measure | studio | reference (same run) | ratio | target |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['row']} | {r['studio']:.3g} | {r['reference']:.3g} ({r['reference_is']}) | "
+                     f"**{r['ratio']:.2f}** | {r['target']} |")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    import torch
+
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()} "
+            f"{platform.release()}, Python {platform.python_version()}, torch {torch.__version__}, "
+            f"threads {torch.get_num_threads()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer files (a smoke run, not for RESULTS.md)")
+    parser.add_argument("--markdown", metavar="FILE", help="append the table with the machine to this file")
+    args = parser.parse_args(argv)
+    photos = _photos(64 if args.quick else 240)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        env = {**os.environ, "TLSTUDIO_HOME": str(tmp / "home"), "PYTHONPATH": str(ROOT)}
+        os.environ["TLSTUDIO_HOME"] = env["TLSTUDIO_HOME"]
+        import data
+
+        rows = [extraction_ratio(photos), decoding_ratio(photos),
+                frozen_epochs_ratio(data.SETS["hymenoptera"].data, tmp, env),
+                *scale_ratios(tmp, env, 100 if args.quick else 400, 600 if args.quick else 6000),
+                time_to_window(env)]
+    text = table(rows)
+    print(text)
+    if args.markdown:
+        stamp = time.strftime("%Y-%m-%d %H:%M")
+        with open(args.markdown, "a", encoding="utf-8") as handle:
+            handle.write(f"\n## {stamp} — {machine()}\n\n{text}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
