@@ -54,7 +54,7 @@ class TrainPage(QWidget):
     finished = Signal(object)  # metrics or None
     epoch_ended = Signal(int)
     run_stopped = Signal(str)  # a run that can be continued
-    continue_on_new_data = Signal()  # "Continue training on new data…": the window asks for the folder
+    continue_on_new_data = Signal()  # "Continue on new data…": the window asks for the folder
 
     def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
