@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from tlstudio import __version__
@@ -255,35 +255,48 @@ def _cancelled(metrics: dict, run: Any) -> int:
     return int(metrics.get("exit_code", EXIT_CANCELLED))
 
 
-def _lr_find(args: argparse.Namespace) -> int:
+def _cancellable(compute: Callable[[Any], Any]) -> tuple[Any, int | None]:
+    """`compute(control)` with Ctrl-C handling: (its result, None), or (None, the exit code) when stopped."""
     from tlstudio.core.control import Cancelled
+
+    def work(control) -> dict:
+        try:
+            return {"value": compute(control)}
+        except Cancelled:
+            return {"status": "cancelled"}
+
+    result = _run_with_ctrl_c(work)
+    if "value" not in result:
+        return None, int(result.get("exit_code", EXIT_CANCELLED))
+    return result["value"], None
+
+
+def _scanned_with_defaults(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(config, spec) of a command that takes DATA and the train flags: the scan, then the data's defaults."""
     from tlstudio.core.data import scan as data
     from tlstudio.core.training.config import with_data_defaults
+
+    config, given = _config_from_args(args)
+    spec = data.scan(args.data, val_split=config.val_split, seed=config.seed, check_file="auto",
+                     group_by=config.group_by, task=config.task)
+    return with_data_defaults(config, spec.modality, given, spec.clip_seconds), spec
+
+
+def _lr_find(args: argparse.Namespace) -> int:
     from tlstudio.core.training.events import Progress
     from tlstudio.core.training.lr_finder import find_learning_rate
 
     if not 10 <= args.steps <= 10_000:
         raise ConfigError(f"--steps must be between 10 and 10000, not {args.steps}.")
-    config, given = _config_from_args(args)
-    spec = data.scan(args.data, val_split=config.val_split, seed=config.seed, check_file="auto",
-                     group_by=config.group_by, task=config.task)
-    config = with_data_defaults(config, spec.modality, given, spec.clip_seconds)
+    config, spec = _scanned_with_defaults(args)
     print(f"Range test: {config.backbone}, unfreeze {config.unfreeze}, {args.steps} batches of {config.batch_size}")
     printer = ConsolePrinter(quiet=False)
-
-    def work(control) -> dict:
-        try:
-            return {"test": find_learning_rate(spec, config, args.steps, control=control, emit=printer,
-                                               progress=lambda done, total: printer(Progress("range test", done,
-                                                                                             total)))}
-        except Cancelled:
-            return {"status": "cancelled"}
-
-    result = _run_with_ctrl_c(work)
-    if "test" not in result:
+    test, stopped = _cancellable(lambda control: find_learning_rate(
+        spec, config, args.steps, control=control, emit=printer,
+        progress=lambda done, total: printer(Progress("range test", done, total))))
+    if stopped is not None:
         print("Stopped; nothing was changed.")
-        return int(result.get("exit_code", EXIT_CANCELLED))
-    test = result["test"]
+        return stopped
     if args.csv:
         try:
             with open(args.csv, "w", encoding="utf-8") as handle:
@@ -621,32 +634,18 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _recommend(args: argparse.Namespace) -> int:
-    from tlstudio.core.control import Cancelled
-    from tlstudio.core.data import scan as data
-    from tlstudio.core.training.config import with_data_defaults
     from tlstudio.core.training.events import Progress
     from tlstudio.core.training.recommend import recommend
 
-    config, given = _config_from_args(args)
-    spec = data.scan(args.data, val_split=config.val_split, seed=config.seed, check_file="auto",
-                     group_by=config.group_by, task=config.task)
-    config = with_data_defaults(config, spec.modality, given, spec.clip_seconds)
+    config, spec = _scanned_with_defaults(args)
     print(f"Probing {config.backbone} on a subset of {args.data}: a linear probe against a short fine-tune ...",
           flush=True)
     printer = ConsolePrinter(quiet=False)
-
-    def work(control) -> dict:
-        try:
-            return {"advice": recommend(spec, config, control=control,
-                                        progress=lambda stage, done, total: printer(Progress(stage, done, total)))}
-        except Cancelled:
-            return {"status": "cancelled"}
-
-    result = _run_with_ctrl_c(work)
-    if "advice" not in result:
+    advice, stopped = _cancellable(lambda control: recommend(
+        spec, config, control=control, progress=lambda stage, done, total: printer(Progress(stage, done, total))))
+    if stopped is not None:
         print("Stopped; nothing was changed.")
-        return int(result.get("exit_code", EXIT_CANCELLED))
-    advice = result["advice"]
+        return stopped
     print(advice.why)
     flags = f"--unfreeze {advice.unfreeze}" + (f" --schedule two-phase --warmup-epochs {advice.warmup_epochs}"
                                                 if advice.schedule == "two-phase" else "")
@@ -656,7 +655,6 @@ def _recommend(args: argparse.Namespace) -> int:
 
 
 def _map(args: argparse.Namespace) -> int:
-    from tlstudio.core.control import Cancelled
     from tlstudio.core.store.runs import RunDir
     from tlstudio.core.training import embedding_map
     from tlstudio.core.training.events import Progress
@@ -665,20 +663,12 @@ def _map(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-files must be between 5 and 100000, not {args.max_files}.")
     run = RunDir.open(args.run)
     printer = ConsolePrinter(quiet=False)
-
-    def work(control) -> dict:
-        try:
-            return {"map": embedding_map.build_map(
-                run, args.max_files, control=control,
-                progress=lambda stage, done, total: printer(Progress(stage, done, total)))}
-        except Cancelled:
-            return {"status": "cancelled"}
-
-    result = _run_with_ctrl_c(work)
-    if "map" not in result:
+    found, stopped = _cancellable(lambda control: embedding_map.build_map(
+        run, args.max_files, control=control,
+        progress=lambda stage, done, total: printer(Progress(stage, done, total))))
+    if stopped is not None:
         print("Stopped; nothing was written.")
-        return int(result.get("exit_code", EXIT_CANCELLED))
-    found = result["map"]
+        return stopped
     embedding_map.save(run, found)
     points = found["points"]
     print(f"Map of {len(points)} files of {run.path.name}: {sum(p['mistake'] for p in points)} mistakes, "

@@ -536,14 +536,33 @@ class ModelPage(QWidget):
         self._run(work, lambda _p: self._weights_arrived(name))
 
     # -- the config the Train page uses ---------------------------------------------------------------
-    def find_learning_rate(self) -> Task | None:
-        """Run the range test for the settings on the page, in the background; offer its suggestion."""
+    def _probe_input(self):
+        """(the data less what was left out, a copy of the settings on the page) for a short background probe,
+        or None (said) when no folder is open."""
         spec = self.state.training_spec()
         if spec is None:
             self.error.emit("Choose a data folder first.", "Use the Data step.")
             return None
         self.collect()
-        config = replace(self.state.config)
+        return spec, replace(self.state.config)
+
+    def _button_task(self, button: QPushButton, busy: str, work, finished, failed) -> Task:
+        """`work` in the background while `button` is disabled and says `busy`; it reads as before after."""
+        idle = button.text()
+        button.setEnabled(False)
+        button.setText(busy)
+        task = Task(work)
+        task.finished.connect(finished)
+        task.failed.connect(failed)
+        task.done.connect(lambda: (button.setEnabled(True), button.setText(idle)))
+        return task.start()
+
+    def find_learning_rate(self) -> Task | None:
+        """Run the range test for the settings on the page, in the background; offer its suggestion."""
+        chosen = self._probe_input()
+        if chosen is None:
+            return None
+        spec, config = chosen
 
         def work(progress, control):
             from tlstudio.core.training.lr_finder import find_learning_rate
@@ -551,24 +570,16 @@ class ModelPage(QWidget):
             return find_learning_rate(spec, config, progress=progress, control=control)
 
         self._lr_for = (self.state.spec, config)  # a result for other data or settings is not offered
-        self.lr_find.setEnabled(False)
-        self.lr_find.setText("Finding…")
-        task = Task(work)
-        task.finished.connect(self._learning_rate_found)
-        task.failed.connect(self.error)
-        task.progress.connect(lambda done, total: self.lr_find.setText(f"{done}/{total}"))
-        task.done.connect(lambda: (self.lr_find.setEnabled(True), self.lr_find.setText("Find…")))
-        self.lr_task = task.start()
+        self.lr_task = self._button_task(self.lr_find, "Finding…", work, self._learning_rate_found, self.error)
+        self.lr_task.progress.connect(lambda done, total: self.lr_find.setText(f"{done}/{total}"))
         return self.lr_task
 
     def recommend(self) -> Task | None:
         """The depth advice (core/training/recommend.py) for the open data and backbone; applied when it lands."""
-        spec = self.state.training_spec()
-        if spec is None:
-            self.error.emit("Choose a data folder first.", "Use the Data step.")
+        chosen = self._probe_input()
+        if chosen is None:
             return None
-        self.collect()
-        config = replace(self.state.config)
+        spec, config = chosen
 
         def work(progress, control):
             from tlstudio.core.training.recommend import recommend
@@ -577,14 +588,10 @@ class ModelPage(QWidget):
                              progress=lambda _stage, done, total: progress(done, total))
 
         self._advice_for = (self.state.spec, config.backbone)
-        self.recommend_button.setEnabled(False)
-        self.recommend_button.setText("Probing…")
         self.advice.setText("Probing a subset of your files: a linear probe, then a short fine-tune…")
-        task = Task(work)
-        task.finished.connect(self._recommended)
-        task.failed.connect(lambda message, hint: self.advice.setText(f"No advice: {message} {hint}"))
-        task.done.connect(lambda: (self.recommend_button.setEnabled(True), self.recommend_button.setText("Recommend")))
-        self.recommend_task = task.start()
+        self.recommend_task = self._button_task(
+            self.recommend_button, "Probing…", work, self._recommended,
+            lambda message, hint: self.advice.setText(f"No advice: {message} {hint}"))
         return self.recommend_task
 
     def _recommended(self, advice) -> None:
