@@ -62,7 +62,9 @@ def test_recommend_sets_the_depth_and_says_why(window, qtbot, tmp_path: Path) ->
     qtbot.waitUntil(lambda: page.advice.text().startswith("<b>Recommended"), timeout=300000)
     qtbot.waitUntil(lambda: not task.thread.isRunning(), timeout=10000)
     assert ("Feature extraction" in page.advice.text()) == (page.depth.value() == 0)
-    assert page.recommend_button.isEnabled()
+    # the button comes back when the task's thread has finished and its done signal reached the GUI thread
+    qtbot.waitUntil(page.recommend_button.isEnabled, timeout=10000)
+    assert page.recommend_button.text() == "Recommend"
 
 
 def test_a_mistake_can_be_relabelled_from_evaluate(window, qtbot, tmp_path: Path) -> None:
