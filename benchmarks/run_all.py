@@ -1,14 +1,19 @@
 """One command, one table: how close the studio runs to what this machine allows, each row a ratio against
-a reference measured in the same run (issue 13, part 1; more rows to come: fine-tune vs train-step
-limit, the GUI thread's stalls, the tutorial loop).
+a reference measured in the same run (issue 13).
 
 Rows:
   - extraction: the engine's embedding pass (decode, preprocess, batch, forward) vs the pure forward
     limit (the same model and batch on tensors already in memory);
+  - fine-tune: the engine's full path (decode, light augmentation, forward, backward, AdamW step) vs the
+    pure train-step limit (the same model, depth, batch and optimiser on tensors in memory);
   - decoding: the studio's image dataset (decode + resize + crop + normalise) vs raw PIL (open, RGB, resize);
-  - frozen run: 10 epochs vs 1 epoch of the fast path (cold cache each): extra epochs should cost ~nothing;
-  - scale: 6,000 vs 400 generated photos, frozen, 1 epoch, each in its own process: peak RSS ratio and
-    seconds-per-image ratio (both should stay near 1: memory flat, time linear in the files);
+  - frozen run: 20 epochs vs 1 epoch of the fast path (cold cache each): extra epochs should cost ~nothing;
+    and 10 epochs vs the PyTorch tutorial's loop that runs the frozen backbone every epoch
+    (benchmarks/naive_baseline.py --no-cache-features, its batch of 4 and its augmentation);
+  - scale: 6,000 vs 400 generated photos, frozen, 1 epoch, each in its own process: peak RSS ratio,
+    seconds-per-image ratio, and RSS added per 1,000 files (memory flat, time linear in the files);
+  - GUI stall: the window's thread during a fine-tune started from the window: the longest gaps between
+    ticks of a 10 ms timer (p99 and max), against the timer's own period;
   - time to window: a fresh process until the main window is shown.
 Real photos: the hymenoptera set prepared by benchmarks/data.py (ants/bees, never in the repository).
 
@@ -76,6 +81,59 @@ def extraction_ratio(files: list[str], batch: int = 32) -> dict:
             "reference_is": "pure forward on tensors in memory", "target": ">= 0.90"}
 
 
+def fine_tune_ratio(folder: Path, batch: int = 32, unfreeze: str = "all") -> dict:
+    """Images per second of the training steps of one fine-tuning epoch (after its first batch, which
+    starts the loader), against forward + backward + AdamW on tensors already in memory."""
+    import torch
+
+    from tlstudio.core.data.scan import scan
+    from tlstudio.core.models import freezing
+    from tlstudio.core.models.registry import get_entry
+    from tlstudio.core.models.transfer_model import build_model
+    from tlstudio.core.models.weights import pretrained_state
+    from tlstudio.core.store.runs import RunDir
+    from tlstudio.core.training import engine
+    from tlstudio.core.training.config import TrainConfig
+    from tlstudio.core.training.events import BatchEnd
+
+    spec = scan(str(folder), check_file="auto")
+    config = TrainConfig(data=str(folder), backbone="mobilenet_v2", epochs=1, unfreeze=unfreeze, batch_size=batch,
+                         device="cpu")
+    ticks: list[float] = []
+
+    def on_event(event) -> None:
+        if isinstance(event, BatchEnd):
+            ticks.append(time.perf_counter())
+
+    with tempfile.TemporaryDirectory() as out:
+        engine.train(spec, config, RunDir.create(Path(out) / "run", config.backbone), on_event)
+    studio = (len(ticks) - 1) * batch / (ticks[-1] - ticks[0])
+    entry = get_entry("mobilenet_v2")
+    model = build_model(entry, len(spec.classes), "linear", pretrained_state(entry, "imagenet"))
+    model.to(memory_format=torch.channels_last)
+    freezing.apply(model, freezing.parse_unfreeze(unfreeze, len(model.blocks)))
+    optimizer = torch.optim.AdamW(freezing.param_groups(model, 3e-3, 3e-4, 1e-4))
+    crop = entry.preprocess().crop
+    inputs = torch.randn(batch, 3, crop, crop).contiguous(memory_format=torch.channels_last)
+    labels = torch.randint(0, len(spec.classes), (batch,))
+    model.train()
+
+    def step() -> None:
+        loss = torch.nn.functional.cross_entropy(model(inputs), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    step()  # warm-up
+    rounds = max(2, len(ticks) - 1)
+    tick = time.perf_counter()
+    for _ in range(rounds):
+        step()
+    limit = rounds * batch / (time.perf_counter() - tick)
+    return {"row": f"fine-tune, unfreeze {unfreeze} (img/s)", "studio": studio, "reference": limit,
+            "ratio": studio / limit, "reference_is": "pure train step on tensors in memory", "target": ">= 0.85"}
+
+
 def decoding_ratio(files: list[str]) -> dict:
     from PIL import Image
 
@@ -127,6 +185,22 @@ def frozen_epochs_ratio(folder: Path, tmp: Path, env: dict) -> dict:
             "ratio": many["seconds"] / one["seconds"], "reference_is": "the same run, 1 epoch", "target": "<= 1.5"}
 
 
+def tutorial_ratio(folder: Path, tmp: Path, env: dict, epochs: int = 10) -> dict:
+    """The studio's frozen run against the PyTorch tutorial's loop (the backbone runs every epoch)."""
+    studio = _child(TRAIN.format(data=str(folder), epochs=epochs, out=str(tmp / "tutorial-studio")), env)
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "naive_baseline.py"), "--train",
+                          str(folder / "train"), "--val", str(folder / "val"), "--kind", "photo", "--epochs",
+                          str(epochs), "--no-cache-features", "--json"], capture_output=True, text=True, env=env,
+                         check=True)
+    tutorial = json.loads(out.stdout.strip().splitlines()[-1])
+    seconds = tutorial["seconds"]
+    return {"row": f"frozen run, {epochs} epochs (s)", "studio": studio["seconds"], "reference": seconds,
+            "ratio": studio["seconds"] / seconds,
+            "reference_is": f"tutorial loop, backbone every epoch; val {tutorial['val_accuracy']:.3f} "
+                            f"vs studio {studio['val_accuracy']:.3f}",
+            "target": "< 1"}
+
+
 def scale_ratios(tmp: Path, env: dict, small: int, large: int) -> list[dict]:
     from tlstudio.demo import make_image_folder
 
@@ -142,6 +216,63 @@ def scale_ratios(tmp: Path, env: dict, small: int, large: int) -> list[dict]:
          "reference_is": f"{small} photos", "target": "<= 1.25"},
         {"row": f"seconds per photo, {large} vs {small}", "studio": per_image[large], "reference": per_image[small],
          "ratio": per_image[large] / per_image[small], "reference_is": f"{small} photos", "target": "<= 1.25"},
+        {"row": "peak RSS added per 1,000 files (MB)",
+         "studio": (runs[large]["peak_rss_mb"] - runs[small]["peak_rss_mb"]) / ((large - small) / 1000),
+         "reference": runs[small]["peak_rss_mb"],
+         "ratio": (runs[large]["peak_rss_mb"] - runs[small]["peak_rss_mb"]) / ((large - small) / 1000)
+         / runs[small]["peak_rss_mb"], "reference_is": f"the whole peak RSS at {small} photos", "target": "~0 (flat)"},
+    ]
+
+
+STALLS = """
+import os, time
+from pathlib import Path
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from PySide6.QtCore import QEventLoop, QTimer
+from tlstudio.gui.app import create_window
+app, window = create_window()
+window.show()
+window.data_page.open_folder(Path({data!r}))
+deadline = time.monotonic() + 120
+while not (window.state.spec is not None and window.model_page.rows
+           and hasattr(window.model_page, "_current_blocks")) and time.monotonic() < deadline:
+    app.processEvents()
+    time.sleep(0.01)
+names = [row["name"] for row in window.model_page.rows]
+window.model_page.table.selectRow(names.index("mobilenet_v2"))
+deadline = time.monotonic() + 60
+while getattr(window.model_page, "_current_key", ("",))[0] != "mobilenet_v2" and time.monotonic() < deadline:
+    app.processEvents()
+    time.sleep(0.01)
+window.model_page.depth.setValue(1)
+window.model_page.epochs.setValue({epochs})
+ticks = []
+timer = QTimer()
+timer.setInterval(10)
+timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+loop = QEventLoop()
+window.train_page.finished.connect(lambda *_: loop.quit())
+QTimer.singleShot(600000, loop.quit)
+timer.start()
+window.start_training()
+loop.exec()
+timer.stop()
+gaps = sorted(b - a for a, b in zip(ticks, ticks[1:]))
+RESULT = {{"p99_ms": 1000 * gaps[int(0.99 * (len(gaps) - 1))], "max_ms": 1000 * gaps[-1], "ticks": len(ticks),
+          "finished": not window.train_page.is_running()}}
+window.close()
+"""
+
+
+def gui_stalls(folder: Path, env: dict, epochs: int = 2) -> list[dict]:
+    found = _child(STALLS.format(data=str(folder), epochs=epochs), {**env, "QT_QPA_PLATFORM": "offscreen"})
+    note = "" if found["finished"] else " (training did not finish: look at it)"
+    return [
+        {"row": "GUI thread, longest stall p99 (ms)", "studio": found["p99_ms"], "reference": 10.0,
+         "ratio": found["p99_ms"] / 10.0, "reference_is": f"the timer's 10 ms period; fine-tune, {epochs} epochs{note}",
+         "target": "p99 < 50 ms"},
+        {"row": "GUI thread, longest stall max (ms)", "studio": found["max_ms"], "reference": 10.0,
+         "ratio": found["max_ms"] / 10.0, "reference_is": "the timer's 10 ms period", "target": "none set"},
     ]
 
 
@@ -194,10 +325,11 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["TLSTUDIO_HOME"] = env["TLSTUDIO_HOME"]
         import data
 
-        rows = [extraction_ratio(photos), decoding_ratio(photos),
-                frozen_epochs_ratio(data.SETS["hymenoptera"].data, tmp, env),
+        real = data.SETS["hymenoptera"].data
+        rows = [extraction_ratio(photos), fine_tune_ratio(real), decoding_ratio(photos),
+                frozen_epochs_ratio(real, tmp, env), tutorial_ratio(real, tmp, env, 2 if args.quick else 10),
                 *scale_ratios(tmp, env, 100 if args.quick else 400, 600 if args.quick else 6000),
-                time_to_window(env)]
+                *gui_stalls(real, env, 1 if args.quick else 2), time_to_window(env)]
     text = table(rows)
     print(text)
     if args.markdown:

@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from tlstudio import __version__
@@ -167,6 +168,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="run folder (default: a new folder under the studio's data folder)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar or progress lines; epochs, problems and the summary are still printed")
+    p.add_argument("--print-launch", action="store_true",
+                   help="print the torchrun command that runs this training on --devices processes per machine "
+                        "over --nnodes machines (run it on each), and stop")
+    p.add_argument("--nnodes", type=int, default=1,
+                   help="machines training together (with --devices per machine; default %(default)s)")
+    p.add_argument("--rdzv-endpoint", metavar="HOST:PORT", default="",
+                   help="where the machines of a --nnodes launch meet (torchrun's rendezvous; default: this "
+                        "machine's name, port 29400)")
     f = sub.add_parser("lr-find", help="a learning-rate range test for the training you are about to start",
                        description="Trains briefly while the learning rate grows from 1e-7 to 1 and suggests "
                                    "the rate where the loss falls fastest. Takes the same flags as train.")
@@ -317,16 +326,26 @@ def _train(args: argparse.Namespace) -> int:
     from tlstudio.core.data import scan as data
     from tlstudio.core.models.registry import default_backbone
     from tlstudio.core.store.runs import RunDir
-    from tlstudio.core.training import engine
+    from tlstudio.core.training import distributed, engine
     from tlstudio.core.training.config import with_data_defaults
     from tlstudio.core.training.events import fan_out
 
-    printer = ConsolePrinter(quiet=args.quiet)
+    world = distributed.from_environment()
+    if not world.active:
+        devices = _devices_asked(args)
+        if devices > 1 or args.nnodes > 1 or args.print_launch:
+            return _launch(args, devices)
+    elif not (args.out or args.resume):
+        raise ConfigError("Processes launched together need one run folder: give --out (or --resume RUN).",
+                          "tlstudio train --devices N --print-launch prints a complete command.")
+    if not world.is_main:  # rank 0 speaks for all; the others still say their errors on stderr
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (for the life of the process)
+    printer = ConsolePrinter(quiet=args.quiet) if world.is_main else (lambda _event: None)
     if args.resume:
         _refuse_flags_with_resume(args)
         run = RunDir.open(args.resume)
         print(f"Resuming {run.path} ...", flush=True)
-        metrics = _run_with_ctrl_c(lambda control: engine.resume(run, fan_out(printer), control))
+        metrics = _run_with_ctrl_c(lambda control: engine.resume(run, fan_out(printer), control, world))
         return _cancelled(metrics, run) if metrics.get("status") == "cancelled" else EXIT_OK
     if not args.data:
         raise ConfigError("Give the DATA folder to train on (or --resume RUN).")
@@ -352,9 +371,82 @@ def _train(args: argparse.Namespace) -> int:
             print(f"  - {item.path}: {item.reason}")
         if len(spec.skipped) > 10:
             print(f"  ... and {len(spec.skipped) - 10} more (listed in dataset.json in the run folder)")
-    run = RunDir.create(args.out, config.backbone)
-    metrics = _run_with_ctrl_c(lambda control: engine.train(spec, config, run, fan_out(printer), control))
+    run = RunDir.create(args.out, config.backbone) if world.is_main else RunDir(Path(args.out).expanduser().resolve())
+    metrics = _run_with_ctrl_c(lambda control: engine.train(spec, config, run, fan_out(printer), control, world))
     return _cancelled(metrics, run) if metrics.get("status") == "cancelled" else EXIT_OK
+
+
+def _devices_asked(args: argparse.Namespace) -> int:
+    """--devices, or for --resume the number the run was started with (a run resumes as it began)."""
+    if args.resume:
+        from tlstudio.core.store.runs import RunDir
+
+        return int(RunDir.open(args.resume).read_json("config.json").get("devices", 1))
+    return int(args.devices or 1)
+
+
+def _launch(args: argparse.Namespace, devices: int) -> int:
+    """Start this same command on `devices` processes (per machine) through torch.distributed.run, the
+    launcher behind torchrun; or, with --print-launch, print the torchrun command that does it."""
+    from tlstudio.core.store.runs import RunDir
+    from tlstudio.core.training import distributed
+
+    command = _without_launch_flags(args.argv)
+    if not (args.out or args.resume):  # every process must write to (rank 0) and agree on one folder
+        if not args.data:
+            raise ConfigError("Give the DATA folder to train on (or --resume RUN).")
+        command += ["--out", str(RunDir.new_path(args.backbone or "run"))]
+    if args.print_launch:
+        print(distributed.torchrun_command(command, devices, args.nnodes, args.rdzv_endpoint))
+        return EXIT_OK
+    if args.nnodes > 1:
+        raise ConfigError("A launch over several machines is started on each of them by torchrun.",
+                          "Run the command `tlstudio train ... --print-launch` prints, on every machine.")
+    kind = _launch_device(args, devices)
+    print(f"Training on {devices} processes together (torch.distributed, DistributedDataParallel over "
+          f"{'NCCL, one GPU each' if kind == 'cuda' else 'gloo'}); rank 0 reports.", flush=True)
+    return distributed.launch(command, devices)
+
+
+def _launch_device(args: argparse.Namespace, devices: int) -> str:
+    """The device type the processes will train on; a GPU launch needs a GPU per process."""
+    import torch
+
+    from tlstudio.core import devices as known
+
+    if args.resume:
+        from tlstudio.core.store.runs import RunDir
+
+        wanted = str(RunDir.open(args.resume).read_json("config.json").get("device", "auto"))
+    else:
+        wanted = args.device or "auto"
+    kind = known.resolve(wanted).split(":")[0]
+    if kind == "mps":
+        raise ConfigError("Apple's MPS runs one process; --devices needs CUDA GPUs or the CPU.",
+                          "Use --devices 1, or --device cpu to train on CPU processes.")
+    if kind == "cuda" and devices > torch.cuda.device_count():
+        raise ConfigError(f"--devices {devices} asks for a GPU per process; this machine has "
+                          f"{torch.cuda.device_count()}.", f"Use --devices {torch.cuda.device_count()}.")
+    if kind == "cpu":  # torchrun would set 1 and warn; the cores are shared out between the processes
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // devices)))
+    return kind
+
+
+def _without_launch_flags(argv: Sequence[str]) -> list[str]:
+    """The command as typed, less what only the launching process reads."""
+    kept: list[str] = []
+    skip = False
+    for item in argv:
+        if skip:
+            skip = False
+            continue
+        name = item.split("=", 1)[0]
+        if name in ("--nnodes", "--rdzv-endpoint"):
+            skip = "=" not in item
+            continue
+        if name != "--print-launch":
+            kept.append(item)
+    return kept
 
 
 def _continued(config: Any, given: set[str]) -> Any:
@@ -376,7 +468,7 @@ def _refuse_flags_with_resume(args: argparse.Namespace) -> None:
     parser = build_parser()
     defaults = vars(parser.parse_args(["train"]))
     given = [name for name, value in vars(args).items()
-             if name not in ("resume", "quiet", "command", "verbose") and value != defaults.get(name)]
+             if name not in ("resume", "quiet", "command", "verbose", "argv") and value != defaults.get(name)]
     if given:
         flags = ", ".join("DATA" if name == "data" else "--" + name.replace("_", "-") for name in given)
         raise ConfigError(f"--resume continues a run with its own settings; these were given too: {flags}.",
@@ -802,7 +894,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # `train --devices N` starts the same command on N processes
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     handlers = {"train": _train, "backbones": _backbones, "weights": _weights, "evaluate": _evaluate,

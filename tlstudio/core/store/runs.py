@@ -38,17 +38,20 @@ REGRESSION_COLUMNS = [c.replace("_acc", "_mae") for c in HISTORY_COLUMNS]  # a r
 class RunDir:
     path: Path
 
+    @staticmethod
+    def new_path(backbone: str) -> Path:
+        """A fresh folder's path under the studio's runs (not made yet)."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = runs_home() / f"{stamp}-{backbone}"
+        suffix = 1
+        while path.exists():
+            suffix += 1
+            path = runs_home() / f"{stamp}-{backbone}-{suffix}"
+        return path
+
     @classmethod
     def create(cls, out: str | Path | None, backbone: str) -> RunDir:
-        if out:
-            path = Path(out).expanduser()
-        else:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            path = runs_home() / f"{stamp}-{backbone}"
-            suffix = 1
-            while path.exists():
-                suffix += 1
-                path = runs_home() / f"{stamp}-{backbone}-{suffix}"
+        path = Path(out).expanduser() if out else cls.new_path(backbone)
         if path.exists() and not path.is_dir():
             raise RunError(f"{path} is a file, not a folder.", "Choose a folder for --out.")
         if path.exists() and any(path.iterdir()):

@@ -19,9 +19,12 @@ def tensor_batches(features: torch.Tensor, labels: torch.Tensor, batch_size: int
         yield {"images": features[index], "labels": labels[index], "indices": index, "bad": [], "groups": None}
 
 
+MIN_WARMUP_STEPS = 8
+
+
 def warmup_cosine(total_steps: int, warmup_share: float = 0.1, floor: float = 0.01):
     """Linear warm-up then cosine decay to `floor` x the peak; works for any number of steps, even 1."""
-    warmup = max(1, round(total_steps * warmup_share))
+    warmup = max(1, round(total_steps * warmup_share), min(MIN_WARMUP_STEPS, total_steps // 3))
 
     def factor(step: int) -> float:
         if step < warmup:

@@ -69,6 +69,9 @@ class TrainConfig:
         choices=("auto", "classification", "regression")))
     seed: int = field(default=0, metadata=_opt("--seed", "the same seed gives the same split and the same run"))
     device: str = field(default="auto", metadata=_opt("--device", "auto (CUDA > MPS > CPU), cuda, cuda:N, mps or cpu"))
+    devices: int = field(default=1, metadata=_opt(
+        "--devices", "processes training together through torch.distributed (DistributedDataParallel; gloo on "
+                     "CPU, NCCL on GPUs): on CUDA one per GPU, e.g. --devices 4 for all 4 GPUs (default 1)"))
     amp: bool = field(default=True, metadata=_opt(
         "--no-amp", "no mixed precision (on CUDA: bf16 where the GPU has it, else fp16)", action="store_false"))
     workers: int = field(default=-1, metadata=_opt("--workers", "data-loading processes (-1 = automatic)"))
@@ -102,6 +105,7 @@ class TrainConfig:
         _within("--label-smoothing", self.label_smoothing, 0.0, 0.5, "0.1 is usual; 0 turns it off.")
         _within("--val-split", self.val_split, 0.0, 0.9, "0.2 holds out a fifth of the files.")
         _within("--seed", self.seed, 0, 2**63 - 1, "Any whole number from 0 up.")
+        _within("--devices", self.devices, 1, 1024, "1 trains in this process; N starts N processes.")
         _within("--workers", self.workers, -1, 64, "-1 decides by itself; 0 loads in the main process.")
         _within("--window", self.window_seconds, 0.1, 30.0, "1 second suits words; longer for longer sounds.")
         _within("--warmup-epochs", self.warmup_epochs, 0, 100_000, "Use 1 or more with a two-phase schedule.")

@@ -51,7 +51,7 @@ from tlstudio.core.models.weights import pretrained_state, sha256_of
 from tlstudio.core.seeding import derive_seed
 from tlstudio.core.store.paths import features_cache_dir
 from tlstudio.core.store.runs import RunDir
-from tlstudio.core.training import checkpoints, continuation, feature_cache, steps
+from tlstudio.core.training import checkpoints, continuation, distributed, feature_cache, steps
 from tlstudio.core.training.batching import warmup_cosine
 from tlstudio.core.training.config import TrainConfig
 from tlstudio.core.training.embedding import Embedded, embed
@@ -114,7 +114,8 @@ class Trainer:
     """One run: holds the model and the loop's state; `run()` does the work."""
 
     def __init__(self, spec: DatasetSpec, config: TrainConfig, run: RunDir, emit: Listener,
-                 control: Control | None = None, checkpoint: dict[str, Any] | None = None) -> None:
+                 control: Control | None = None, checkpoint: dict[str, Any] | None = None,
+                 world: distributed.World = distributed.SINGLE) -> None:
         self.spec = spec
         self.config = config
         self.run_dir = run
@@ -125,8 +126,9 @@ class Trainer:
         self.entry = get_entry(config.backbone)
         self._embedded: dict[str, Embedded] = {}
         self.continuation: continuation.Continuation | None = None
+        self.world = world  # launched on many processes: rank 0 alone writes the run folder
         self.listeners = [checkpoints.BestWeights(run), checkpoints.Checkpointer(run),
-                          checkpoints.HistoryWriter(run)]
+                          checkpoints.HistoryWriter(run)] if world.is_main else []
 
     # -- set-up ---------------------------------------------------------------------------------------
     def _prepare(self) -> None:
@@ -151,7 +153,8 @@ class Trainer:
                 "There are no validation files, so the run could not be judged.",
                 "Use a validation share above 0 (--val-split 0.2) or add a val/ folder.",
             )
-        self.device = torch.device(devices.resolve(config.device))
+        self.device = distributed.local_device(self.world, torch.device(devices.resolve(config.device)))
+        distributed.join(self.world, self.device)
         self.autocast_dtype = autocast_dtype(self.device, config.amp)
         self.model = self._fresh_model()  # reads the weights file: a missing or unsafe one is explained here
         self.weights_id = self._weights_id()
@@ -220,6 +223,8 @@ class Trainer:
                 "fast_path": self.fast_path,
                 "weights": self.weights_id,
                 "amp": str(self.autocast_dtype).replace("torch.", "") if self.autocast_dtype else "off",
+                "world_size": self.world.size,
+                "batch_per_process": distributed.per_process_batch(self.config.batch_size, self.world),
                 "split": {"source": spec.split_source, **spec.split_settings, "grouping": spec.grouping},
                 **({"continued_from": self.continuation.summary()} if self.continuation else {}),
             },
@@ -231,6 +236,8 @@ class Trainer:
         self._write_dataset()
 
     def _write_dataset(self) -> None:
+        if not self.world.is_main:
+            return
         if not hasattr(self, "_sizes"):  # each file's size when the run started: resume checks them
             self._sizes = {}
             for sample in self.spec.train + self.spec.val + self.spec.test:
@@ -254,7 +261,7 @@ class Trainer:
     # -- the run --------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         self._prepare()
-        if self.checkpoint is None:
+        if self.checkpoint is None and self.world.is_main:
             self._write_run_header()
         plan = freezing.plan(self.model, self.unfreeze)
         self.emit(RunStarted(str(self.run_dir.path), self.config.to_dict(), self.spec.sizes(), self.spec.classes,
@@ -291,7 +298,7 @@ class Trainer:
                 if not is_out_of_memory(exc):
                     raise
                 old = self.config.batch_size
-                if retried or old <= 1:
+                if retried or old <= 1 or self.world.active:  # together, one process cannot restart alone
                     raise OutOfMemoryError(
                         f"The {self.device} device ran out of memory even with batch size {old}.",
                         "Use a smaller --batch-size, a smaller backbone, or fewer unfrozen blocks.",
@@ -336,24 +343,32 @@ class Trainer:
         directory = features_cache_dir()
         name, info = feature_cache.bucket_key(self.entry.name, self.weights_id, self.description,
                                               f"{self.device.type}/{self.autocast_dtype}")
-        bucket = feature_cache.Bucket(directory / name if self.config.cache_features else None, info)
+        # together, each process embeds its share of every split into the shared cache (shards named by
+        # process, so they never collide; rank 0 alone merges and evicts), then all exchange their rows
+        bucket = feature_cache.Bucket(directory / name if self.config.cache_features else None, info,
+                                      merge=self.world.is_main)
         splits = ["train", "val"] + (["test"] if self.spec.test else []) + (["old_val"] if self.continuation else [])
-        workers = auto_workers(sum(len(self._split_samples(s)) for s in splits), self.config.workers)
+        workers = auto_workers(sum(len(self._split_samples(s)) for s in splits) // self.world.size,
+                               self.config.workers)
         for split in splits:
             if split in self._embedded:
                 continue
             samples = self._split_samples(split)
+            share = distributed.shard(len(samples), self.world)
+            mine = [samples[i] for i in share] if self.world.active else samples
             result = embed(
-                self.model, samples, lambda subset: self._eval_loader(subset, workers), self.device, bucket,
+                self.model, mine, lambda subset: self._eval_loader(subset, workers), self.device, bucket,
                 self.control,
                 progress=lambda done, total, split=split: self.emit(Progress(f"embedding {split}", done, total)),
                 autocast_dtype=self.autocast_dtype,
             )
+            if self.world.active:
+                result = merge_shares(distributed.gather((share, result), self.world))
             self._note_bad(samples, list(result.bad))
             self._embedded[split] = result
         if bucket.warning:
             self.emit(Problem(bucket.warning))
-        if self.config.cache_features:
+        if self.config.cache_features and self.world.is_main:
             feature_cache.evict(directory, feature_cache.limit_bytes(), keep=name)
         if len(self._embedded["train"].labels) == 0:
             raise DataError("No training file could be read.", "Check the files in the folder.")
@@ -372,12 +387,32 @@ class Trainer:
         config = self.config
         if self.fast_path:
             return FeatureSource(self.model.head, self._embedded["train"], self._embedded["val"], config.batch_size,
-                                 config.seed, self.device)
-        workers = auto_workers(len(self.spec.train), config.workers)
+                                 config.seed, self.device, self.world)
+        workers = auto_workers(len(self.spec.train) // self.world.size, config.workers)
+        val = [self.spec.val[i] for i in self._val_share()]
         return FileSource(self.model, self.pipeline.train_dataset(self.spec.train, self.augment, config.seed),
-                          self.pipeline.eval_dataset(self.spec.val), self.spec.train, self.spec.val,
+                          self.pipeline.eval_dataset(val), self.spec.train, val,
                           config.batch_size, workers, self.device, config.seed, self._note_bad,
-                          stopping=lambda: self.control.cancelled)
+                          stopping=lambda: self.control.cancelled, world=self.world)
+
+    def _val_share(self) -> list[int]:
+        """The validation files this process scores each epoch: all of them unless launched on many."""
+        return distributed.shard(len(self.spec.val), self.world)
+
+    def _validate(self, context: steps.StepContext, source) -> tuple[float, float]:
+        """(loss, score) over every validation file; together, each process scores its share of the files
+        (cached embeddings are everyone's: no share there) and the scores come from all the shares."""
+        loss, score, outputs = steps.validate(context, source.module, source.val_batches())
+        if not self.world.active or self.fast_path:
+            return loss, score
+        share = self._val_share()
+        mine = (outputs["probabilities"], outputs["labels"], [share[i] for i in outputs["indices"].tolist()])
+        parts = distributed.gather(mine, self.world)
+        if not any(len(labels) for _, labels, _ in parts):
+            return float("nan"), 0.0
+        probabilities = torch.cat([p for p, labels, _ in parts if len(labels)])
+        labels = torch.cat([labels for _, labels, _ in parts if len(labels)])
+        return self.objective.loss(probabilities, labels), self.objective.score(probabilities, labels)
 
     def _train_phase(self, index: int, phase: Phase, first: int, last: int, resume: bool) -> None:
         plan = freezing.apply(self.model, phase.unfreeze)
@@ -393,14 +428,15 @@ class Trainer:
             first = self.checkpoint["epoch"] + 1
         self.emit(PhaseStarted(phase.name, first, last, plan.trainable_blocks, plan.trainable_params))
         context = steps.StepContext(self.device, self.autocast_dtype, self.loss_fn, self.control, self.emit,
-                                    self.objective)
+                                    self.objective, self.world)
+        trainable = distributed.wrap(source.module, self.world, self.device)  # per phase: its own parameters
         try:
             for epoch in range(first, last + 1):
                 tick = time.perf_counter()
                 seed_everything(derive_seed(self.config.seed, "epoch", epoch))  # dropout, SpecAugment: per epoch
-                train_loss, train_acc = steps.train_epoch(context, source.module, source.train_batches(epoch),
+                train_loss, train_acc = steps.train_epoch(context, trainable, source.train_batches(epoch),
                                                           source.steps, epoch, optimizer, scheduler, scaler)
-                val_loss, val_acc, _ = steps.validate(context, source.module, source.val_batches())
+                val_loss, val_acc = self._validate(context, source)
                 old = self._old_score(context, source) if self.continuation else None
                 self._end_epoch(epoch, index, phase, (train_loss, train_acc, val_loss, val_acc),
                                 time.perf_counter() - tick, source, optimizer, scheduler, scaler, old)
@@ -459,6 +495,8 @@ class Trainer:
 
     # -- the end --------------------------------------------------------------------------------------
     def _finish(self, status: str, seconds: float) -> dict[str, Any]:
+        if not self.world.is_main:  # rank 0 scores the chosen model and writes it; the others are done
+            return {"status": status}
         state = self.state
         best = checkpoints.load_best(self.run_dir)
         if best is not None:
@@ -498,6 +536,7 @@ class Trainer:
             "unfreeze_blocks": self.unfreeze,
             "fast_path": self.fast_path,
             "batch_size": self.config.batch_size,
+            "world_size": self.world.size,
             "classes": self.spec.classes,
             "sizes": {"train": len(self.spec.train), "val": len(labels), "test": len(self.spec.test)},
             "skipped_files": len(state.skipped),
@@ -608,29 +647,35 @@ HEADER_FILES = ("config.json", "labels.json", "dataset.json", "skipped.tsv", che
 
 
 def train(spec: DatasetSpec, config: TrainConfig, run: RunDir, on_event: Listener,
-          control: Control | None = None) -> dict[str, Any]:
+          control: Control | None = None, world: distributed.World = distributed.SINGLE) -> dict[str, Any]:
     """Train per `config` on `spec`, writing `run`; returns the final metrics.
 
     A run that fails before its first epoch leaves nothing behind (no half-made folder to trip over);
-    the folder's lock is released however it ends."""
+    the folder's lock is released however it ends. Launched on many processes (`world`), every process
+    calls this; rank 0 holds the lock and writes."""
     trainer = None
     try:
-        run.acquire_lock()
-        trainer = Trainer(spec, config, run, on_event, control)
+        if world.is_main:
+            run.acquire_lock()
+        trainer = Trainer(spec, config, run, on_event, control, world=world)
         return trainer.run()
     except BaseException as exc:
-        if not run.file("checkpoint.pt").exists():  # not one epoch saved: nothing worth keeping
+        if world.is_main and not run.file("checkpoint.pt").exists():  # not one epoch saved: nothing to keep
             run.discard(HEADER_FILES)
             if isinstance(exc, StorageError):
                 exc.hint = "Free some space or choose a writable folder, then start the run again."
         raise
     finally:
-        run.release_lock()
+        if world.is_main:
+            run.release_lock()
+        distributed.leave()
 
 
-def resume(run: RunDir, on_event: Listener, control: Control | None = None) -> dict[str, Any]:
+def resume(run: RunDir, on_event: Listener, control: Control | None = None,
+           world: distributed.World = distributed.SINGLE) -> dict[str, Any]:
     """Continue a cancelled, crashed or killed run from its last completed epoch, in the same folder."""
-    run.acquire_lock()
+    if world.is_main:
+        run.acquire_lock()
     try:
         config = TrainConfig.from_dict(run.read_json("config.json"))
         spec = read_spec(run)
@@ -649,6 +694,25 @@ def resume(run: RunDir, on_event: Listener, control: Control | None = None) -> d
                 f"{len(changed)} file(s) of this run changed or vanished since it started, e.g. {changed[0]}; "
                 "resuming would not repeat the run.",
                 "Put the files back as they were, or start a new run on the folder as it is now.")
-        return Trainer(spec, config, run, on_event, control, checkpoint=checkpoint).run()
+        return Trainer(spec, config, run, on_event, control, checkpoint=checkpoint, world=world).run()
     finally:
-        run.release_lock()
+        if world.is_main:
+            run.release_lock()
+        distributed.leave()
+
+
+def merge_shares(parts: list[tuple[list[int], Embedded]]) -> Embedded:
+    """One split's embeddings from every process's share (indices into the split), in file order."""
+    rows: dict[int, tuple[torch.Tensor, Any]] = {}
+    bad: list[tuple[int, str]] = []
+    for share, part in parts:
+        bad.extend((share[index], reason) for index, reason in part.bad)
+        if not part.kept:
+            continue
+        for features, kept, label in zip(torch.split(part.features, part.counts), part.kept, part.labels,
+                                         strict=True):
+            rows[share[kept]] = (features, label)
+    kept = sorted(rows)
+    features = torch.cat([rows[i][0] for i in kept]) if kept else torch.empty(0, 0)
+    labels = torch.stack([rows[i][1] for i in kept]) if kept else torch.empty(0, dtype=torch.long)
+    return Embedded(features, [int(rows[i][0].shape[0]) for i in kept], labels, kept, sorted(bad))

@@ -70,9 +70,10 @@ def file_key(path: str) -> str | None:
 class Bucket:
     """One bucket's shards. `None` directory: a cache that keeps nothing (--no-cache)."""
 
-    def __init__(self, directory: Path | None, info: dict[str, Any]) -> None:
+    def __init__(self, directory: Path | None, info: dict[str, Any], merge: bool = True) -> None:
         self.directory = directory
         self.info = info
+        self.merge = merge  # processes of one launch share a bucket: one of them alone merges its shards
         self.writable = directory is not None
         self.warning = ""
 
@@ -89,7 +90,7 @@ class Bucket:
             except Exception as exc:  # a damaged shard is only a slower run
                 log.warning("ignoring unreadable cache shard %s: %s", shard, exc)
         self._touch()
-        if len(shards) > MERGE_SHARDS and found:
+        if self.merge and len(shards) > MERGE_SHARDS and found:
             self._merge(found, shards)
         return found
 

@@ -20,6 +20,8 @@ from tlstudio.core.control import Cancelled
 from tlstudio.core.data.loaders import Batch, EpochSampler, make_loader
 from tlstudio.core.data.spec import Sample
 from tlstudio.core.seeding import derive_seed
+from tlstudio.core.training import distributed
+from tlstudio.core.training.distributed import World
 from tlstudio.core.training.embedding import Embedded
 
 VAL_FILES_PER_BATCH = 1024
@@ -28,21 +30,23 @@ NoteBad = Callable[[Sequence[Sample], list[tuple[int, str]]], None]
 
 class FeatureSource:
     def __init__(self, head: nn.Module, train: Embedded, val: Embedded, batch_size: int, seed: int,
-                 device: torch.device) -> None:
+                 device: torch.device, world: World = distributed.SINGLE) -> None:
         self.module = head
         self.prefix = "head."
         self.seed = seed
-        self.batch_size = batch_size
+        self.world = world  # launched on many processes: each trains on its share of every epoch's order
+        self.batch_size = distributed.per_process_batch(batch_size, world)
         self.train_x = train.features.to(device)
         self.train_y = train.window_labels().to(device)
         self.val = val
         self.val_x = val.features.to(device)
         self.val_offsets = torch.tensor([0, *val.counts]).cumsum(0).tolist()
-        self.steps = -(-len(self.train_y) // batch_size)
+        share = -(-len(self.train_y) // world.size)
+        self.steps = -(-share // self.batch_size)
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
         generator = torch.Generator().manual_seed(derive_seed(self.seed, "order", epoch))
-        order = torch.randperm(len(self.train_y), generator=generator)
+        order = distributed.sharded_order(torch.randperm(len(self.train_y), generator=generator), self.world)
         for start in range(0, len(order), self.batch_size):
             index = order[start : start + self.batch_size]
             yield {"images": self.train_x[index], "labels": self.train_y[index], "indices": index, "bad": [],
@@ -64,22 +68,28 @@ class FeatureSource:
 class FileSource:
     def __init__(self, model: nn.Module, train_dataset, val_dataset, train: Sequence[Sample], val: Sequence[Sample],
                  batch_size: int, workers: int, device: torch.device, seed: int, note_bad: NoteBad,
-                 stopping: Callable[[], bool] = lambda: False) -> None:
+                 stopping: Callable[[], bool] = lambda: False, world: World = distributed.SINGLE) -> None:
+        """On many processes `val_dataset` and `val` are this process's share; the training files are shared
+        out by the sampler (DistributedSampler), each process reading batches of batch_size / processes."""
         self.module = model
         self.prefix = ""
         self.train = train
         self.val = val
         self.note_bad = note_bad
         self.stopping = stopping
-        self.sampler = EpochSampler(len(train), seed)
+        self.world = world
+        self.sampler = distributed.ShardedEpochSampler(len(train), seed, world) if world.active else \
+            EpochSampler(len(train), seed)
+        batch_size = distributed.per_process_batch(batch_size, world)
         self.loader = make_loader(train_dataset, batch_size, workers, device, sampler=self.sampler,
-                                  drop_last=len(train) > batch_size)
+                                  drop_last=len(self.sampler) > batch_size)
         self.val_loader = make_loader(val_dataset, batch_size, workers, device)
         self.steps = len(self.loader)
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
         self.sampler.set_epoch(epoch)
-        return readable(self.loader, self.train, self.note_bad, self.stopping)
+        # together, every process takes every step, even one whose files all failed (steps.train_epoch)
+        return readable(self.loader, self.train, self.note_bad, self.stopping, keep_empty=self.world.active)
 
     def val_batches(self) -> Iterator[Batch]:
         return readable(self.val_loader, self.val, self.note_bad, self.stopping)
@@ -95,7 +105,7 @@ class FileSource:
 
 
 def readable(loader: DataLoader, samples: Sequence[Sample], note_bad: NoteBad,
-             stopping: Callable[[], bool] = lambda: False) -> Iterator[Batch]:
+             stopping: Callable[[], bool] = lambda: False, keep_empty: bool = False) -> Iterator[Batch]:
     """The loader's batches; files that failed to decode are reported once and left out.
 
     A worker process that dies while the user is stopping the run (the terminal's Ctrl-C reaches the
@@ -104,7 +114,7 @@ def readable(loader: DataLoader, samples: Sequence[Sample], note_bad: NoteBad,
         for batch in loader:
             if batch["bad"]:
                 note_bad(samples, batch["bad"])
-            if batch["labels"].numel():
+            if batch["labels"].numel() or keep_empty:
                 yield batch
     except RuntimeError as exc:
         if stopping() and "DataLoader worker" in str(exc):

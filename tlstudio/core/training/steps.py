@@ -16,10 +16,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from tlstudio.core.control import Control
+from tlstudio.core.control import Cancelled, Control
 from tlstudio.core.data.loaders import Batch
 from tlstudio.core.errors import DataError, DivergedError
 from tlstudio.core.models.transfer_model import chunked
+from tlstudio.core.training import distributed
 from tlstudio.core.training.events import BatchEnd, Listener
 from tlstudio.core.training.objective import Classification, Objective
 
@@ -32,6 +33,7 @@ class StepContext:
     control: Control
     emit: Listener
     objective: Objective = field(default_factory=Classification)  # pools clips and scores: accuracy or MAE
+    world: distributed.World = distributed.SINGLE  # the processes training together (one, unless launched)
 
     def inputs(self, batch: Batch) -> torch.Tensor:
         inputs = batch["images"].to(self.device, non_blocking=True)
@@ -47,16 +49,31 @@ def train_epoch(ctx: StepContext, module: nn.Module, batches: Iterator[Batch], s
     module.train()
     total_loss = 0.0
     correct = seen = 0
+    together = ctx.world.active
+    last: tuple[torch.Tensor, torch.Tensor] | None = None
     for step, batch in enumerate(batches, start=1):
-        ctx.control.checkpoint()
+        if not together:
+            ctx.control.checkpoint()
         tick = time.perf_counter()
         inputs = ctx.inputs(batch)
         labels = batch["labels"].to(ctx.device, non_blocking=True)
+        weight = 1.0
+        if together and not len(labels):  # every file of this process's batch was unreadable: the others
+            if last is None:              # still wait for its gradients, so it repeats a batch at weight 0
+                raise DataError("A whole batch of files could not be read at the start of training.",
+                                "Remove the unreadable files (listed in the run's skipped.tsv) and start again.")
+            (inputs, labels), weight = last, 0.0
         with ctx.autocast():
             logits = module(inputs)
-            loss = ctx.loss_fn(logits.float(), labels)
+            loss = ctx.loss_fn(logits.float(), labels) * weight
         batch_loss = float(loss.detach())
-        if not math.isfinite(batch_loss):
+        finite = math.isfinite(batch_loss)
+        if together:  # leave together: a process that stopped alone would leave the others waiting
+            stop, diverged = distributed.agree(ctx.control.cancelled, not finite, ctx.world, ctx.device)
+            if stop:
+                raise Cancelled()
+            finite = not diverged
+        if not finite:
             raise DivergedError(
                 f"Training stopped at epoch {epoch}, batch {step}: the loss is no longer a finite number.",
                 "Likely causes: a learning rate too high for this model (try --lr 10x lower), or a damaged file "
@@ -67,12 +84,16 @@ def train_epoch(ctx: StepContext, module: nn.Module, batches: Iterator[Batch], s
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
+        if weight == 0.0:
+            continue
+        last = (inputs, labels)
         n = len(labels)
         total_loss += batch_loss * n
         correct += ctx.objective.hits(logits.detach(), labels)
         seen += n
         elapsed = max(time.perf_counter() - tick, 1e-9)
         ctx.emit(BatchEnd(epoch, step, steps, batch_loss, optimizer.param_groups[0]["lr"], n / elapsed))
+    total_loss, correct, seen = distributed.total([total_loss, correct, seen], ctx.world, ctx.device)
     if seen == 0:
         raise DataError("No training file could be read.", "Check the files in the folder.")
     return total_loss / seen, correct / seen
