@@ -155,10 +155,23 @@ def decoding_ratio(files: list[str]) -> dict:
             "reference_is": "raw PIL open + RGB + resize", "target": "~1 (full-quality decode, as exports see it)"}
 
 
+PEAK_RSS = """
+def _peak_rss_mb():
+    # VmHWM: this process's own high-water mark. ru_maxrss would not do: Linux carries the forked parent's
+    # size over exec, so every child of a big benchmark process would report at least the parent's RSS.
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration):
+        import resource, sys
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+"""
+
+
 def _child(code: str, env: dict) -> dict:
     """Run `code` in a fresh interpreter; it prints one JSON line, with its peak RSS added."""
-    wrapped = code + "\nimport resource, json as _j\nprint(_j.dumps({**RESULT, 'peak_rss_mb': " \
-                     "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+    wrapped = code + PEAK_RSS + "\nimport json as _j\nprint(_j.dumps({**RESULT, 'peak_rss_mb': _peak_rss_mb()}))\n"
     out = subprocess.run([sys.executable, "-c", wrapped], capture_output=True, text=True, env=env, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -228,7 +241,7 @@ STALLS = """
 import os, time
 from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtCore import QTimer
 from tlstudio.gui.app import create_window
 app, window = create_window()
 window.show()
@@ -250,23 +263,25 @@ ticks = []
 timer = QTimer()
 timer.setInterval(10)
 timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-loop = QEventLoop()
-window.train_page.finished.connect(lambda *_: loop.quit())
-QTimer.singleShot(600000, loop.quit)
+errors = []
+window.train_page.error.connect(lambda message, hint: errors.append(message))
 timer.start()
 window.start_training()
-loop.exec()
+deadline = time.monotonic() + 600
+while window.train_page.is_running() and not errors and time.monotonic() < deadline:
+    app.processEvents()  # the window's loop, as app.exec() runs it (a 1 ms nap between passes)
+    time.sleep(0.001)
 timer.stop()
 gaps = sorted(b - a for a, b in zip(ticks, ticks[1:]))
 RESULT = {{"p99_ms": 1000 * gaps[int(0.99 * (len(gaps) - 1))], "max_ms": 1000 * gaps[-1], "ticks": len(ticks),
-          "finished": not window.train_page.is_running()}}
-window.close()
-"""
+          "finished": not window.train_page.is_running() and not errors,
+          "error": errors[0] if errors else getattr(window, "last_error", ("",))[0]}}
+"""  # no window.close(): it would ask whether to save the project, and wait for an answer
 
 
 def gui_stalls(folder: Path, env: dict, epochs: int = 2) -> list[dict]:
     found = _child(STALLS.format(data=str(folder), epochs=epochs), {**env, "QT_QPA_PLATFORM": "offscreen"})
-    note = "" if found["finished"] else " (training did not finish: look at it)"
+    note = "" if found["finished"] else f" (training did not finish: {found['error'] or 'no error shown'})"
     return [
         {"row": "GUI thread, longest stall p99 (ms)", "studio": found["p99_ms"], "reference": 10.0,
          "ratio": found["p99_ms"] / 10.0, "reference_is": f"the timer's 10 ms period; fine-tune, {epochs} epochs{note}",

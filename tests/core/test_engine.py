@@ -232,3 +232,18 @@ def test_the_mps_fallback_is_set_before_torch_loads() -> None:
     env = {k: v for k, v in __import__("os").environ.items() if k != "PYTORCH_ENABLE_MPS_FALLBACK"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert result.stdout.strip() == "1"
+
+
+def test_gradient_accumulation_trains_as_the_whole_batch(shapes_dir, tmp_path) -> None:
+    """--accumulate 4: each batch of 16 in 4 pieces of 4, one step: the same weights as one batch of 16
+    (the head on cached embeddings: no BatchNorm to see the smaller pieces)."""
+    runs = {}
+    for accumulate in (1, 4):
+        config = TrainConfig(data=str(shapes_dir), epochs=3, accumulate=accumulate, **SMALL)
+        run = RunDir.create(tmp_path / f"acc{accumulate}", config.backbone)
+        metrics = engine.train(scan(shapes_dir), config, run, lambda _e: None)
+        assert metrics["accumulate"] == accumulate
+        runs[accumulate] = run.read_history()
+    for whole, pieces in zip(runs[1], runs[4], strict=True):
+        assert abs(float(whole["train_loss"]) - float(pieces["train_loss"])) < 1e-4
+        assert abs(float(whole["val_loss"]) - float(pieces["val_loss"])) < 1e-4

@@ -64,31 +64,36 @@ def test_read_only_output_folder_is_explained(shapes_dir, tmp_path, monkeypatch)
     torch.OutOfMemoryError("CUDA out of memory (simulated)"),
     RuntimeError("MPS backend out of memory (MPS allocated: 8.00 GB, other allocations: 1.00 GB) (simulated)"),
 ], ids=["cuda", "mps"])
-def test_out_of_memory_retries_once_with_half_the_batch(shapes_dir, tmp_path, monkeypatch, error) -> None:
+def test_out_of_memory_accumulates_gradients_to_keep_the_batch(shapes_dir, tmp_path, monkeypatch, error) -> None:
+    """Only 4 files fit at a time: the run halves its micro-batch twice (16 -> 8 -> 4), each time from the
+    start, and trains with the batch it was asked for (16) in 4 accumulated pieces."""
     real_forward = TransferModel.forward
 
     def small_memory(self, images):
-        if images.shape[0] > 8:
+        if images.shape[0] > 4:
             raise error
         return real_forward(self, images)
 
     monkeypatch.setattr(TransferModel, "forward", small_memory)
     events: list = []
     metrics = _train(shapes_dir, tmp_path / "run", events, epochs=2, unfreeze="1", augment="light")
-    assert metrics["status"] == "completed" and metrics["batch_size"] == 8
+    assert metrics["status"] == "completed" and metrics["batch_size"] == 16 and metrics["accumulate"] == 4
     problems = [e.message for e in events if isinstance(e, ev.Problem)]
-    assert any("Out of memory with batch size 16; retrying once with batch size 8" in p for p in problems)
+    assert any("Out of memory with 16 files per step; starting again with 8 files per step" in p for p in problems)
+    assert any("with 4 files per step, accumulated 4 times: the same batch of 16" in p for p in problems)
     assert [row["epoch"] for row in RunDir.open(tmp_path / "run").read_history()] == [1, 2]
+    checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert checkpoint["accumulate"] == 4  # a resumed run keeps the pieces that fit
 
 
-def test_out_of_memory_twice_is_a_clear_error(shapes_dir, tmp_path, monkeypatch) -> None:
+def test_out_of_memory_with_one_file_per_step_is_a_clear_error(shapes_dir, tmp_path, monkeypatch) -> None:
     def no_memory(self, images):
         raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
 
     monkeypatch.setattr(TransferModel, "forward", no_memory)
     with pytest.raises(OutOfMemoryError) as info:
         _train(shapes_dir, tmp_path / "run", epochs=1, unfreeze="1")
-    assert "batch size 8" in info.value.message and "--batch-size" in info.value.hint
+    assert "1 file(s) per step" in info.value.message and "smaller backbone" in info.value.hint
 
 
 def test_a_file_deleted_during_training_is_skipped_and_named(tmp_path) -> None:

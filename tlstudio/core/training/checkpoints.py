@@ -44,6 +44,7 @@ class EpochRecord:
     best: dict[str, Any]
     batch_size: int
     elapsed: float
+    accumulate: int = 1
 
 
 def trainable_state(record: EpochRecord) -> dict[str, torch.Tensor]:
@@ -80,6 +81,7 @@ class Checkpointer:
             "history": record.history,
             "best": record.best,
             "batch_size": record.batch_size,
+            "accumulate": record.accumulate,
             "elapsed": record.elapsed,
         })
 

@@ -47,6 +47,10 @@ class TrainConfig:
     warmup_epochs: int = field(default=2, metadata=_opt("--warmup-epochs", "head-only epochs of a two-phase run"))
     epochs: int = field(default=10, metadata=_opt("--epochs", "epochs in all (default %(default)s)"))
     batch_size: int = field(default=32, metadata=_opt("--batch-size", "files per batch (default %(default)s)"))
+    accumulate: int = field(default=1, metadata=_opt(
+        "--accumulate", "split each batch into K micro-batches and step once (gradient accumulation): the memory "
+                        "of batch/K, the effective batch of --batch-size; raised by itself when memory runs out "
+                        "(default %(default)s)"))
     lr: float = field(default=3e-3, metadata=_opt(
         "--lr", "the head's learning rate (default 3e-3; with --from a third of that run's)", data_default=True))
     backbone_lr_factor: float = field(default=0.1, metadata=_opt(
@@ -75,6 +79,10 @@ class TrainConfig:
     amp: bool = field(default=True, metadata=_opt(
         "--no-amp", "no mixed precision (on CUDA: bf16 where the GPU has it, else fp16)", action="store_false"))
     workers: int = field(default=-1, metadata=_opt("--workers", "data-loading processes (-1 = automatic)"))
+    checkpointing: bool = field(default=False, metadata=_opt(
+        "--checkpointing", "activation checkpointing: the unfrozen blocks recompute their activations in the "
+                           "backward pass instead of keeping them (far less memory for large backbones, about a "
+                           "third more time)", action="store_true"))
     cache_features: bool = field(default=True, metadata=_opt(
         "--no-cache", "do not reuse or store cached embeddings", action="store_false"))
     window_seconds: float = field(default=1.0, metadata=_opt(
@@ -99,6 +107,7 @@ class TrainConfig:
         self._check_types()
         _within("--epochs", self.epochs, 1, 100_000, "Train for at least one epoch.")
         _within("--batch-size", self.batch_size, 1, 65_536, "Use a batch size of at least 1.")
+        _within("--accumulate", self.accumulate, 1, self.batch_size, "Use at most --batch-size micro-batches.")
         _within("--lr", self.lr, 1e-8, 10.0, "A learning rate between 1e-5 and 0.1 suits almost every run.")
         _within("--backbone-lr-factor", self.backbone_lr_factor, 0.0, 10.0, "0.1 is a good start.")
         _within("--weight-decay", self.weight_decay, 0.0, 1.0, "1e-4 is a good start; 0 turns it off.")

@@ -166,8 +166,8 @@ class Trainer:
                                "Start a new run (with --from again, if it continued another run).")
         self.unfreeze = freezing.parse_unfreeze(config.unfreeze, len(self.model.blocks))
         self.augment = config.resolved_augment(self.unfreeze)
-        self._place_model()
         self.fast_path = self.unfreeze == 0 and self.augment == "none" and config.schedule == "one-phase"
+        self._place_model()
         if config.schedule == "two-phase":
             self.phases = [
                 Phase("head", 0, config.warmup_epochs),
@@ -198,6 +198,10 @@ class Trainer:
     def _place_model(self) -> None:
         self.model.frontend = self.pipeline.frontend(self.augment)
         self.model.to(self.device, memory_format=torch.channels_last)
+        if self.config.checkpointing and not self.fast_path:
+            from tlstudio.core.models import checkpointing
+
+            checkpointing.enable(self.model.backbone, self.model.blocks)
 
     def _weights_id(self) -> str:
         if self.continuation:  # the old run's (perhaps fine-tuned) backbone: its own cache entries
@@ -287,8 +291,9 @@ class Trainer:
         return metrics
 
     def _train_with_memory_retry(self) -> None:
-        """Out of memory: say so, halve the batch, start again once; a second time is a clear error."""
-        retried = False
+        """Out of memory: say so and start again with twice the micro-batches (gradient accumulation: the
+        same effective batch, so the same schedule and results, in half the activation memory), until one
+        file at a time does not fit either; that is a clear error."""
         while True:
             try:
                 self._restore()
@@ -297,18 +302,20 @@ class Trainer:
             except (torch.OutOfMemoryError, RuntimeError) as exc:
                 if not is_out_of_memory(exc):
                     raise
-                old = self.config.batch_size
-                if retried or old <= 1 or self.world.active:  # together, one process cannot restart alone
+                config = self.config
+                micro = -(-config.batch_size // config.accumulate)
+                if micro <= 1 or self.world.active:  # together, one process cannot restart alone
                     raise OutOfMemoryError(
-                        f"The {self.device} device ran out of memory even with batch size {old}.",
-                        "Use a smaller --batch-size, a smaller backbone, or fewer unfrozen blocks.",
+                        f"The {self.device} device ran out of memory even with {micro} file(s) per step.",
+                        "Use a smaller backbone, fewer unfrozen blocks, or a device with more memory.",
                     ) from exc
-                retried = True
-                self.config.batch_size = max(1, old // 2)
+                config.accumulate = min(config.batch_size, config.accumulate * 2)
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
-                self.emit(Problem(f"Out of memory with batch size {old}; retrying once with batch size "
-                                  f"{self.config.batch_size}. Choose a smaller batch to avoid this next time."))
+                self.emit(Problem(f"Out of memory with {micro} files per step; starting again with "
+                                  f"{-(-config.batch_size // config.accumulate)} files per step, accumulated "
+                                  f"{config.accumulate} times: the same batch of {config.batch_size}. "
+                                  f"--accumulate {config.accumulate} avoids the restart next time."))
                 self._embedded.clear()
                 self.model = self._fresh_model()
                 self._place_model()
@@ -323,6 +330,7 @@ class Trainer:
             return
         self.model.load_state_dict(checkpoint["model_state"], strict=False)
         self.config.batch_size = int(checkpoint.get("batch_size", self.config.batch_size))
+        self.config.accumulate = int(checkpoint.get("accumulate", self.config.accumulate))
         self.state.history = list(checkpoint["history"])
         self.state.epoch = int(checkpoint["epoch"])
         self.state.best = dict(checkpoint["best"])
@@ -380,8 +388,12 @@ class Trainer:
             return self.continuation.old_val
         return getattr(self.spec, split)
 
+    def _eval_batch(self) -> int:
+        """Files per evaluation batch: a training micro-batch (what memory was found to allow)."""
+        return -(-self.config.batch_size // self.config.accumulate)
+
     def _eval_loader(self, samples, workers: int):
-        return make_loader(self.pipeline.eval_dataset(samples), self.config.batch_size, workers, self.device)
+        return make_loader(self.pipeline.eval_dataset(samples), self._eval_batch(), workers, self.device)
 
     def _source(self) -> FeatureSource | FileSource:
         config = self.config
@@ -393,7 +405,7 @@ class Trainer:
         return FileSource(self.model, self.pipeline.train_dataset(self.spec.train, self.augment, config.seed),
                           self.pipeline.eval_dataset(val), self.spec.train, val,
                           config.batch_size, workers, self.device, config.seed, self._note_bad,
-                          stopping=lambda: self.control.cancelled, world=self.world)
+                          stopping=lambda: self.control.cancelled, world=self.world, eval_batch=self._eval_batch())
 
     def _val_share(self) -> list[int]:
         """The validation files this process scores each epoch: all of them unless launched on many."""
@@ -428,7 +440,7 @@ class Trainer:
             first = self.checkpoint["epoch"] + 1
         self.emit(PhaseStarted(phase.name, first, last, plan.trainable_blocks, plan.trainable_params))
         context = steps.StepContext(self.device, self.autocast_dtype, self.loss_fn, self.control, self.emit,
-                                    self.objective, self.world)
+                                    self.objective, self.world, self.config.accumulate)
         trainable = distributed.wrap(source.module, self.world, self.device)  # per phase: its own parameters
         try:
             for epoch in range(first, last + 1):
@@ -486,7 +498,7 @@ class Trainer:
         record = checkpoints.EpochRecord(
             epoch, phase_index, row, is_best, source.module, source.prefix, optimizer, scheduler, scaler,
             state.history, state.best, self.config.batch_size,
-            state.elapsed + time.perf_counter() - self._session_start)
+            state.elapsed + time.perf_counter() - self._session_start, self.config.accumulate)
         for listener in self.listeners:
             listener.on_epoch_end(record)
         self.emit(CheckpointSaved(str(self.run_dir.file("checkpoint.pt")), epoch))
@@ -536,6 +548,7 @@ class Trainer:
             "unfreeze_blocks": self.unfreeze,
             "fast_path": self.fast_path,
             "batch_size": self.config.batch_size,
+            "accumulate": self.config.accumulate,
             "world_size": self.world.size,
             "classes": self.spec.classes,
             "sizes": {"train": len(self.spec.train), "val": len(labels), "test": len(self.spec.test)},

@@ -68,7 +68,8 @@ class FeatureSource:
 class FileSource:
     def __init__(self, model: nn.Module, train_dataset, val_dataset, train: Sequence[Sample], val: Sequence[Sample],
                  batch_size: int, workers: int, device: torch.device, seed: int, note_bad: NoteBad,
-                 stopping: Callable[[], bool] = lambda: False, world: World = distributed.SINGLE) -> None:
+                 stopping: Callable[[], bool] = lambda: False, world: World = distributed.SINGLE,
+                 eval_batch: int | None = None) -> None:
         """On many processes `val_dataset` and `val` are this process's share; the training files are shared
         out by the sampler (DistributedSampler), each process reading batches of batch_size / processes."""
         self.module = model
@@ -83,7 +84,7 @@ class FileSource:
         batch_size = distributed.per_process_batch(batch_size, world)
         self.loader = make_loader(train_dataset, batch_size, workers, device, sampler=self.sampler,
                                   drop_last=len(self.sampler) > batch_size)
-        self.val_loader = make_loader(val_dataset, batch_size, workers, device)
+        self.val_loader = make_loader(val_dataset, eval_batch or batch_size, workers, device)
         self.steps = len(self.loader)
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:

@@ -7,6 +7,7 @@ loss that stops being a finite number stops the run instead of training a broken
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ class StepContext:
     emit: Listener
     objective: Objective = field(default_factory=Classification)  # pools clips and scores: accuracy or MAE
     world: distributed.World = distributed.SINGLE  # the processes training together (one, unless launched)
+    micro_batches: int = 1  # gradient accumulation: each batch in this many pieces, one optimiser step
 
     def inputs(self, batch: Batch) -> torch.Tensor:
         inputs = batch["images"].to(self.device, non_blocking=True)
@@ -63,24 +65,8 @@ def train_epoch(ctx: StepContext, module: nn.Module, batches: Iterator[Batch], s
                 raise DataError("A whole batch of files could not be read at the start of training.",
                                 "Remove the unreadable files (listed in the run's skipped.tsv) and start again.")
             (inputs, labels), weight = last, 0.0
-        with ctx.autocast():
-            logits = module(inputs)
-            loss = ctx.loss_fn(logits.float(), labels) * weight
-        batch_loss = float(loss.detach())
-        finite = math.isfinite(batch_loss)
-        if together:  # leave together: a process that stopped alone would leave the others waiting
-            stop, diverged = distributed.agree(ctx.control.cancelled, not finite, ctx.world, ctx.device)
-            if stop:
-                raise Cancelled()
-            finite = not diverged
-        if not finite:
-            raise DivergedError(
-                f"Training stopped at epoch {epoch}, batch {step}: the loss is no longer a finite number.",
-                "Likely causes: a learning rate too high for this model (try --lr 10x lower), or a damaged file "
-                "with extreme values; the weights of the last good epoch were kept.",
-            )
         optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        batch_loss, hits = _accumulate(ctx, module, inputs, labels, weight, scaler, epoch, step)
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
@@ -89,7 +75,7 @@ def train_epoch(ctx: StepContext, module: nn.Module, batches: Iterator[Batch], s
         last = (inputs, labels)
         n = len(labels)
         total_loss += batch_loss * n
-        correct += ctx.objective.hits(logits.detach(), labels)
+        correct += hits
         seen += n
         elapsed = max(time.perf_counter() - tick, 1e-9)
         ctx.emit(BatchEnd(epoch, step, steps, batch_loss, optimizer.param_groups[0]["lr"], n / elapsed))
@@ -97,6 +83,46 @@ def train_epoch(ctx: StepContext, module: nn.Module, batches: Iterator[Batch], s
     if seen == 0:
         raise DataError("No training file could be read.", "Check the files in the folder.")
     return total_loss / seen, correct / seen
+
+
+def _accumulate(ctx: StepContext, module: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, weight: float,
+                scaler: torch.amp.GradScaler, epoch: int, step: int) -> tuple[float, float]:
+    """Forward and backward of one batch in `ctx.micro_batches` pieces (activations of one piece at a time),
+    the gradients summed as one batch's mean would give; (the batch's mean loss, its summed score).
+
+    Before the last backward (the one that all-reduces across processes) the processes agree whether to go
+    on: a process that stopped or diverged alone would leave the others waiting."""
+    pieces = list(zip(inputs.chunk(ctx.micro_batches), labels.chunk(ctx.micro_batches), strict=True))
+    total = hits = 0.0
+    for index, (x, y) in enumerate(pieces):
+        final = index == len(pieces) - 1
+        quiet = module.no_sync() if not final and hasattr(module, "no_sync") else contextlib.nullcontext()
+        with quiet:
+            with ctx.autocast():
+                outputs = module(x)
+                loss = ctx.loss_fn(outputs.float(), y) * (weight * len(y) / len(labels))
+            total += float(loss.detach())
+            hits += ctx.objective.hits(outputs.detach(), y)
+            if final:
+                _go_on_together(ctx, math.isfinite(total), epoch, step)
+            elif not math.isfinite(total):
+                continue  # the last piece's check stops the run (together, every process at the same piece)
+            scaler.scale(loss).backward()
+    return total / weight if weight else 0.0, hits
+
+
+def _go_on_together(ctx: StepContext, finite: bool, epoch: int, step: int) -> None:
+    if ctx.world.active:
+        stop, diverged = distributed.agree(ctx.control.cancelled, not finite, ctx.world, ctx.device)
+        if stop:
+            raise Cancelled()
+        finite = not diverged
+    if not finite:
+        raise DivergedError(
+            f"Training stopped at epoch {epoch}, batch {step}: the loss is no longer a finite number.",
+            "Likely causes: a learning rate too high for this model (try --lr 10x lower), or a damaged file "
+            "with extreme values; the weights of the last good epoch were kept.",
+        )
 
 
 @torch.inference_mode()
