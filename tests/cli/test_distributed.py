@@ -16,7 +16,9 @@ import pytest
 import torch
 
 from tlstudio.cli import main
-from tlstudio.core.training import distributed
+from tlstudio.core.errors import RunError
+from tlstudio.core.store.runs import RunDir
+from tlstudio.core.training import distributed, engine
 from tlstudio.core.training.embedding import Embedded
 from tlstudio.core.training.engine import merge_shares
 from tlstudio.demo import make_image_folder
@@ -105,6 +107,8 @@ def test_ctrl_c_stops_every_rank_and_resume_finishes(photos: Path, tmp_path: Pat
     assert 2 <= stopped_at < 12
     assert json.loads((run / "metrics.json").read_text())["status"] == "cancelled"
 
+    with pytest.raises(RunError, match="trained on 2 process"):  # one process would not repeat the run
+        engine.resume(RunDir.open(run), lambda _event: None)
     process = _studio("train", "--resume", str(run), "--quiet")  # resumes on the 2 processes it began with
     out, _ = process.communicate(timeout=300)
     assert process.returncode == 0, out
@@ -153,6 +157,9 @@ def test_sharded_order_pads_like_distributed_sampler() -> None:
     order = torch.tensor([4, 0, 3, 1, 2])
     parts = [distributed.sharded_order(order, distributed.World(rank, 2)).tolist() for rank in (0, 1)]
     assert parts == [[4, 3, 2], [0, 1, 4]]  # equal lengths: every rank takes the same number of steps
+    few = [distributed.sharded_order(torch.tensor([2, 0, 1]), distributed.World(rank, 8)).tolist()
+           for rank in range(8)]
+    assert [len(part) for part in few] == [1] * 8  # fewer rows than ranks: still one step each
     sampler = distributed.ShardedEpochSampler(5, seed=3, world=distributed.World(1, 2))
     sampler.set_epoch(2)
     pairs = list(sampler)

@@ -75,7 +75,8 @@ def _place(tmp_file: Path, entry: BackboneEntry) -> Path:
     _check_hash(tmp_file, entry.weights_filename)
     target = cached_path(entry)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.part")
+    # a staging file per process: the processes of a --devices launch may place the same download at once
+    staging = target.with_name(f".{target.name}.{os.getpid()}.part")
     shutil.copyfile(tmp_file, staging)
     os.replace(staging, target)
     return target

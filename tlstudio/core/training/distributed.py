@@ -114,13 +114,22 @@ def total(values: Sequence[float], world: World, device: torch.device) -> list[f
     return tensor.tolist()
 
 
-def agree(stop: bool, diverged: bool, world: World, device: torch.device) -> tuple[bool, bool]:
-    """Whether any process wants to stop or saw a non-finite loss: all must leave at the same step, or the
-    others would wait for their gradients' all-reduce until the timeout."""
+def agree(stop: bool, diverged: bool, world: World, device: torch.device,
+          unreadable: bool = False) -> tuple[bool, bool, bool]:
+    """Whether any process wants to stop, saw a non-finite loss or has no readable file to train on: all
+    must leave at the same step, or the others would wait for their gradients' all-reduce until the timeout."""
     if not world.active:
-        return stop, diverged
-    stops, diverges = total([float(stop), float(diverged)], world, device)
-    return stops > 0, diverges > 0
+        return stop, diverged, unreadable
+    stops, diverges, unreadables = total([float(stop), float(diverged), float(unreadable)], world, device)
+    return stops > 0, diverges > 0, unreadables > 0
+
+
+def barrier(world: World) -> None:
+    """Wait for every process: the others must not exit (the launcher would stop rank 0) while it writes."""
+    if world.active:
+        import torch.distributed as dist
+
+        dist.barrier()
 
 
 def wrap(module: nn.Module, world: World, device: torch.device) -> nn.Module:
@@ -158,7 +167,9 @@ def sharded_order(order: torch.Tensor, world: World) -> torch.Tensor:
     if not world.active:
         return order
     per = math.ceil(len(order) / world.size)
-    padded = torch.cat([order, order[: per * world.size - len(order)]]) if len(order) else order
+    if not len(order):
+        return order
+    padded = order.repeat(math.ceil(per * world.size / len(order)))[: per * world.size]  # fewer rows than ranks too
     return padded[world.rank :: world.size]
 
 

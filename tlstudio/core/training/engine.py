@@ -284,9 +284,11 @@ class Trainer:
         except DivergedError:
             if self.state.history:
                 self._finish("diverged", self.state.elapsed + time.perf_counter() - started)
+            distributed.barrier(self.world)
             raise
         seconds = self.state.elapsed + time.perf_counter() - started
         metrics = self._finish(status, seconds)
+        distributed.barrier(self.world)  # together: rank 0 writes model.pt and metrics.json before anyone leaves
         self.emit(Finished(status, str(self.run_dir.path), metrics))
         return metrics
 
@@ -364,9 +366,9 @@ class Trainer:
             samples = self._split_samples(split)
             share = distributed.shard(len(samples), self.world)
             mine = [samples[i] for i in share] if self.world.active else samples
-            result = embed(
+            result = embed(  # together, extraction is not stopped half-way: the exchange below waits for all
                 self.model, mine, lambda subset: self._eval_loader(subset, workers), self.device, bucket,
-                self.control,
+                Control() if self.world.active else self.control,
                 progress=lambda done, total, split=split: self.emit(Progress(f"embedding {split}", done, total)),
                 autocast_dtype=self.autocast_dtype,
             )
@@ -389,8 +391,8 @@ class Trainer:
         return getattr(self.spec, split)
 
     def _eval_batch(self) -> int:
-        """Files per evaluation batch: a training micro-batch (what memory was found to allow)."""
-        return -(-self.config.batch_size // self.config.accumulate)
+        """Files per evaluation batch: a training micro-batch of this process (what memory was found to allow)."""
+        return -(-distributed.per_process_batch(self.config.batch_size, self.world) // self.config.accumulate)
 
     def _eval_loader(self, samples, workers: int):
         return make_loader(self.pipeline.eval_dataset(samples), self._eval_batch(), workers, self.device)
@@ -414,7 +416,10 @@ class Trainer:
     def _validate(self, context: steps.StepContext, source) -> tuple[float, float]:
         """(loss, score) over every validation file; together, each process scores its share of the files
         (cached embeddings are everyone's: no share there) and the scores come from all the shares."""
-        loss, score, outputs = steps.validate(context, source.module, source.val_batches())
+        # together, only a training step's agreement stops the processes (a process leaving in the middle of
+        # validation would leave the others waiting for its share)
+        loss, score, outputs = steps.validate(context, source.module, source.val_batches(),
+                                              interruptible=not self.world.active)
         if not self.world.active or self.fast_path:
             return loss, score
         share = self._val_share()
@@ -468,7 +473,7 @@ class Trainer:
             old_val = self.continuation.old_val
             batches = readable(self._eval_loader(old_val, 0), old_val, self._note_bad,
                                stopping=lambda: self.control.cancelled)
-        return steps.validate(context, source.module, batches)[1]
+        return steps.validate(context, source.module, batches, interruptible=not self.world.active)[1]
 
     def _combined(self, new: float, old: float) -> float:
         """The score over the new and the old validation files together (each file counts once)."""
@@ -692,6 +697,11 @@ def resume(run: RunDir, on_event: Listener, control: Control | None = None,
     try:
         config = TrainConfig.from_dict(run.read_json("config.json"))
         spec = read_spec(run)
+        recorded = int((run.read_json("config.json").get("resolved") or {}).get("world_size", 1))
+        if recorded != world.size:  # the batches per process, the shares and the schedule depend on it
+            raise RunError(f"The run {run.path.name} trained on {recorded} process(es); this resume has "
+                           f"{world.size}.", f"Resume it as it began: on {recorded} process(es) "
+                           "(tlstudio train --resume RUN does so by itself).")
         checkpoint = checkpoints.load_checkpoint(run)
         if checkpoint is not None and checkpoint["epoch"] >= config.epochs:
             metrics_file = run.file("metrics.json")

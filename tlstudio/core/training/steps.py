@@ -62,8 +62,7 @@ def train_epoch(ctx: StepContext, module: nn.Module, batches: Iterator[Batch], s
         weight = 1.0
         if together and not len(labels):  # every file of this process's batch was unreadable: the others
             if last is None:              # still wait for its gradients, so it repeats a batch at weight 0
-                raise DataError("A whole batch of files could not be read at the start of training.",
-                                "Remove the unreadable files (listed in the run's skipped.tsv) and start again.")
+                _go_on_together(ctx, True, epoch, step, unreadable=True)  # or, with none yet, all stop
             (inputs, labels), weight = last, 0.0
         optimizer.zero_grad(set_to_none=True)
         batch_loss, hits = _accumulate(ctx, module, inputs, labels, weight, scaler, epoch, step)
@@ -111,11 +110,15 @@ def _accumulate(ctx: StepContext, module: nn.Module, inputs: torch.Tensor, label
     return total / weight if weight else 0.0, hits
 
 
-def _go_on_together(ctx: StepContext, finite: bool, epoch: int, step: int) -> None:
+def _go_on_together(ctx: StepContext, finite: bool, epoch: int, step: int, unreadable: bool = False) -> None:
     if ctx.world.active:
-        stop, diverged = distributed.agree(ctx.control.cancelled, not finite, ctx.world, ctx.device)
+        stop, diverged, unreadable = distributed.agree(ctx.control.cancelled, not finite, ctx.world, ctx.device,
+                                                       unreadable)
         if stop:
             raise Cancelled()
+        if unreadable:
+            raise DataError(f"At epoch {epoch}, batch {step}, a process had not one readable file in its batch.",
+                            "Remove the unreadable files (listed in the run's skipped.tsv) and start again.")
         finite = not diverged
     if not finite:
         raise DivergedError(
