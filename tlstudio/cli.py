@@ -332,9 +332,11 @@ def _train(args: argparse.Namespace) -> int:
 
     world = distributed.from_environment()
     if not world.active:
-        devices = _devices_asked(args)
+        # a run resumes as it began: on its number of processes, on its kind of device
+        resumed = RunDir.open(args.resume).read_json("config.json") if args.resume else None
+        devices = int(resumed.get("devices", 1)) if resumed else int(args.devices or 1)
         if devices > 1 or args.nnodes > 1 or args.print_launch:
-            return _launch(args, devices)
+            return _launch(args, devices, resumed)
     elif not (args.out or args.resume):
         raise ConfigError("Processes launched together need one run folder: give --out (or --resume RUN).",
                           "tlstudio train --devices N --print-launch prints a complete command.")
@@ -376,16 +378,7 @@ def _train(args: argparse.Namespace) -> int:
     return _cancelled(metrics, run) if metrics.get("status") == "cancelled" else EXIT_OK
 
 
-def _devices_asked(args: argparse.Namespace) -> int:
-    """--devices, or for --resume the number the run was started with (a run resumes as it began)."""
-    if args.resume:
-        from tlstudio.core.store.runs import RunDir
-
-        return int(RunDir.open(args.resume).read_json("config.json").get("devices", 1))
-    return int(args.devices or 1)
-
-
-def _launch(args: argparse.Namespace, devices: int) -> int:
+def _launch(args: argparse.Namespace, devices: int, resumed: dict | None) -> int:
     """Start this same command on `devices` processes (per machine) through torch.distributed.run, the
     launcher behind torchrun; or, with --print-launch, print the torchrun command that does it."""
     from tlstudio.core.store.runs import RunDir
@@ -402,24 +395,18 @@ def _launch(args: argparse.Namespace, devices: int) -> int:
     if args.nnodes > 1:
         raise ConfigError("A launch over several machines is started on each of them by torchrun.",
                           "Run the command `tlstudio train ... --print-launch` prints, on every machine.")
-    kind = _launch_device(args, devices)
+    kind = _launch_device(str(resumed.get("device", "auto")) if resumed else args.device or "auto", devices)
     print(f"Training on {devices} processes together (torch.distributed, DistributedDataParallel over "
           f"{'NCCL, one GPU each' if kind == 'cuda' else 'gloo'}); rank 0 reports.", flush=True)
     return distributed.launch(command, devices)
 
 
-def _launch_device(args: argparse.Namespace, devices: int) -> str:
+def _launch_device(wanted: str, devices: int) -> str:
     """The device type the processes will train on; a GPU launch needs a GPU per process."""
     import torch
 
     from tlstudio.core import devices as known
 
-    if args.resume:
-        from tlstudio.core.store.runs import RunDir
-
-        wanted = str(RunDir.open(args.resume).read_json("config.json").get("device", "auto"))
-    else:
-        wanted = args.device or "auto"
     kind = known.resolve(wanted).split(":")[0]
     if kind == "mps":
         raise ConfigError("Apple's MPS runs one process; --devices needs CUDA GPUs or the CPU.",

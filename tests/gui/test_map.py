@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.gui.helpers import train
 from tlstudio.demo import make_image_folder
 
 pytestmark = pytest.mark.gui
@@ -70,11 +71,7 @@ def test_recommend_sets_the_depth_and_says_why(window, qtbot, tmp_path: Path) ->
 def test_a_mistake_can_be_relabelled_from_evaluate(window, qtbot, tmp_path: Path) -> None:
     folder = make_image_folder(tmp_path / "shapes", classes=("circles", "squares"), per_class=10, size=(96, 72),
                                seed=9)
-    window.data_page.open_folder(folder)
-    qtbot.waitUntil(lambda: window.state.spec is not None, timeout=30000)
-    window.model_page.epochs.setValue(1)
-    with qtbot.waitSignal(window.train_page.finished, timeout=300000):
-        window.start_training()
+    train(window, qtbot, folder, epochs=1)
     page = window.evaluate_page
     path = window.state.spec.val[0].path
     page._show([{"path": path, "true": "circles", "predicted": "squares", "confidence": "0.9"}])

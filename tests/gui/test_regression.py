@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.core.test_regression import brightness_folder
+from tests.gui.helpers import train
 
 pytestmark = pytest.mark.gui
 
@@ -57,11 +58,7 @@ def test_continue_training_on_new_data_draws_the_forgetting_meter(window, qtbot,
     old = make_image_folder(tmp_path / "old", classes=("circles", "squares"), per_class=12, size=(96, 72), seed=1)
     new = make_image_folder(tmp_path / "new", classes=("squares", "triangles"), per_class=12, size=(96, 72),
                             seed=5)
-    window.data_page.open_folder(old)
-    qtbot.waitUntil(lambda: window.state.spec is not None, timeout=30000)
-    window.model_page.epochs.setValue(2)
-    with qtbot.waitSignal(window.train_page.finished, timeout=300000):
-        window.start_training()
+    train(window, qtbot, old, epochs=2)
     first = window.state.run_dir
     assert window.train_page.more_data_button.isEnabled()
     with qtbot.waitSignal(window.train_page.finished, timeout=300000) as finished:

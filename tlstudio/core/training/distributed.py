@@ -54,10 +54,6 @@ def from_environment() -> World:
     return World(rank, size, local) if size > 1 else SINGLE
 
 
-def inside_launch() -> bool:
-    return from_environment().active
-
-
 def local_device(world: World, device: torch.device) -> torch.device:
     """Each process of a GPU launch takes the GPU of its local rank; CPU processes share the CPU."""
     if world.active and device.type == "cuda":

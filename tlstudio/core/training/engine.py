@@ -305,7 +305,7 @@ class Trainer:
                 if not is_out_of_memory(exc):
                     raise
                 config = self.config
-                micro = -(-config.batch_size // config.accumulate)
+                micro = self._micro_batch()
                 if micro <= 1 or self.world.active:  # together, one process cannot restart alone
                     raise OutOfMemoryError(
                         f"The {self.device} device ran out of memory even with {micro} file(s) per step.",
@@ -315,7 +315,7 @@ class Trainer:
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
                 self.emit(Problem(f"Out of memory with {micro} files per step; starting again with "
-                                  f"{-(-config.batch_size // config.accumulate)} files per step, accumulated "
+                                  f"{self._micro_batch()} files per step, accumulated "
                                   f"{config.accumulate} times: the same batch of {config.batch_size}. "
                                   f"--accumulate {config.accumulate} avoids the restart next time."))
                 self._embedded.clear()
@@ -390,12 +390,13 @@ class Trainer:
             return self.continuation.old_val
         return getattr(self.spec, split)
 
-    def _eval_batch(self) -> int:
-        """Files per evaluation batch: a training micro-batch of this process (what memory was found to allow)."""
+    def _micro_batch(self) -> int:
+        """Files per forward pass in this process: a training micro-batch, and an evaluation batch (what memory
+        was found to allow)."""
         return -(-distributed.per_process_batch(self.config.batch_size, self.world) // self.config.accumulate)
 
     def _eval_loader(self, samples, workers: int):
-        return make_loader(self.pipeline.eval_dataset(samples), self._eval_batch(), workers, self.device)
+        return make_loader(self.pipeline.eval_dataset(samples), self._micro_batch(), workers, self.device)
 
     def _source(self) -> FeatureSource | FileSource:
         config = self.config
@@ -407,7 +408,7 @@ class Trainer:
         return FileSource(self.model, self.pipeline.train_dataset(self.spec.train, self.augment, config.seed),
                           self.pipeline.eval_dataset(val), self.spec.train, val,
                           config.batch_size, workers, self.device, config.seed, self._note_bad,
-                          stopping=lambda: self.control.cancelled, world=self.world, eval_batch=self._eval_batch())
+                          stopping=lambda: self.control.cancelled, world=self.world, eval_batch=self._micro_batch())
 
     def _val_share(self) -> list[int]:
         """The validation files this process scores each epoch: all of them unless launched on many."""
@@ -695,9 +696,10 @@ def resume(run: RunDir, on_event: Listener, control: Control | None = None,
     if world.is_main:
         run.acquire_lock()
     try:
-        config = TrainConfig.from_dict(run.read_json("config.json"))
+        settings = run.read_json("config.json")
+        config = TrainConfig.from_dict(settings)
         spec = read_spec(run)
-        recorded = int((run.read_json("config.json").get("resolved") or {}).get("world_size", 1))
+        recorded = int((settings.get("resolved") or {}).get("world_size", 1))
         if recorded != world.size:  # the batches per process, the shares and the schedule depend on it
             raise RunError(f"The run {run.path.name} trained on {recorded} process(es); this resume has "
                            f"{world.size}.", f"Resume it as it began: on {recorded} process(es) "
