@@ -173,6 +173,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                         "over --nnodes machines (run it on each), and stop")
     p.add_argument("--nnodes", type=int, default=1,
                    help="machines training together (with --devices per machine; default %(default)s)")
+    # how the window hands a run to processes of their own (its data as shown, less the files left out, and
+    # its settings) and follows it: not for typing
+    p.add_argument("--plan", metavar="FILE", help=argparse.SUPPRESS)
+    p.add_argument("--event-stream", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--rdzv-endpoint", metavar="HOST:PORT", default="",
                    help="where the machines of a --nnodes launch meet (torchrun's rendezvous; default: this "
                         "machine's name, port 29400)")
@@ -323,11 +327,8 @@ def _lr_find(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from tlstudio.core.data import scan as data
-    from tlstudio.core.models.registry import default_backbone
     from tlstudio.core.store.runs import RunDir
     from tlstudio.core.training import distributed, engine
-    from tlstudio.core.training.config import with_data_defaults
     from tlstudio.core.training.events import fan_out
 
     world = distributed.from_environment()
@@ -337,18 +338,40 @@ def _train(args: argparse.Namespace) -> int:
         devices = int(resumed.get("devices", 1)) if resumed else int(args.devices or 1)
         if devices > 1 or args.nnodes > 1 or args.print_launch:
             return _launch(args, devices, resumed)
-    elif not (args.out or args.resume):
+    if args.plan and not args.out:
+        raise ConfigError("--plan needs --out: the run folder the window follows.")
+    if world.active and not (args.out or args.resume):
         raise ConfigError("Processes launched together need one run folder: give --out (or --resume RUN).",
                           "tlstudio train --devices N --print-launch prints a complete command.")
     if not world.is_main:  # rank 0 speaks for all; the others still say their errors on stderr
         sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (for the life of the process)
-    printer = ConsolePrinter(quiet=args.quiet) if world.is_main else (lambda _event: None)
+    if args.event_stream and world.is_main:
+        from tlstudio.core.training import event_stream
+
+        printer = event_stream.printer()
+    else:
+        printer = ConsolePrinter(quiet=args.quiet) if world.is_main else (lambda _event: None)
     if args.resume:
         _refuse_flags_with_resume(args)
         run = RunDir.open(args.resume)
         print(f"Resuming {run.path} ...", flush=True)
         metrics = _run_with_ctrl_c(lambda control: engine.resume(run, fan_out(printer), control, world))
         return _cancelled(metrics, run) if metrics.get("status") == "cancelled" else EXIT_OK
+    if args.plan:  # the window's run: its files and settings exactly, nothing rescanned or defaulted
+        spec, config = _read_plan(args.plan)
+    else:
+        spec, config = _scanned_for_training(args)
+    run = RunDir.create(args.out, config.backbone) if world.is_main else RunDir(Path(args.out).expanduser().resolve())
+    metrics = _run_with_ctrl_c(lambda control: engine.train(spec, config, run, fan_out(printer), control, world))
+    return _cancelled(metrics, run) if metrics.get("status") == "cancelled" else EXIT_OK
+
+
+def _scanned_for_training(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(the data set, the settings) from DATA and the flags, with what the scan found said on the way."""
+    from tlstudio.core.data import scan as data
+    from tlstudio.core.models.registry import default_backbone
+    from tlstudio.core.training.config import with_data_defaults
+
     if not args.data:
         raise ConfigError("Give the DATA folder to train on (or --resume RUN).")
     config, given = _config_from_args(args)
@@ -373,9 +396,7 @@ def _train(args: argparse.Namespace) -> int:
             print(f"  - {item.path}: {item.reason}")
         if len(spec.skipped) > 10:
             print(f"  ... and {len(spec.skipped) - 10} more (listed in dataset.json in the run folder)")
-    run = RunDir.create(args.out, config.backbone) if world.is_main else RunDir(Path(args.out).expanduser().resolve())
-    metrics = _run_with_ctrl_c(lambda control: engine.train(spec, config, run, fan_out(printer), control, world))
-    return _cancelled(metrics, run) if metrics.get("status") == "cancelled" else EXIT_OK
+    return spec, config
 
 
 def _launch(args: argparse.Namespace, devices: int, resumed: dict | None) -> int:
@@ -386,7 +407,7 @@ def _launch(args: argparse.Namespace, devices: int, resumed: dict | None) -> int
 
     command = _without_launch_flags(args.argv)
     if not (args.out or args.resume):  # every process must write to (rank 0) and agree on one folder
-        if not args.data:
+        if not (args.data or args.plan):
             raise ConfigError("Give the DATA folder to train on (or --resume RUN).")
         command += ["--out", str(RunDir.new_path(args.backbone or "run"))]
     if args.print_launch:
@@ -399,6 +420,20 @@ def _launch(args: argparse.Namespace, devices: int, resumed: dict | None) -> int
     print(f"Training on {devices} processes together (torch.distributed, DistributedDataParallel over "
           f"{'NCCL, one GPU each' if kind == 'cuda' else 'gloo'}); rank 0 reports.", flush=True)
     return distributed.launch(command, devices)
+
+
+def _read_plan(path: str) -> tuple[Any, Any]:
+    """(the data set, the settings) a window wrote for processes of their own to train."""
+    import json
+
+    from tlstudio.core.data.spec import DatasetSpec
+    from tlstudio.core.training.config import TrainConfig
+
+    try:
+        plan = json.loads(Path(path).read_text(encoding="utf-8", errors="surrogateescape"))
+        return DatasetSpec.from_dict(plan["dataset"]), TrainConfig.from_dict(plan["config"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"The training plan {path} cannot be read ({exc}).", "Start the run again.") from exc
 
 
 def _launch_device(wanted: str, devices: int) -> str:
@@ -455,7 +490,8 @@ def _refuse_flags_with_resume(args: argparse.Namespace) -> None:
     parser = build_parser()
     defaults = vars(parser.parse_args(["train"]))
     given = [name for name, value in vars(args).items()
-             if name not in ("resume", "quiet", "command", "verbose", "argv") and value != defaults.get(name)]
+             if name not in ("resume", "quiet", "command", "verbose", "argv", "event_stream")
+             and value != defaults.get(name)]
     if given:
         flags = ", ".join("DATA" if name == "data" else "--" + name.replace("_", "-") for name in given)
         raise ConfigError(f"--resume continues a run with its own settings; these were given too: {flags}.",
@@ -666,34 +702,20 @@ def _predict(args: argparse.Namespace) -> int:
     files = expand(args.files, predictor.modality)
     if not files:
         raise ConfigError("No files to predict.", "Give image or sound files, or folders that hold them.")
-    results = predictor.predict(files, top_k=args.top, tta=args.tta)
+    results = predictor.predict_stream(files, top_k=args.top, tta=args.tta)  # written out as they come
 
     def verdict(result) -> str:
         return result.verdict(args.min_confidence, reject_unfamiliar=not args.keep_unfamiliar)
     if args.csv:
+        from tlstudio.core.store import atomic
+
         try:
-            handle = open(args.csv, "w", newline="", encoding="utf-8", errors="surrogateescape")  # noqa: SIM115
+            with atomic.writing(Path(args.csv), make_parents=False) as handle:  # whole, or not at all
+                count = _write_predictions(csv.writer(handle), results, predictor, args.top, verdict)
         except OSError as exc:
             raise StorageError(f"Cannot write {args.csv}: {exc.strerror or exc}.", "Choose a writable place.") \
                 from exc
-        with handle:
-            writer = csv.writer(handle)
-            if predictor.regression:
-                writer.writerow(["path", predictor.classes[0], "verdict", "novelty", "error"])
-                for result in results:
-                    novelty = "" if result.novelty is None or result.error else f"{result.novelty:.4f}"
-                    value = "" if result.value is None else f"{result.value:.6g}"
-                    writer.writerow([result.path, value, verdict(result), novelty, result.error])
-                print(f"Wrote {len(results)} predictions to {args.csv}")
-                return EXIT_OK
-            header = ["path"] + [f"{kind}{i + 1}" for i in range(args.top) for kind in ("label", "probability")]
-            writer.writerow([*header, "verdict", "novelty", "error"])
-            for result in results:
-                cells = [c for label, p in result.top for c in (label, f"{p:.6f}")]
-                cells += [""] * (2 * args.top - len(cells))
-                novelty = "" if result.novelty is None or result.error else f"{result.novelty:.4f}"
-                writer.writerow([result.path, *cells, verdict(result), novelty, result.error])
-        print(f"Wrote {len(results)} predictions to {args.csv}")
+        print(f"Wrote {count} predictions to {args.csv}")
         return EXIT_OK
     for result in results:
         if result.error:
@@ -710,6 +732,27 @@ def _predict(args: argparse.Namespace) -> int:
         else:
             print(f"{result.path}: " + ", ".join(f"{label} {p:.3f}" for label, p in result.top))
     return EXIT_OK
+
+
+def _write_predictions(writer, results, predictor, top: int, verdict) -> int:
+    """CSV rows, one per file as its prediction arrives; returns how many."""
+    count = 0
+    if predictor.regression:
+        writer.writerow(["path", predictor.classes[0], "verdict", "novelty", "error"])
+    else:
+        header = ["path"] + [f"{kind}{i + 1}" for i in range(top) for kind in ("label", "probability")]
+        writer.writerow([*header, "verdict", "novelty", "error"])
+    for result in results:
+        novelty = "" if result.novelty is None or result.error else f"{result.novelty:.4f}"
+        if predictor.regression:
+            value = "" if result.value is None else f"{result.value:.6g}"
+            writer.writerow([result.path, value, verdict(result), novelty, result.error])
+        else:
+            cells = [c for label, p in result.top for c in (label, f"{p:.6f}")]
+            cells += [""] * (2 * top - len(cells))
+            writer.writerow([result.path, *cells, verdict(result), novelty, result.error])
+        count += 1
+    return count
 
 
 def _recommend(args: argparse.Namespace) -> int:

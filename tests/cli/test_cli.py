@@ -142,3 +142,39 @@ def test_a_sound_folder_trains_yamnet_fine_tuned_by_default(tmp_path: Path, caps
                  "--backbone", "mobilenet_v3_small", "--pretrained", "none"]) == 0
     config = json.loads((tmp_path / "r2" / "config.json").read_text())
     assert config["backbone"] == "mobilenet_v3_small" and config["unfreeze"] == "0"
+
+
+def test_predictions_stream_out_in_parts_the_same_as_in_one_pass(shapes_dir: Path, tmp_path: Path,
+                                                                 monkeypatch, capsys) -> None:
+    import csv
+    import shutil
+
+    from tlstudio.core.inference import predict
+    from tlstudio.core.store.runs import RunDir
+
+    run = tmp_path / "run"
+    assert main(["train", str(shapes_dir), "--backbone", "mobilenet_v3_small", "--pretrained", "none",
+                 "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    folder = tmp_path / "new"
+    shutil.copytree(shapes_dir / "squares", folder)
+    (folder / "broken.jpg").write_bytes(b"not a picture")
+    whole = predict.Predictor(RunDir.open(run)).predict(predict.expand([folder]))
+    monkeypatch.setattr(predict, "STREAM_FILES", 5)  # 25 files: five parts
+    reports: list[tuple[int, int]] = []
+    parts = list(predict.Predictor(RunDir.open(run)).predict_stream(predict.expand([folder]),
+                                                                   progress=lambda *a: reports.append(a)))
+    assert [p.path for p in parts] == [p.path for p in whole] and len(parts) == 25
+    pairs = list(zip(parts, whole, strict=True))
+    assert all(a.error == b.error and [c for c, _ in a.top] == [c for c, _ in b.top] for a, b in pairs)
+    assert all(abs(x - y) < 1e-5 for a, b in pairs for (_, x), (_, y) in zip(a.top, b.top, strict=True))
+    assert reports[-1] == (25, 25) and [d for d, _ in reports] == sorted(d for d, _ in reports)
+    out_csv = tmp_path / "out" / "predictions.csv"
+    out_csv.parent.mkdir()
+    capsys.readouterr()
+    assert main(["predict", str(run), str(folder), "--csv", str(out_csv)]) == 0
+    assert "Wrote 25 predictions" in capsys.readouterr().out
+    with open(out_csv, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["path"] for r in rows] == [p.path for p in whole]
+    assert next(r for r in rows if r["error"])["path"].endswith("broken.jpg")
+    assert sorted(p.name for p in out_csv.parent.iterdir()) == ["predictions.csv"]  # no temporary file left

@@ -164,3 +164,63 @@ def test_sharded_order_pads_like_distributed_sampler() -> None:
     sampler.set_epoch(2)
     pairs = list(sampler)
     assert len(pairs) == len(sampler) == 3 and all(epoch == 2 for epoch, _ in pairs)
+
+
+def test_a_window_hands_its_exact_files_to_processes_and_follows_them(photos: Path, tmp_path: Path) -> None:
+    """What the window does for "All N GPUs": a plan (its data less the files left out, its settings), the
+    processes started, their events relayed as in-process events; Stop ends them at a step, saved."""
+    import dataclasses
+    import threading
+
+    from tlstudio.core.control import Control
+    from tlstudio.core.data.scan import scan
+    from tlstudio.core.store.paths import runs_home
+    from tlstudio.core.training import events as ev
+    from tlstudio.core.training.config import TrainConfig
+    from tlstudio.core.training.processes import train_in_processes
+
+    spec = scan(photos)
+    left_out = spec.train[0].path
+    spec = dataclasses.replace(spec, train=spec.train[1:])  # as the window's training_spec() leaves it out
+    config = TrainConfig(data=str(photos), backbone="mobilenet_v3_small", pretrained="none", device="cpu",
+                         devices=2, epochs=2)
+    seen: list = []
+    metrics = train_in_processes(spec, config, tmp_path / "run", seen.append, Control())
+    assert metrics["status"] == "completed" and metrics["world_size"] == 2
+    kinds = [type(e) for e in seen]
+    assert kinds[0] is ev.RunStarted and kinds[-1] is ev.Finished and kinds.count(ev.EpochEnd) == 2
+    assert any(isinstance(e, ev.BatchEnd) for e in seen)
+    dataset = json.loads((tmp_path / "run" / "dataset.json").read_text())
+    assert left_out not in [row["path"] for row in dataset["train"]]
+    assert len(dataset["train"]) == len(spec.train)
+    assert not list((runs_home() / ".plans").glob("*"))  # the plan is not left behind
+
+    control = Control()
+    stopped: list = []
+
+    def stop_after_first_epoch(event) -> None:
+        stopped.append(event)
+        if isinstance(event, ev.EpochEnd):
+            threading.Thread(target=control.cancel).start()
+
+    config.epochs = 30
+    metrics = train_in_processes(spec, config, tmp_path / "stopped", stop_after_first_epoch, control)
+    assert metrics["status"] == "cancelled"
+    assert 1 <= sum(isinstance(e, ev.EpochEnd) for e in stopped) < 30
+    assert not _ranks_alive(tmp_path / "stopped")
+    resumed: list = []
+    metrics = train_in_processes(None, config, tmp_path / "stopped", resumed.append, Control())
+    assert metrics["status"] == "completed" and metrics["world_size"] == 2 and metrics["epochs"] == 30
+
+
+def test_a_failed_launch_says_why(photos: Path, tmp_path: Path) -> None:
+    from tlstudio.core.control import Control
+    from tlstudio.core.data.scan import scan
+    from tlstudio.core.errors import StudioError
+    from tlstudio.core.training.config import TrainConfig
+    from tlstudio.core.training.processes import train_in_processes
+
+    config = TrainConfig(data=str(photos), backbone="no_such_backbone", pretrained="none", device="cpu", devices=2)
+    with pytest.raises(StudioError) as raised:
+        train_in_processes(scan(photos), config, tmp_path / "run", lambda _e: None, Control())
+    assert "no_such_backbone" in raised.value.message

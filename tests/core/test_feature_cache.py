@@ -64,7 +64,7 @@ def test_a_cancelled_extraction_keeps_what_it_finished(shapes_dir: Path, tmp_pat
                           cancel_midway, control)
     assert result["status"] == "cancelled"
     assert not (tmp_path / "first" / "model.pt").exists()  # nothing trained: no "best weights kept" claim
-    kept = sum(len(torch.load(s, weights_only=True)["keys"]) for s in own_cache.glob("*/shard-*.pt"))
+    kept = len(feature_cache.Bucket(next(own_cache.iterdir()), {}).index())
     assert kept >= 32
     again: list = []
     _train(shapes_dir, tmp_path / "second", events=again, epochs=1)
@@ -112,3 +112,55 @@ def test_cache_info_and_clear_from_the_command_line(shapes_dir: Path, tmp_path: 
     assert main(["cache", "clear"]) == 0
     assert "Removed" in capsys.readouterr().out
     assert not own_cache.exists() or not any(own_cache.iterdir())
+
+
+def test_a_segment_cut_short_by_a_kill_serves_what_reached_the_disk(tmp_path: Path) -> None:
+    bucket = feature_cache.Bucket(tmp_path / "b", {})
+    rows = {f"file{i}": torch.randn(1 + i % 2, 8).half() for i in range(6)}
+    bucket.append(rows)
+    segment = next((tmp_path / "b").glob("*.f16"))
+    keys = segment.with_suffix(".keys")
+    with open(segment, "r+b") as handle:  # the last file's rows only half written
+        handle.truncate(segment.stat().st_size - 8)
+    keys.write_text(keys.read_text() + '{"key": "file9", "ro')  # a key line cut mid-way
+    found = feature_cache.Bucket(tmp_path / "b", {}).index()
+    assert sorted(found) == [f"file{i}" for i in range(5)]
+    again = feature_cache.Bucket(tmp_path / "b", {})
+    for key, location in again.index().items():
+        assert torch.equal(again.rows(location), rows[key])
+
+
+def test_many_segments_are_merged_into_one_with_the_same_rows(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(feature_cache, "MERGE_SHARDS", 3)
+    rows = {}
+    for run in range(5):  # five runs, each appending its own segment
+        entries = {f"run{run}-file{i}": torch.randn(2, 4).half() for i in range(3)}
+        feature_cache.Bucket(tmp_path / "b", {}).append(entries)
+        rows.update(entries)
+    assert len(list((tmp_path / "b").glob("*.keys"))) == 5
+    merged = feature_cache.Bucket(tmp_path / "b", {})
+    index = merged.index()
+    assert len(list((tmp_path / "b").glob("*.keys"))) == 1
+    assert sorted(index) == sorted(rows)
+    assert all(torch.equal(merged.rows(index[key]), value) for key, value in rows.items())
+
+
+def test_spilled_rows_are_a_mapped_file_that_leaves_nothing_behind(tmp_path: Path, monkeypatch) -> None:
+    from tlstudio.core.training import mapped
+
+    monkeypatch.setenv("TLSTUDIO_HOME", str(tmp_path / "home"))
+    chunks = [torch.randn(3, 16) for _ in range(4)]
+    rows = mapped.spill(iter(chunks), 16)
+    assert rows.dtype == torch.float16 and torch.equal(rows, torch.cat(chunks).half())
+    assert not list(mapped.scratch_dir().iterdir())  # unlinked at once: the mapping keeps it alive
+    maps = Path("/proc/self/maps")
+    if maps.is_file():  # Linux: the rows are a file mapping (page cache), not the process's own memory
+        assert any("rows-" in line and "(deleted)" in line for line in maps.read_text().splitlines())
+
+
+def test_a_run_without_a_cache_leaves_no_scratch(shapes_dir: Path, tmp_path: Path, own_cache: Path) -> None:
+    from tlstudio.core.training import mapped
+
+    _train(shapes_dir, tmp_path / "run", epochs=1, cache_features=False)
+    assert not own_cache.exists()
+    assert not list(mapped.scratch_dir().iterdir())

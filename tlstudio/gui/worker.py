@@ -38,6 +38,11 @@ class TrainWorker(QObject):
         self._lock = threading.Lock()
         self._last_flush = 0.0
 
+    @property
+    def on_processes(self) -> bool:
+        """This run trains on processes of its own (several devices), followed from this thread."""
+        return _began_on_processes(self.run_dir) if self.resume else self.config.devices > 1
+
     def _relay(self, event: Any) -> None:
         if isinstance(event, ev.BatchEnd):
             with self._lock:
@@ -67,7 +72,12 @@ class TrainWorker(QObject):
 
             if self.control.cancelled:  # stopped (or the window closed) before the engine began
                 raise StudioError("Stopped before training began.")
-            if self.resume:
+            if self.on_processes:  # DistributedDataParallel: processes of their own, followed from here
+                from tlstudio.core.training.processes import train_in_processes
+
+                metrics = train_in_processes(None if self.resume else self.spec, self.config, self.run_dir,
+                                             self._relay, self.control)
+            elif self.resume:
                 metrics = engine.resume(RunDir.open(self.run_dir), self._relay, self.control)
             else:
                 assert self.spec is not None
@@ -81,6 +91,16 @@ class TrainWorker(QObject):
             self.failed.emit(f"Unexpected error: {type(exc).__name__}: {exc}", traceback.format_exc(limit=3))
         self._flush()
         self.done.emit(metrics)
+
+
+def _began_on_processes(run_dir: Path) -> bool:
+    """A run that trained on several processes resumes on as many (launched again, not in this thread)."""
+    import json
+
+    try:
+        return int(json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8")).get("devices", 1)) > 1
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 class TrainingSession(QObject):

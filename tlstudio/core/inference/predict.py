@@ -4,7 +4,7 @@ resize and normalisation, or sound resampling, windows and spectrogram) is the s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from tlstudio.core.models.transfer_model import chunked
 from tlstudio.core.store.runs import RunDir
 
 UNKNOWN = "unknown"
+STREAM_FILES = 1024  # files per pass of predict_stream
 
 
 @dataclass(frozen=True)
@@ -142,23 +143,33 @@ class Predictor:
 
     def predict(self, files: Sequence[str | Path], top_k: int = 3, batch_size: int = 16, tta: bool = False,
                 progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
+        return list(self.predict_stream(files, top_k, batch_size, tta, progress))
+
+    def predict_stream(self, files: Sequence[str | Path], top_k: int = 3, batch_size: int = 16, tta: bool = False,
+                       progress: Callable[[int, int], None] | None = None) -> Iterator[Prediction]:
+        """Predictions in file order, STREAM_FILES at a time: a folder of 100,000 files is written out as it
+        goes, and never held (as results) in memory."""
         files = [Path(f) for f in files]
-        probabilities, errors = self.probabilities(files, batch_size, tta, progress)
+        for first in range(0, len(files), STREAM_FILES):
+            part = files[first : first + STREAM_FILES]
+            report = (lambda done, _total, first=first: progress(first + done, len(files))) if progress else None
+            probabilities, errors = self.probabilities(part, batch_size, tta, report)
+            yield from self._results(part, probabilities, errors, top_k)
+
+    def _results(self, files: list[Path], probabilities: torch.Tensor, errors: dict[int, str],
+                 top_k: int) -> Iterator[Prediction]:
         k = min(top_k, len(self.classes))
-        results = []
         for index, path in enumerate(files):
             if index in errors:
-                results.append(Prediction(str(path), [], errors[index]))
+                yield Prediction(str(path), [], errors[index])
                 continue
             score = float(self.novelty[index]) if self.familiarity is not None else None
             if self.model.regression:
-                results.append(Prediction(str(path), [], novelty=score, value=float(probabilities[index, 0])))
+                yield Prediction(str(path), [], novelty=score, value=float(probabilities[index, 0]))
                 continue
             values, indices = probabilities[index].topk(k)
-            results.append(Prediction(str(path), [(self.classes[int(i)], float(v))
-                                                  for v, i in zip(values, indices, strict=True)],
-                                      novelty=score))
-        return results
+            top = [(self.classes[int(i)], float(v)) for v, i in zip(values, indices, strict=True)]
+            yield Prediction(str(path), top, novelty=score)
 
 
 def delayed(windows: torch.Tensor, shift: int) -> torch.Tensor:

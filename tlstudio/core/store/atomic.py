@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 
 def _umask() -> int:
@@ -40,6 +41,38 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
 def write_text(path: Path, text: str) -> Path:
     """UTF-8; a file name that is not valid UTF-8 keeps its original bytes (surrogateescape)."""
     return _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8", errors="surrogateescape"))
+
+
+def write_lines(path: Path, lines: Iterable[str]) -> Path:
+    """UTF-8 lines written as they come (a table of 100,000 rows is never one string in memory), renamed
+    into place once all are written."""
+    with writing(path) as handle:
+        for line in lines:
+            handle.write(line)
+            handle.write("\n")
+    return path
+
+
+@contextlib.contextmanager
+def writing(path: Path, make_parents: bool = True) -> Iterator[TextIO]:
+    """A UTF-8 text handle whose file appears at `path` (write, fsync, rename) only when the block ends
+    without an error; until then any older file stays as it was. A place the user named is not created
+    (`make_parents=False`): a mistyped folder is an error, not a new folder."""
+    path = Path(path)
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_json(path: Path, data: Any) -> Path:

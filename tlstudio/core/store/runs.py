@@ -17,11 +17,13 @@ import contextlib
 import csv
 import errno
 import io
+import itertools
 import json
 import os
 import pickle
 import socket
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,10 +165,11 @@ class RunDir:
     def write_text(self, name: str, text: str) -> None:
         self._guarded(name, lambda: atomic.write_text(self.file(name), text))
 
-    def write_table(self, name: str, header: list[str], rows: list[list[Any]]) -> None:
-        """A TSV whose cells survive tabs, newlines and undecodable bytes in file names (see tsv_cell)."""
-        lines = ["\t".join(header)] + ["\t".join(tsv_cell(str(cell)) for cell in row) for row in rows]
-        self.write_text(name, "\n".join(lines) + "\n")
+    def write_table(self, name: str, header: list[str], rows: Iterable[Sequence[Any]]) -> None:
+        """A TSV whose cells survive tabs, newlines and undecodable bytes in file names (see tsv_cell);
+        `rows` may be a generator: each line is written as it is made."""
+        lines = itertools.chain(["\t".join(header)], ("\t".join(tsv_cell(str(cell)) for cell in row) for row in rows))
+        self._guarded(name, lambda: atomic.write_lines(self.file(name), lines))
 
     def read_table(self, name: str) -> list[dict[str, str]]:
         path = self.file(name)

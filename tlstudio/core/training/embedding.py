@@ -11,6 +11,7 @@ import torch
 from tlstudio.core.control import Cancelled, Control
 from tlstudio.core.data.spec import Sample, target_tensor
 from tlstudio.core.models.transfer_model import TransferModel, chunked
+from tlstudio.core.training import mapped
 from tlstudio.core.training.feature_cache import STORE_DTYPE, Bucket, file_key
 
 APPEND_EVERY = 256  # files per cache shard while extracting
@@ -18,9 +19,12 @@ APPEND_EVERY = 256  # files per cache shard while extracting
 
 @dataclass
 class Embedded:
-    """A split's embeddings: `features` holds every window's row; `counts[i]` rows belong to file kept[i]."""
+    """A split's embeddings: `features` holds every window's row; `counts[i]` rows belong to file kept[i].
 
-    features: torch.Tensor  # (windows, dim) float32 holding float16-rounded values
+    `features` is float16 (the cache's dtype, cold or warm) and, for a split of any size, memory-mapped
+    (mapped.py): readers take rows or slices and make them float32 as they go."""
+
+    features: torch.Tensor  # (windows, dim) float16
     counts: list[int]
     labels: torch.Tensor  # (files,)
     kept: list[int]  # indices into the sample list
@@ -40,21 +44,21 @@ def embed(
     progress: Callable[[int, int], None] | None = None,
     autocast_dtype: torch.dtype | None = None,
 ) -> Embedded:
-    known = bucket.load()
+    """Rows come from the bucket where it has them and from the backbone for the rest, which go into the
+    bucket as they are made; files the bucket cannot take (no key, a disk that refused) are held here."""
+    known = bucket.index()
     keys = [file_key(sample.path) for sample in samples]
-    found: dict[int, torch.Tensor] = {
-        index: known[key] for index, key in enumerate(keys) if key is not None and key in known
-    }
-    todo = [index for index in range(len(samples)) if index not in found]
+    todo = [index for index, key in enumerate(keys) if key is None or key not in known]
+    held: dict[int, torch.Tensor] = {}
     bad: list[tuple[int, str]] = []
     total = len(samples)
     if progress:
-        progress(len(found), total)
+        progress(total - len(todo), total)
     if todo:
         model.eval()
         loader = loader_factory([samples[index] for index in todo])
-        done = len(found)
-        pending: dict[str, torch.Tensor] = {}
+        done = total - len(todo)
+        pending: dict[int, torch.Tensor] = {}
         try:
             with torch.inference_mode(), _stop_on_worker_death(control):
                 for batch in loader:
@@ -68,22 +72,33 @@ def embed(
                         counts = batch.get("groups") or [1] * len(batch["indices"])
                         for local, feat in zip(batch["indices"].tolist(), torch.split(rows, counts), strict=True):
                             index = todo[local]
-                            found[index] = feat
-                            if keys[index] is not None:
-                                pending[keys[index]] = feat
+                            (pending if keys[index] is not None else held)[index] = feat.clone()
                     if len(pending) >= APPEND_EVERY:
-                        bucket.append(pending)
+                        _store(bucket, pending, keys, held)
                         pending = {}
                     done += len(batch["indices"]) + len(batch["bad"])
                     if progress:
                         progress(done, total)
         finally:  # cancelled or not, what was computed is kept for the next run
-            bucket.append(pending)
-    kept = sorted(found)
-    rows = [found[i] for i in kept]
-    features = torch.cat(rows).float() if rows else torch.empty(0, 0)
+            _store(bucket, pending, keys, held)
+    failed = {index for index, _ in bad}
+    kept = [index for index in range(total) if index in held or (index not in failed and keys[index] in known)]
+    # `known` is the bucket's live index: what this extraction appended is in it too
+
+    def rows(index: int) -> torch.Tensor:
+        return held[index] if index in held else bucket.rows(known[keys[index]])
+
+    dim = int(rows(kept[0]).shape[1]) if kept else 0
+    counts = [int(rows(index).shape[0]) for index in kept]
+    features = mapped.spill((rows(index) for index in kept), dim)
     labels = target_tensor([samples[i].target for i in kept])
-    return Embedded(features, [int(r.shape[0]) for r in rows], labels, kept, bad)
+    return Embedded(features, counts, labels, kept, bad)
+
+
+def _store(bucket: Bucket, pending: dict[int, torch.Tensor], keys: list[str | None],
+           held: dict[int, torch.Tensor]) -> None:
+    if not bucket.append({keys[index]: feat for index, feat in pending.items()}):  # type: ignore[misc]
+        held.update(pending)
 
 
 @contextlib.contextmanager

@@ -61,17 +61,21 @@ def build_map(run: RunDir, max_files: int = MAX_FILES, progress: Callable[[str, 
     chosen = [samples[i] for i in evenly(len(samples), max_files).tolist()]
     bucket = _bucket(pipeline, config)
     device = torch.device("cpu")
-    embedded = embed(model, [s for _, s in chosen],
-                     lambda subset: make_loader(pipeline.eval_dataset(subset), 32, 0, device), device, bucket,
-                     control, progress=lambda done, total: progress and progress("reading files", done, total))
+    try:
+        embedded = embed(model, [s for _, s in chosen],
+                         lambda subset: make_loader(pipeline.eval_dataset(subset), 32, 0, device), device, bucket,
+                         control, progress=lambda done, total: progress and progress("reading files", done, total))
+    finally:
+        bucket.close()
     if len(embedded.kept) < 5:
         raise DataError("Fewer than 5 of the run's files could be read for the map.",
                         f"Put the data folder back at {spec.root}.")
-    features = pool_groups(embedded.features, embedded.counts)
+    rows = embedded.features.float()  # a map's few thousand files: in memory is fine
+    features = pool_groups(rows, embedded.counts)
     kept = [chosen[i] for i in embedded.kept]
     regression = bool(model.regression)
     with torch.inference_mode():  # per window, then pooled as everywhere else (probabilities, or values)
-        windows = model.head(embedded.features)
+        windows = model.head(rows)
         outputs = (pool_groups(windows.float(), embedded.counts) if regression
                    else clip_probabilities(windows, embedded.counts))
     if progress:

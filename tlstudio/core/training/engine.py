@@ -12,6 +12,7 @@ blocks at a lower learning rate) are the same loop run twice.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import random
@@ -51,7 +52,7 @@ from tlstudio.core.models.weights import pretrained_state, sha256_of
 from tlstudio.core.seeding import derive_seed
 from tlstudio.core.store.paths import features_cache_dir
 from tlstudio.core.store.runs import RunDir
-from tlstudio.core.training import checkpoints, continuation, distributed, feature_cache, steps
+from tlstudio.core.training import checkpoints, continuation, distributed, feature_cache, heap, mapped, steps
 from tlstudio.core.training.batching import warmup_cosine
 from tlstudio.core.training.config import TrainConfig
 from tlstudio.core.training.embedding import Embedded, embed
@@ -342,6 +343,7 @@ class Trainer:
         done = self.checkpoint["epoch"] if self.checkpoint else 0
         if self.fast_path:
             self._embed_all()
+            heap.trim()  # the backbone's activations are freed: the head's epochs need a fraction of that
         last = 0
         for index, phase in enumerate(self.phases):
             first, last = last + 1, last + phase.epochs
@@ -360,22 +362,25 @@ class Trainer:
         splits = ["train", "val"] + (["test"] if self.spec.test else []) + (["old_val"] if self.continuation else [])
         workers = auto_workers(sum(len(self._split_samples(s)) for s in splits) // self.world.size,
                                self.config.workers)
-        for split in splits:
-            if split in self._embedded:
-                continue
-            samples = self._split_samples(split)
-            share = distributed.shard(len(samples), self.world)
-            mine = [samples[i] for i in share] if self.world.active else samples
-            result = embed(  # together, extraction is not stopped half-way: the exchange below waits for all
-                self.model, mine, lambda subset: self._eval_loader(subset, workers), self.device, bucket,
-                Control() if self.world.active else self.control,
-                progress=lambda done, total, split=split: self.emit(Progress(f"embedding {split}", done, total)),
-                autocast_dtype=self.autocast_dtype,
-            )
-            if self.world.active:
-                result = merge_shares(distributed.gather((share, result), self.world))
-            self._note_bad(samples, list(result.bad))
-            self._embedded[split] = result
+        try:
+            for split in splits:
+                if split in self._embedded:
+                    continue
+                samples = self._split_samples(split)
+                share = distributed.shard(len(samples), self.world)
+                mine = [samples[i] for i in share] if self.world.active else samples
+                result = embed(  # together, extraction is not stopped half-way: the exchange below waits for all
+                    self.model, mine, lambda subset: self._eval_loader(subset, workers), self.device, bucket,
+                    Control() if self.world.active else self.control,
+                    progress=lambda done, total, split=split: self.emit(Progress(f"embedding {split}", done, total)),
+                    autocast_dtype=self.autocast_dtype,
+                )
+                if self.world.active:
+                    result = merge_shares(distributed.gather((share, result), self.world))
+                self._note_bad(samples, list(result.bad))
+                self._embedded[split] = result
+        finally:  # the splits' rows were copied out (mapped scratch files): the bucket's maps can go
+            bucket.close()
         if bucket.warning:
             self.emit(Problem(bucket.warning))
         if self.config.cache_features and self.world.is_main:
@@ -611,16 +616,16 @@ class Trainer:
     def _write_predictions(self, probabilities: torch.Tensor, labels: torch.Tensor, paths: list[str]) -> None:
         """One row per validation file: what the GUI shows when a confusion-matrix cell is clicked (for a
         regression: the scatter of predicted against true values)."""
-        if self.spec.regression:
-            rows = [[path, f"{float(t):.6g}", f"{float(v):.6g}", f"{float(v) - float(t):.6g}"]
-                    for path, t, v in zip(paths, labels, probabilities.reshape(-1), strict=True)]
-            self.run_dir.write_table("predictions.tsv", ["path", "true", "predicted", "error"], rows)
+        if self.spec.regression:  # rows are generated as they are written (streamed, not built in memory)
+            values = zip(paths, labels.tolist(), probabilities.reshape(-1).tolist(), strict=True)
+            self.run_dir.write_table("predictions.tsv", ["path", "true", "predicted", "error"],
+                                     ((path, f"{t:.6g}", f"{v:.6g}", f"{v - t:.6g}") for path, t, v in values))
             return
         classes = self.spec.classes
         confidence, predicted = probabilities.max(dim=1) if len(labels) else (labels, labels)
-        rows = [[path, classes[int(t)], classes[int(p)], f"{float(c):.4f}"]
-                for path, t, p, c in zip(paths, labels, predicted, confidence, strict=True)]
-        self.run_dir.write_table("predictions.tsv", ["path", "true", "predicted", "confidence"], rows)
+        rows = zip(paths, labels.tolist(), predicted.tolist(), confidence.tolist(), strict=True)
+        self.run_dir.write_table("predictions.tsv", ["path", "true", "predicted", "confidence"],
+                                 ((path, classes[int(t)], classes[int(p)], f"{c:.4f}") for path, t, p, c in rows))
 
     def _predictions(self, split: str, samples: list[Sample] | None = None,
                      ) -> tuple[torch.Tensor, torch.Tensor, list[str], dict[str, Any]]:
@@ -652,8 +657,14 @@ class Trainer:
 
     def _train_features(self) -> torch.Tensor:
         """Per-file features of (up to novelty.BANK_FILES) training files, read without augmentation."""
-        if self.fast_path:
-            return self._predictions("train")[3]["features"]
+        if self.fast_path:  # the head's inputs are the embeddings: read the chosen files' rows, no pass over all
+            embedded = self._embedded["train"]
+            offsets = [0, *itertools.accumulate(embedded.counts)]
+            chosen = novelty.evenly(len(embedded.kept), novelty.BANK_FILES).tolist()
+            if not chosen:
+                return torch.empty(0, 0)
+            rows = torch.cat([embedded.features[offsets[i] : offsets[i + 1]] for i in chosen]).float()
+            return pool_groups(rows, [embedded.counts[i] for i in chosen])
         train = self.spec.train
         chosen = [train[i] for i in novelty.evenly(len(train), novelty.FILE_BANK_FILES).tolist()]
         self.emit(Progress("reading training files for the familiarity check", 0, len(chosen)))
@@ -738,6 +749,7 @@ def merge_shares(parts: list[tuple[list[int], Embedded]]) -> Embedded:
                                          strict=True):
             rows[share[kept]] = (features, label)
     kept = sorted(rows)
-    features = torch.cat([rows[i][0] for i in kept]) if kept else torch.empty(0, 0)
+    dim = int(rows[kept[0]][0].shape[1]) if kept else 0
+    features = mapped.spill((rows[i][0] for i in kept), dim)
     labels = torch.stack([rows[i][1] for i in kept]) if kept else torch.empty(0, dtype=torch.long)
     return Embedded(features, [int(rows[i][0].shape[0]) for i in kept], labels, kept, sorted(bad))

@@ -36,6 +36,8 @@ class FeatureSource:
         self.seed = seed
         self.world = world  # launched on many processes: each trains on its share of every epoch's order
         self.batch_size = distributed.per_process_batch(batch_size, world)
+        # float16 rows, mapped from a file on the CPU (mapped.py: memory stays flat in the files), copied
+        # whole to an accelerator; each batch is made float32 as it is taken
         self.train_x = train.features.to(device)
         self.train_y = train.window_labels().to(device)
         self.val = val
@@ -49,18 +51,18 @@ class FeatureSource:
         order = distributed.sharded_order(torch.randperm(len(self.train_y), generator=generator), self.world)
         for start in range(0, len(order), self.batch_size):
             index = order[start : start + self.batch_size]
-            yield {"images": self.train_x[index], "labels": self.train_y[index], "indices": index, "bad": [],
+            yield {"images": self.train_x[index].float(), "labels": self.train_y[index], "indices": index, "bad": [],
                    "groups": None}
 
     def close(self) -> None:
-        """Nothing to stop: embeddings are tensors in memory."""
+        """Nothing to stop: embeddings are tensors (mapped or in memory)."""
 
     def val_batches(self) -> Iterator[Batch]:
         kept = self.val.kept
         for first in range(0, len(kept), VAL_FILES_PER_BATCH):
             last = min(first + VAL_FILES_PER_BATCH, len(kept))
             rows = self.val_x[self.val_offsets[first] : self.val_offsets[last]]
-            yield {"images": rows, "labels": self.val.labels[first:last],
+            yield {"images": rows.float(), "labels": self.val.labels[first:last],
                    "indices": torch.tensor(kept[first:last], dtype=torch.long), "bad": [],
                    "groups": self.val.counts[first:last]}
 

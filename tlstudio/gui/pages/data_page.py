@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -12,7 +13,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QListWidget,
     QMenu,
     QProgressBar,
     QPushButton,
@@ -24,10 +24,13 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.core.data.spec import DatasetSpec
-from tlstudio.gui.advice import data_advice, grouping_line
+from tlstudio.gui.advice import grouping_line
+from tlstudio.gui.data_digest import FolderDigest, digest, relative
 from tlstudio.gui.state import StudioState
-from tlstudio.gui.tasks import Task
+from tlstudio.gui.tasks import Task, settle_long_lived
 from tlstudio.gui.widgets.audio_view import AudioView
+from tlstudio.gui.widgets.line_list import LineList
+from tlstudio.gui.widgets.share_bar import ShareBar
 from tlstudio.gui.widgets.thumbnails import ThumbnailGrid
 
 
@@ -38,43 +41,18 @@ def demo_folder() -> Path:
 
 
 def scan_folder(folder: Path, val_split: float, seed: int, progress, control, group_by: str = "auto",
-                min_classes: int = 2) -> DatasetSpec:
+                min_classes: int = 2) -> FolderDigest:
     from tlstudio.core.data.scan import scan
 
     def report(done: int, total: int) -> None:
         control.checkpoint()
         progress(done, total)
 
-    return scan(folder, val_split=val_split, seed=seed, check_file="auto", progress=report, group_by=group_by,
+    spec = scan(folder, val_split=val_split, seed=seed, check_file="auto", progress=report, group_by=group_by,
                 min_classes=min_classes)
-
-
-def relative(path: str, root: str) -> str:
-    """A file as its class folder and name (problems name their class folder)."""
-    try:
-        return str(Path(path).relative_to(root))
-    except ValueError:
-        return Path(path).name
-
-
-def value_bins(spec: DatasetSpec) -> list[tuple[str, float, float]]:
-    """(name, low, high) ranges of a regression's values for the table: each value when there are at most 12
-    distinct ones (digits, ratings), else 10 equal-width ranges."""
-    values = sorted({s.value for s in spec.train + spec.val if s.value is not None})
-    if not values:
-        return []
-    if len(values) <= 12:
-        return [(f"{v:.4g}", v, v) for v in values]
-    low, high = values[0], values[-1]
-    step = (high - low) / 10
-    edges = [low + step * k for k in range(11)]
-    return [(f"{edges[k]:.4g} – {edges[k + 1]:.4g}", edges[k] if k else float("-inf"),
-             edges[k + 1] if k < 9 else float("inf")) for k in range(10)]
-
-
-def in_bin(value: float | None, low: float, high: float) -> bool:
-    """A single value's row holds it; a range holds [low, high)."""
-    return value is not None and (value == low if low == high else low <= value < high)
+    summary = digest(spec)  # here, in the scan's thread: the page only copies it into its widgets
+    settle_long_lived()  # the file list lives as long as the folder is open: no full collection walks it again
+    return summary
 
 
 class DataPage(QWidget):
@@ -86,6 +64,7 @@ class DataPage(QWidget):
         super().__init__(parent)
         self.state = state
         self.task: Task | None = None
+        self._digest: FolderDigest | None = None  # the open folder's, from the scan's thread
         self.setAcceptDrops(True)
 
         title = QLabel("<h2>1 · Your data</h2>")
@@ -124,9 +103,13 @@ class DataPage(QWidget):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.itemSelectionChanged.connect(self._class_selected)
-        self.problems = QListWidget()
-        self.problems.setToolTip("Files that will not be used, and why; advice about the data.")
-        self.problems.setWordWrap(True)
+        self.table.setItemDelegateForColumn(2, ShareBar(self.table))  # painted, not a widget per class
+        self.notes = QLabel("")  # advice and warnings: a few lines, each read whole
+        self.notes.setWordWrap(True)
+        self.notes.setTextFormat(Qt.TextFormat.PlainText)
+        self.notes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.problems = LineList(wrap=True)  # virtualised: thousands of unreadable files list instantly
+        self.problems.setToolTip("Files that will not be used, and why (hover a line to read it whole).")
         self.problems.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.class_pick = QComboBox()
@@ -136,9 +119,9 @@ class DataPage(QWidget):
         self.grid.customContextMenuRequested.connect(self._thumb_menu)
         self.grid.setToolTip("Right-click a picture to leave it out of training (the file is never touched).")
 
-        self.clips = QListWidget()
+        self.clips = LineList()
         self.clips.setToolTip("Click a clip to see its waveform and spectrogram, and to play it.")
-        self.clips.currentTextChanged.connect(self._clip_selected)
+        self.clips.current_text_changed.connect(self._clip_selected)
         self.clips.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.clips.customContextMenuRequested.connect(self._clip_menu)
         self.audio = AudioView()
@@ -162,6 +145,7 @@ class DataPage(QWidget):
         left_layout.addWidget(self.split_label)
         left_layout.addWidget(self.table, 3)
         left_layout.addWidget(QLabel("<b>Problems found and advice</b>"))
+        left_layout.addWidget(self.notes)
         left_layout.addWidget(self.problems, 2)
         map_row = QHBoxLayout()
         map_row.addStretch(1)
@@ -245,29 +229,30 @@ class DataPage(QWidget):
             self.error.emit(message, hint)
         self.path_label.setText(f"{self.path_label.text()}: {message}")
 
-    def _on_scanned(self, folder: Path, spec: DatasetSpec) -> None:
-        self.state.set_data(folder, spec)
+    def _on_scanned(self, folder: Path, summary: FolderDigest) -> None:
+        self._digest = summary
+        self.state.set_data(folder, summary.spec)
         self.folder_opened.emit(str(folder))
-        self._render(spec)
+        self._render(summary.spec)
 
     def _render(self, spec: DatasetSpec | None) -> None:
         self.table.setRowCount(0)
-        self.problems.clear()
+        self.problems.set_lines([])
+        self.notes.setText("")
         self.class_pick.clear()
         if spec is None:
             self.summary.setText("Choose a folder, drop one here, or try the demo data.")
             self.grid.thumbs.set_paths([])
             return
-        train, val = spec.counts("train"), spec.counts("val")
-        if spec.regression:  # the table's rows are ranges of the value instead of classes
-            self._bins = value_bins(spec)
-            train = {name: sum(in_bin(s.value, low, high) for s in spec.train) for name, low, high in self._bins}
-            val = {name: sum(in_bin(s.value, low, high) for s in spec.val) for name, low, high in self._bins}
+        summary = self._digest if self._digest is not None and self._digest.spec is spec else digest(spec)
+        self._digest = summary
+        train, val = summary.train, summary.val
         total = sum(train.values()) + sum(val.values())
         split = ("your train/ and val/ folders" if spec.split_source == "folders"
                  else f"{round(100 * len(spec.val) / max(total, 1))}% held out for validation")
         kind = "sound clips" if spec.modality == "audio" else "images"
-        left_out = len(self.state.excluded() & {s.path for s in spec.train + spec.val + spec.test})
+        excluded = self.state.excluded()
+        left_out = sum(path in summary.every_path for path in excluded)
         what = (f"regression on “{spec.classes[0]}” (labels.csv), {total} {kind}" if spec.regression
                 else f"{len(spec.classes)} classes, {total} {kind}")
         self.summary.setText(f"<b>{what}</b>: "
@@ -276,37 +261,30 @@ class DataPage(QWidget):
                                 f"{spec.target['mean']:.4g}." if spec.regression else "")
                              + (f" {left_out} file(s) left out by you." if left_out else ""))
         self.split_label.setText(grouping_line(spec))
-        rows = list(train) if spec.regression else spec.classes
+        rows = summary.rows
         self.table.setRowCount(len(rows))
         largest = max((train[c] + val[c] for c in rows), default=1)
         for row, name in enumerate(rows):
             count = train[name] + val[name]
-            bar = QProgressBar()
-            bar.setRange(0, largest)
-            bar.setValue(count)
-            bar.setFormat(f"{100 * count / max(total, 1):.0f}%")
-            bar.setMaximumHeight(18)
-            for col, text in ((0, name), (1, str(count)), (3, f"{train[name]} / {val[name]}")):
+            share = f"{100 * count / max(total, 1):.0f}%"
+            for col, text in ((0, name), (1, str(count)), (2, share), (3, f"{train[name]} / {val[name]}")):
                 item = QTableWidgetItem(text)
                 if col:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 self.table.setItem(row, col, item)
-            self.table.setCellWidget(row, 2, bar)
+            self.table.item(row, 2).setData(ShareBar.FRACTION, count / max(largest, 1))
             self.class_pick.addItem(f"{name} ({count})", name)
-        advice = data_advice(spec)
-        for text in advice:
-            self.problems.addItem(f"⚠ {text}")
-        for warning in spec.warnings:
-            self.problems.addItem(f"• {warning}")
-        for skipped in spec.skipped:
-            self.problems.addItem(f"✗ {relative(skipped.path, spec.root)}: {skipped.reason}")
-        for path, label in sorted(self.state.relabelled().items()):
-            self.problems.addItem(f"✎ {relative(path, spec.root)}: trained as “{label}”, relabelled by you")
-        for path in sorted(self.state.excluded()):
-            self.problems.addItem(f"✂ {relative(path, spec.root)}: left out of training by you "
-                                  "(right-click it to use it again)")
-        if not spec.warnings and not spec.skipped and not advice:
-            self.problems.addItem("✓ No problems found.")
+        root = spec.root
+        self.notes.setText("\n".join(summary.notes))
+        self.notes.setVisible(bool(summary.notes))
+        lines = list(summary.problems)
+        lines += [f"✎ {relative(path, root)}: trained as “{label}”, relabelled by you"
+                  for path, label in sorted(self.state.relabelled().items())]
+        lines += [f"✂ {relative(path, root)}: left out of training by you (right-click it to use it again)"
+                  for path in sorted(excluded)]
+        if not lines:
+            lines.append("✓ Every file can be read." if summary.notes else "✓ No problems found.")
+        self.problems.set_lines(lines)
 
     def _class_selected(self) -> None:
         rows = {index.row() for index in self.table.selectedIndexes()}
@@ -317,25 +295,21 @@ class DataPage(QWidget):
         spec = self.state.spec
         if spec is None or index < 0:
             return
-        if spec.regression:
-            _name, low, high = next(b for b in self._bins if b[0] == self.class_pick.itemData(index))
-            paths = sorted(s.path for s in spec.train + spec.val if in_bin(s.value, low, high))
-        else:
-            label = spec.classes.index(self.class_pick.itemData(index))
-            paths = sorted(s.path for s in spec.train + spec.val if s.label == label)
+        if self._digest is None or self._digest.spec is not spec:
+            self._digest = digest(spec)
+        paths = self._digest.paths.get(self.class_pick.itemData(index), [])
         sound = spec.modality == "audio"
         self.grid.setVisible(not sound)
         self.audio_panel.setVisible(sound)
         self.pick_label.setText("<b>Clips of</b>" if sound else "<b>Thumbnails of</b>")
         if sound:
-            self._clip_paths = {Path(p).name: p for p in paths}
-            self.clips.clear()
-            self.clips.addItems(list(self._clip_paths))
+            self._clip_paths = {os.path.basename(p): p for p in paths}
+            self.clips.set_lines(list(self._clip_paths))
             if paths:
                 self.clips.setCurrentRow(0)
         else:
             left_out = self.state.excluded()
-            self.grid.thumbs.set_paths(paths, [("✂ left out · " if p in left_out else "") + Path(p).name
+            self.grid.thumbs.set_paths(paths, [("✂ left out · " if p in left_out else "") + os.path.basename(p)
                                                for p in paths])
 
     # -- leaving files out -------------------------------------------------------------------------------
@@ -354,8 +328,8 @@ class DataPage(QWidget):
             self._toggle_menu(self.grid.thumbs.paths[index.row()], self.grid.viewport().mapToGlobal(position))
 
     def _clip_menu(self, position) -> None:
-        item = self.clips.itemAt(position)
-        path = getattr(self, "_clip_paths", {}).get(item.text()) if item else None
+        name = self.clips.text_at(position)
+        path = getattr(self, "_clip_paths", {}).get(name) if name else None
         if path:
             self._toggle_menu(path, self.clips.viewport().mapToGlobal(position))
 

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QListWidget,
     QMenu,
     QPushButton,
     QSplitter,
@@ -27,6 +26,7 @@ from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task
 from tlstudio.gui.widgets.audio_view import AudioView
 from tlstudio.gui.widgets.confusion import ConfusionMatrix
+from tlstudio.gui.widgets.line_list import LineList
 from tlstudio.gui.widgets.reliability import ReliabilityDiagram
 from tlstudio.gui.widgets.thumbnails import ThumbnailGrid
 from tlstudio.gui.widgets.value_scatter import ValueScatter
@@ -116,8 +116,8 @@ class EvaluatePage(QWidget):
         self.gallery.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.gallery.customContextMenuRequested.connect(self._gallery_menu)
         # sound runs: the same files as a list, with the waveform/spectrogram/play view below
-        self.clip_list = QListWidget()
-        self.clip_list.currentRowChanged.connect(self._clip_chosen)
+        self.clip_list = LineList()  # a confusion cell of a large folder can hold thousands of clips
+        self.clip_list.current_row_changed.connect(self._clip_chosen)
         self.clip_view = AudioView()
         sound_panel = QSplitter(Qt.Orientation.Vertical)
         sound_panel.addWidget(self.clip_list)
@@ -447,8 +447,7 @@ class EvaluatePage(QWidget):
                         for p in rows]
         self.gallery.thumbs.set_paths([p["path"] for p in rows], captions)
         self._clip_rows = rows
-        self.clip_list.clear()
-        self.clip_list.addItems([caption.replace("\n", "  ·  ") for caption in captions])
+        self.clip_list.set_lines([caption.replace("\n", "  ·  ") for caption in captions])
 
     def _clip_chosen(self, row: int) -> None:
         rows = getattr(self, "_clip_rows", [])

@@ -42,7 +42,8 @@ TIPS = {
     "lr": "How big each learning step is, for the new head. The backbone learns 10x slower by default.",
     "augment": "Random crops and flips of training images, so the model learns what matters rather than "
                "memorising pictures. Off for pure feature extraction (which then runs much faster).",
-    "device": "Where the maths runs. A graphics card (CUDA or Apple) is much faster than the processor.",
+    "device": "Where the maths runs. A graphics card (CUDA or Apple) is much faster than the processor. With "
+              "several NVIDIA GPUs, “All N GPUs together” trains on every one at once (one process each).",
 }
 
 
@@ -67,10 +68,29 @@ def block_info(name: str, num_classes: int, head: str) -> dict[str, Any]:
             "total": sum(p.numel() for p in model.parameters())}
 
 
+TOGETHER = "*"  # a picker item "cuda*4": four processes together, one GPU each
+
+
 def detect_devices(_progress, _control) -> list[tuple[str, str]]:
+    """(id, words) per device; with two GPUs or more, first an item that trains on all of them together."""
     from tlstudio.core.devices import available
 
-    return [(d.id, d.describe()) for d in available()]
+    found = available()
+    gpus = [d for d in found if d.id.startswith("cuda:")]
+    together = ([(device_choice("cuda", len(gpus)), f"All {len(gpus)} GPUs together ({len(gpus)} processes, "
+                  "DistributedDataParallel)")] if len(gpus) > 1 else [])
+    return together + [(d.id, d.describe()) for d in found]
+
+
+def device_choice(device: str, devices: int) -> str:
+    """The picker's item for a configuration."""
+    return f"{device}{TOGETHER}{devices}" if devices > 1 else device
+
+
+def chosen_device(choice: str | None) -> tuple[str, int]:
+    """(device, processes) for the picker's item."""
+    device, _, count = (choice or "auto").partition(TOGETHER)
+    return device, int(count) if count else 1
 
 
 class ModelPage(QWidget):
@@ -407,8 +427,8 @@ class ModelPage(QWidget):
         self.batch.setValue(config.batch_size)
         self.lr.setValue(config.lr)
         pick(self.augment, config.augment)
-        pick(self.device, config.device)
-        self._wanted_device = config.device
+        self._wanted_device = device_choice(config.device, config.devices)
+        pick(self.device, self._wanted_device)
         self.bb_factor.setValue(config.backbone_lr_factor)
         self.warmup.setValue(max(1, config.warmup_epochs))
         pick(self.head, config.head)
@@ -627,7 +647,7 @@ class ModelPage(QWidget):
         config.batch_size = self.batch.value()
         config.lr = self.lr.value()
         config.augment = self.augment.currentData()
-        config.device = self.device.currentData() or "auto"
+        config.device, config.devices = chosen_device(self.device.currentData())
         config.backbone_lr_factor = self.bb_factor.value()
         config.warmup_epochs = min(self.warmup.value(), max(1, config.epochs - 1))
         config.head = self.head.currentData()

@@ -240,6 +240,10 @@ class TrainPage(QWidget):
         self.session = TrainingSession(worker)
         self.state.set_training(True)
         self._set_running(True)
+        if worker.on_processes:  # the processes cannot be paused, only stopped
+            self.pause_button.setEnabled(False)
+            self.log.appendPlainText("Training on several processes together (one per device); Stop saves and "
+                                     "ends the run, Continue resumes it on as many.")
         self.session.start()
         return self.session
 

@@ -6,6 +6,7 @@ thread only turns finished QImages into pixmaps. Thousands of files scroll smoot
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -56,7 +57,7 @@ class ThumbnailModel(QAbstractListModel):
     def set_paths(self, paths: Sequence[str], captions: Sequence[str] | None = None) -> None:
         self.beginResetModel()
         self.paths = list(paths)
-        self.captions = list(captions) if captions is not None else [p.rsplit("/", 1)[-1] for p in self.paths]
+        self.captions = list(captions) if captions is not None else [os.path.basename(p) for p in self.paths]
         self._row = {path: row for row, path in enumerate(self.paths)}
         self._pool.clear()
         self._pending.clear()
