@@ -709,8 +709,12 @@ def _predict(args: argparse.Namespace) -> int:
     if args.csv:
         from tlstudio.core.store import atomic
 
+        target = Path(args.csv)
+        # a file appears whole or not at all; a pipe or a device (/dev/stdout) is written to as it is
+        regular = not target.exists() or target.is_file()
         try:
-            with atomic.writing(Path(args.csv), make_parents=False) as handle:  # whole, or not at all
+            with (atomic.writing(target, make_parents=False) if regular
+                  else open(target, "w", newline="", encoding="utf-8", errors="surrogateescape")) as handle:
                 count = _write_predictions(csv.writer(handle), results, predictor, args.top, verdict)
         except OSError as exc:
             raise StorageError(f"Cannot write {args.csv}: {exc.strerror or exc}.", "Choose a writable place.") \

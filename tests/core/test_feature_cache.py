@@ -132,6 +132,7 @@ def test_a_segment_cut_short_by_a_kill_serves_what_reached_the_disk(tmp_path: Pa
 
 def test_many_segments_are_merged_into_one_with_the_same_rows(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(feature_cache, "MERGE_SHARDS", 3)
+    monkeypatch.setattr(feature_cache, "MERGE_QUIET_SECONDS", -60)  # as if the runs were over an hour ago
     rows = {}
     for run in range(5):  # five runs, each appending its own segment
         entries = {f"run{run}-file{i}": torch.randn(2, 4).half() for i in range(3)}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import atexit
 import gc
 import logging
-import sys
 import threading
 import traceback
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from tlstudio.core.errors import StudioError
 
 log = logging.getLogger(__name__)
 _IMPORT_LOCK = threading.Lock()
+_imported = False
 _EXIT_WAITS: set = set()  # QThreads (training) that the interpreter's exit must wait for
 
 
@@ -46,8 +46,9 @@ def _wait_for_threads() -> None:
 
 def import_torch_once() -> None:
     """The first import of torch must not run in two threads at once (it fails half-initialised)."""
+    global _imported
     with _IMPORT_LOCK:
-        if "torchvision" in sys.modules:
+        if _imported:
             return
         gc.disable()  # the imports make ~350,000 objects and no garbage: no full collection pauses the window
         try:
@@ -56,6 +57,7 @@ def import_torch_once() -> None:
         finally:
             settle_long_lived()
             gc.enable()
+        _imported = True
 
 
 def settle_long_lived() -> None:
@@ -65,7 +67,9 @@ def settle_long_lived() -> None:
     collection walks them all while holding the GIL: 110-240 ms in which the window cannot repaint,
     measured on a 2-core machine (benchmarks/bench_scan.py). Frozen objects are still freed by reference
     counting as usual; only cycles among them wait. Called after the imports and when a scan delivers a
-    folder's file list (100,000 samples are as long-lived)."""
+    folder's file list (100,000 samples are as long-lived). The young generations are collected first (a
+    few ms): garbage cycles made since the last freeze are not frozen with the rest."""
+    gc.collect(1)
     gc.freeze()
 
 

@@ -96,7 +96,7 @@ def _bucket(pipeline, config: dict) -> feature_cache.Bucket:
     if str(resolved.get("unfreeze_blocks")) != "0" or not resolved.get("weights"):
         return feature_cache.Bucket(None, {})
     name, info = feature_cache.bucket_key(config.get("backbone", ""), resolved["weights"], description, "cpu/None")
-    return feature_cache.Bucket(features_cache_dir() / name, info)
+    return feature_cache.Bucket(features_cache_dir() / name, info, merge=False)  # a training run may be reading
 
 
 def project(features: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -355,10 +355,11 @@ class Trainer:
         directory = features_cache_dir()
         name, info = feature_cache.bucket_key(self.entry.name, self.weights_id, self.description,
                                               f"{self.device.type}/{self.autocast_dtype}")
-        # together, each process embeds its share of every split into the shared cache (shards named by
-        # process, so they never collide; rank 0 alone merges and evicts), then all exchange their rows
+        # together, each process embeds its share of every split into the shared cache (segments named by
+        # process, so they never collide; none merges while others read; rank 0 alone evicts), then all
+        # exchange their rows
         bucket = feature_cache.Bucket(directory / name if self.config.cache_features else None, info,
-                                      merge=self.world.is_main)
+                                      merge=not self.world.active)
         splits = ["train", "val"] + (["test"] if self.spec.test else []) + (["old_val"] if self.continuation else [])
         workers = auto_workers(sum(len(self._split_samples(s)) for s in splits) // self.world.size,
                                self.config.workers)

@@ -37,7 +37,16 @@ def from_line(line: str) -> Any | None:
 
 
 def printer(write=print) -> ev.Listener:
-    """A listener that prints each event as one line (flushed: the reader follows it live)."""
+    """A listener that prints each event as one line (flushed: the reader follows it live). A reader that
+    went away (the window closed) must not stop the run: it goes on, saving, and says nothing more."""
+    gone = False
+
     def emit(event: Any) -> None:
-        write(to_line(event), flush=True)
+        nonlocal gone
+        if gone:
+            return
+        try:
+            write(to_line(event), flush=True)
+        except (OSError, ValueError):  # a broken pipe, or stdout closed
+            gone = True
     return emit

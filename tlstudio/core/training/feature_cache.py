@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 STORE_DTYPE = torch.float16  # on disk and in every run, cold cache or warm: one dtype, one model
 DEFAULT_LIMIT_MB = 4096
 MERGE_SHARDS = 48  # more segments than this in a bucket: merge them into one when it is next read
+MERGE_QUIET_SECONDS = 3600  # a segment written to this recently may have a live writer: never merged away
 FORMAT = 2  # segments of raw float16 rows, memory-mapped (1: torch.save shards, read whole into memory)
 SEGMENT, ROWS, KEYS = "segment", ".f16", ".keys"
 
@@ -104,7 +105,7 @@ class Bucket:
             name = keys_file.name[: -len(KEYS)]
             if name == self._writer:
                 continue
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, RuntimeError):  # gone meanwhile (merged by another): a miss
                 self._read_segment(name, keys_file)
         self._touch()
         if self.merge and len(segments) > MERGE_SHARDS and self._index:
@@ -188,6 +189,8 @@ class Bucket:
         on_disk = (self.directory / f"{name}{ROWS}").stat().st_size // (2 * dim) if dim > 0 else 0
         self._dim = dim
         self._sizes[name] = on_disk
+        # mapped now, not when first read: a segment another process merges away later stays readable here
+        self._arrays[name] = mapped.map_rows(self.directory / f"{name}{ROWS}", on_disk, dim)
         for line in lines[1:]:
             try:
                 entry = json.loads(line)
@@ -198,9 +201,15 @@ class Bucket:
                 self._index[str(entry["key"])] = location
 
     def _merge(self, segments: list[Path]) -> None:
-        """Many segments (many runs appended): copy every entry into one new segment, then drop the old."""
+        """Many segments (many runs appended): copy every entry into one new segment, then drop the old
+        ones, except any written to within the last hour (another process may still be appending to it)."""
+        quiet = time.time() - MERGE_QUIET_SECONDS
+        segments = [k for k in segments if _mtime(k.parent / f"{k.name[: -len(KEYS)]}{ROWS}") < quiet]
+        if len(segments) <= 1:
+            return
+        names = {k.name[: -len(KEYS)] for k in segments}
         before = dict(self._index)
-        entries = list(before.items())
+        entries = [(key, location) for key, location in before.items() if location[0] in names]
         writer, self._writer = self._writer, None
         for start in range(0, len(entries), 1024):
             part = entries[start : start + 1024]
@@ -214,8 +223,9 @@ class Bucket:
             if name in (merged, writer):
                 continue
             self._arrays.pop(name, None)
-            keys_file.unlink(missing_ok=True)
-            (keys_file.parent / f"{name}{ROWS}").unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # Windows: a file another process maps cannot go yet
+                keys_file.unlink(missing_ok=True)
+                (keys_file.parent / f"{name}{ROWS}").unlink(missing_ok=True)
         log.info("merged %d cache segments of %s", len(segments), self.directory)
 
     def _touch(self) -> None:
@@ -253,6 +263,13 @@ def buckets(directory: Path) -> list[BucketInfo]:
             info = {}
         found.append(BucketInfo(path.name, path, size, len(shards), last_used, str(info.get("backbone", "?"))))
     return sorted(found, key=lambda b: -b.last_used)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _size(path: Path) -> int:

@@ -31,6 +31,7 @@ _leftovers: list[Path] = []
 def scratch_dir() -> Path | None:
     """A folder for this process's scratch rows, or None where none can be made (then rows stay in memory)."""
     directory = cache_home() / "scratch"
+    _remove_leftovers()  # Windows: files whose mappings have gone since
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -53,32 +54,24 @@ def map_rows(path: Path, rows: int, dim: int) -> torch.Tensor:
 
 def spill(chunks: Iterable[torch.Tensor], dim: int) -> torch.Tensor:
     """The chunks' rows, in order, as one mapped (rows, dim) float16 tensor (in memory where no file can be
-    written: slower to grow, never a failed run)."""
+    written: larger, never a failed run)."""
+    chunks = list(chunks)  # views: cheap to hold, and a failed write can start again from them
     directory = scratch_dir()
     if directory is None:
         return _in_memory(chunks, dim)
     path = directory / f"rows-{os.getpid()}-{time.time_ns()}.f16"
-    rows = 0
-    held: list[torch.Tensor] = []
     try:
         with open(path, "wb") as handle:
             for chunk in chunks:
-                if held:  # the disk failed earlier: the rest stays in memory
-                    held.append(chunk.to(torch.float16))
-                    continue
-                try:
-                    handle.write(chunk.to(torch.float16).contiguous().numpy().tobytes())
-                    rows += int(chunk.shape[0])
-                except OSError as exc:
-                    log.warning("scratch file %s failed (%s): the rest is kept in memory", path, exc)
-                    held.append(chunk.to(torch.float16))
-    except OSError as exc:
+                handle.write(chunk.to(torch.float16).contiguous().numpy().tobytes())
+        mapped = map_rows(path, sum(int(chunk.shape[0]) for chunk in chunks), dim)
+    except (OSError, RuntimeError) as exc:  # a full disk: at the write, the flush or the mapping
         log.warning("scratch file %s failed (%s): embeddings are kept in memory", path, exc)
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.unlink()
         return _in_memory(chunks, dim)
-    mapped = map_rows(path, rows, dim)
     forget(path)
-    return torch.cat([mapped, *held]) if held else mapped
+    return mapped
 
 
 def forget(path: Path) -> None:
@@ -92,9 +85,10 @@ def forget(path: Path) -> None:
 
 
 def _remove_leftovers() -> None:
-    for path in _leftovers:
+    for path in list(_leftovers):
         with contextlib.suppress(OSError):
             path.unlink()
+            _leftovers.remove(path)
 
 
 def _in_memory(chunks: Iterable[torch.Tensor], dim: int) -> torch.Tensor:

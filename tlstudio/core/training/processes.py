@@ -48,11 +48,15 @@ def train_in_processes(spec: DatasetSpec | None, config: TrainConfig, run_dir: P
         command = [*tlstudio_command(), "train", "--plan", str(plan), "--event-stream", "--out", str(run_dir),
                    "--devices", str(config.devices), "--device", config.device]
     windows = sys.platform == "win32"
-    process = subprocess.Popen(  # its own process group: Ctrl-C goes to it alone, never to the window
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
-        start_new_session=not windows,
-        creationflags=subprocess.CREATE_NEW_PROCESS_GROUP if windows else 0,  # type: ignore[attr-defined]
-    )
+    try:
+        process = subprocess.Popen(  # its own process group: Ctrl-C goes to it alone, never to the window
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+            errors="replace", start_new_session=not windows,
+            creationflags=subprocess.CREATE_NEW_PROCESS_GROUP if windows else 0,  # type: ignore[attr-defined]
+        )
+    except OSError as exc:
+        plan.unlink(missing_ok=True)
+        raise StudioError(f"The training processes could not be started ({exc}).") from exc
     said = deque(maxlen=20)  # the end of stderr: what a failure said
     readers = [threading.Thread(target=_keep_tail, args=(process.stderr, said), daemon=True),
                threading.Thread(target=_stop_when_asked, args=(process, control), daemon=True)]
@@ -81,6 +85,8 @@ def train_in_processes(spec: DatasetSpec | None, config: TrainConfig, run_dir: P
     readers[0].join(5)
     if finished is not None:
         return finished.metrics
+    if control.cancelled and code == 130:  # stopped before the run had begun (the scan, the weights)
+        return {"status": "cancelled", "run_dir": str(run_dir)}
     if failed is not None:
         raise StudioError(failed.message, failed.hint)
     words = [line.strip() for line in said if line.strip()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from typing import Any
 
@@ -78,7 +79,9 @@ def detect_devices(_progress, _control) -> list[tuple[str, str]]:
     found = available()
     gpus = [d for d in found if d.id.startswith("cuda:")]
     together = ([(device_choice("cuda", len(gpus)), f"All {len(gpus)} GPUs together ({len(gpus)} processes, "
-                  "DistributedDataParallel)")] if len(gpus) > 1 else [])
+                  "DistributedDataParallel)")] if len(gpus) > 1 and sys.platform.startswith("linux") else [])
+    # (Linux only: NCCL, which DistributedDataParallel needs across GPUs, and stopping the processes with
+    # Ctrl-C so that they save, are Linux's)
     return together + [(d.id, d.describe()) for d in found]
 
 
