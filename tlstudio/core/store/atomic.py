@@ -20,14 +20,18 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp alone gives 0600
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+@contextlib.contextmanager
+def _replacing(path: Path, make_parents: bool = True) -> Iterator[Path]:
+    """A temporary file beside `path` for the block to fill; fsynced and renamed onto `path` when the block
+    ends without an error, removed when it fails."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        write(tmp)
+        yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.chmod(tmp, _FILE_MODE)
@@ -35,7 +39,12 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return path
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    with _replacing(path) as tmp:
+        write(tmp)
+    return Path(path)
 
 
 def write_text(path: Path, text: str) -> Path:
@@ -58,21 +67,9 @@ def writing(path: Path, make_parents: bool = True) -> Iterator[TextIO]:
     """A UTF-8 text handle whose file appears at `path` (write, fsync, rename) only when the block ends
     without an error; until then any older file stays as it was. A place the user named is not created
     (`make_parents=False`): a mistyped folder is an error, not a new folder."""
-    path = Path(path)
-    if make_parents:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with _replacing(path, make_parents) as tmp, open(tmp, "w", encoding="utf-8", errors="surrogateescape",
+                                                     newline="") as handle:
+        yield handle
 
 
 def write_json(path: Path, data: Any) -> Path:

@@ -97,7 +97,7 @@ class Bucket:
         self._dim = 0
 
     def index(self) -> dict[str, Location]:
-        """file key -> where its rows are; reads the keys of every segment, maps none of the rows yet."""
+        """file key -> where its rows are; reads the keys of every segment and maps its rows (none read yet)."""
         if self.directory is None or not self.directory.is_dir():
             return self._index
         segments = sorted(self.directory.glob(f"{SEGMENT}-*{KEYS}"))

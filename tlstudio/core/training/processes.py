@@ -83,8 +83,8 @@ def train_in_processes(spec: DatasetSpec | None, config: TrainConfig, run_dir: P
                 process.wait(60)
         plan.unlink(missing_ok=True)
     readers[0].join(5)
-    if finished is not None:
-        return finished.metrics
+    if finished is not None:  # as engine.train returns them (a stop before any epoch sends no metrics)
+        return {"status": finished.status, **finished.metrics}
     if control.cancelled and code == 130:  # stopped before the run had begun (the scan, the weights)
         return {"status": "cancelled", "run_dir": str(run_dir)}
     if failed is not None:
