@@ -79,7 +79,7 @@ def studio(case: str, overrides: dict) -> tuple[float, float, dict]:
     with tempfile.TemporaryDirectory() as tmp:
         def show(event) -> None:
             if type(event).__name__ == "EpochEnd":
-                print(f"  epoch {event.epoch}: train {event.train_acc:.3f} val {event.val_acc:.3f} "
+                print(f"  epoch {event.epoch}: train {event.train_score:.3f} val {event.val_score:.3f} "
                       f"({event.seconds:.0f}s)", flush=True)
 
         metrics = engine.train(spec, config, RunDir.create(Path(tmp) / "run", config.backbone), show)

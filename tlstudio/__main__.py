@@ -20,6 +20,10 @@ def main() -> int:
         from tlstudio.selftest import main as self_test
 
         return self_test(argv[1:])
+    if argv[:1] == ["--run-child"]:  # a run on processes of its own, started by the window (frozen: no `-m`)
+        from tlstudio.core.training.child import main as run_child
+
+        return run_child(argv[1:])
     from tlstudio.file_open import is_project_argument
 
     if is_project_argument(argv):  # a double-clicked .tlsproj (file association of the installers)

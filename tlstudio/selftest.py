@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tlstudio import __version__
+from tlstudio.core.models.registry import DEFAULT_BACKBONE
 
-DEFAULT_BACKBONE = "mobilenet_v2"
 TOLERANCE = 1e-4  # probabilities: exports vs `tlstudio predict` (the CSV rounds to 1e-6)
 AGREEMENT_FILES = 2  # per class
 

@@ -99,3 +99,52 @@ def test_long_recordings_default_to_frozen_features_and_short_clips_to_fine_tuni
     assert spec.clip_seconds is not None and 0.1 < spec.clip_seconds < 10
     resolved = with_data_defaults(TrainConfig(data="x"), "audio", set(), clip_seconds=6.0)
     assert (resolved.backbone, resolved.unfreeze) == ("yamnet", "0")
+
+
+def test_every_numeric_setting_has_one_range_that_validate_enforces() -> None:
+    import math
+
+    from tlstudio.core.training.config import field_meta, numeric_range, setting_names
+
+    numeric = [name for name in setting_names() if field_meta(name)["min"] is not None]
+    assert {"epochs", "batch_size", "accumulate", "lr", "seed", "val_split", "window_seconds"} <= set(numeric)
+    for name in numeric:
+        meta = field_meta(name)
+        assert meta["label"] and meta["advice"] and meta["flag"], name
+        low, high = numeric_range(name, TrainConfig())
+        whole = isinstance(getattr(TrainConfig(), name), int)
+        below, above = ((low - 1, high + 1) if whole
+                        else (math.nextafter(low, -math.inf), math.nextafter(high, math.inf)))
+        for value in (low, high):
+            TrainConfig(**{name: value}).validate()
+        for value in (below, above):
+            with pytest.raises(ConfigError) as refused:
+                TrainConfig(**{name: value}).validate()
+            assert refused.value.message == f"{meta['flag']} must be a number from {low:g} to {high:g}, not {value}."
+            assert refused.value.hint == meta["advice"]
+    assert field_meta("window_seconds")["kinds"] == ("audio",) and field_meta("epochs")["kinds"] == ("image", "audio")
+
+
+def test_a_maximum_set_by_another_setting_follows_it() -> None:
+    from tlstudio.core.training.config import numeric_range
+
+    assert numeric_range("accumulate", TrainConfig(batch_size=8)) == (1, 8)
+    assert numeric_range("accumulate") == numeric_range("batch_size")
+    TrainConfig(batch_size=8, accumulate=8).validate()
+    with pytest.raises(ConfigError, match="--accumulate must be a number from 1 to 8, not 9"):
+        TrainConfig(batch_size=8, accumulate=9).validate()
+
+
+def test_data_of_another_kind_resets_what_was_not_given() -> None:
+    from tlstudio.core.training.config import with_data_defaults
+
+    photos = TrainConfig(data="x", epochs=3, lr=0.01, batch_size=16, device="cpu", pretrained="none")
+    sound = with_data_defaults(photos, "audio", {"batch_size"}, new_kind=True)
+    assert (sound.epochs, sound.lr, sound.batch_size) == (10, 3e-3, 16)  # the user's batch size stays
+    assert (sound.data, sound.device, sound.pretrained) == ("x", "cpu", "none")  # where and on what: kept
+    assert (sound.backbone, sound.unfreeze) == ("yamnet", "all")
+    chosen = with_data_defaults(TrainConfig(data="x", backbone="resnet18", unfreeze="2"), "audio", {"backbone"},
+                                new_kind=True)
+    assert (chosen.backbone, chosen.unfreeze) == ("resnet18", "0")  # another backbone: its depth is not the default's
+    same = with_data_defaults(photos, "image", set())  # the same kind: only the backbone and depth follow
+    assert same.epochs == 3 and same.backbone == "mobilenet_v2"

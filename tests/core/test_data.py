@@ -255,3 +255,23 @@ def test_linked_split_folders_are_followed(tmp_path: Path) -> None:
     (root / "test").symlink_to(real / "val", target_is_directory=True)
     spec = scan(root)
     assert spec.classes == ["a", "b"] and spec.sizes()["test"] == 6 and len(spec.train) + len(spec.val) == 12
+
+
+def test_the_split_is_the_data_sets_and_changes_without_reading_the_files_again(shapes_dir: Path) -> None:
+    """The window's Data step re-splits when the share, seed or grouping changes: no file is checked again, and
+    the result is the split a fresh scan with those settings gives."""
+    from tlstudio.core.data.split_stage import resplit
+
+    checked: list[Path] = []
+
+    def check(path: Path) -> None:
+        checked.append(path)
+
+    spec = scan(shapes_dir, val_split=0.2, seed=0, check_file=check)
+    read = len(checked)
+    other = resplit(spec, 0.5, 3, "none")
+    assert len(checked) == read  # nothing read again
+    fresh = scan(shapes_dir, val_split=0.5, seed=3, group_by="none", check_file=lambda _p: None)
+    assert [s.path for s in other.val] == [s.path for s in fresh.val] and len(other.val) > len(spec.val)
+    assert other.split_settings == {"val_split": 0.5, "seed": 3, "group_by": "none"}
+    assert "contents" not in other.to_dict()  # never saved: dataset.json holds the split itself

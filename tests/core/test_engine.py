@@ -124,6 +124,27 @@ def test_cancel_stops_between_batches_and_keeps_the_best_so_far(shapes_dir: Path
     assert isinstance(seen[-1], ev.Finished) and seen[-1].status == "cancelled"
 
 
+def test_a_stop_during_validation_keeps_the_epoch_it_was_validating(shapes_dir: Path, tmp_path: Path) -> None:
+    """A user saw "Stopped before the first epoch ended" and no model after Stop during epoch 1's validation
+    pass: the pass now finishes (shown as progress), the epoch is saved, and the run stops right after it."""
+    control = Control()
+    seen: list = []
+
+    def listener(event) -> None:
+        seen.append(event)
+        if isinstance(event, ev.Progress) and event.stage == "validating epoch 1" and event.done > 0:
+            control.cancel()
+
+    config = TrainConfig(data=str(shapes_dir), epochs=5, unfreeze="1", augment="light", **SMALL)
+    spec = scan(shapes_dir)
+    metrics = engine.train(spec, config, RunDir.create(tmp_path / "run", config.backbone), listener, control)
+    assert metrics["status"] == "cancelled" and metrics["epochs"] == 1 and metrics["best_epoch"] == 1
+    assert (tmp_path / "run" / "model.pt").is_file()
+    passes = [e for e in seen if isinstance(e, ev.Progress) and e.stage == "validating epoch 1"]
+    assert passes[0].done == 0 and passes[-1].done == passes[-1].total == len(spec.val)
+    assert [e.epoch for e in seen if isinstance(e, ev.EpochEnd)] == [1]
+
+
 def test_pause_holds_the_batch_counter_still_until_resumed(shapes_dir: Path, tmp_path: Path) -> None:
     control = Control()
     batches: list[int] = []

@@ -33,6 +33,11 @@ class Control:
     def paused(self) -> bool:
         return not self._running.is_set()
 
+    def wait_while_paused(self) -> None:
+        """Block while paused; a cancel wakes it (work that must finish, such as an epoch's validation pass)."""
+        while not self._running.wait(timeout=0.2):
+            pass
+
     def checkpoint(self) -> None:
         """Block while paused; raise `Cancelled` once cancel was asked for."""
         while not self._running.wait(timeout=0.2):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from tlstudio.core.data.spec import DatasetSpec
@@ -48,9 +50,29 @@ def digest(spec: DatasetSpec) -> FolderDigest:
         paths = {name: sorted(by_label.get(label, ())) for label, name in enumerate(rows)}
     advice = data_advice(spec)
     notes = [f"⚠ {text}" for text in advice] + [f"• {warning}" for warning in spec.warnings]
-    problems = [f"✗ {relative(skipped.path, spec.root)}: {skipped.reason}" for skipped in spec.skipped]
+    problems = problem_summary([skipped.reason for skipped in spec.skipped])
+    problems += [f"✗ {relative(skipped.path, spec.root)}: {skipped.reason}" for skipped in spec.skipped]
     every_path = frozenset(s.path for s in itertools.chain(shown, spec.test))
     return FolderDigest(spec, rows, train, val, paths, every_path, advice, notes, problems, bins)
+
+
+def problem_summary(reasons: list[str], shown: int = 3) -> list[str]:
+    """One line that counts the unusable files by reason, most common first ("120 files: AAC audio (M4A)
+    inside a .mp3 name"), so nobody scrolls 120 lines to learn there is one cause."""
+    if not reasons:
+        return []
+    counts = Counter(reason_kind(reason) for reason in reasons)
+    parts = [f"{n} file{'s' if n > 1 else ''}: {kind}" for kind, n in counts.most_common(shown)]
+    rest = sum(n for _kind, n in counts.most_common()[shown:])
+    more = f"; {rest} more for other reasons" if rest else ""
+    return [f"{len(reasons)} file{'s' if len(reasons) > 1 else ''} cannot be used. " + "; ".join(parts) + more]
+
+
+def reason_kind(reason: str) -> str:
+    """A reason without the one file's details: "image too large (9000x9000 pixels)" -> "image too large";
+    details that name a kind of content are kept ("AAC audio (M4A) inside a .mp3 name: ...")."""
+    head = reason.split(": a format", 1)[0]
+    return re.sub(r"\s*\((?![^)]*(?:M4A|M4B|ADTS))[^)]*\)\s*$", "", head).strip() or reason
 
 
 def relative(path: str, root: str) -> str:

@@ -6,13 +6,11 @@ Closing never stalls: training and background tasks are told to stop, the window
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -27,6 +25,8 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.core.store.paths import runs_home
+from tlstudio.gui.continuation import Continuation
+from tlstudio.gui.menus import build_menus
 from tlstudio.gui.messages import HELP, plain_error, score_text
 from tlstudio.gui.pages.compare_page import ComparePage
 from tlstudio.gui.pages.data_page import DataPage, demo_folder
@@ -34,39 +34,16 @@ from tlstudio.gui.pages.evaluate_page import EvaluatePage
 from tlstudio.gui.pages.model_page import ModelPage
 from tlstudio.gui.pages.train_page import TrainPage
 from tlstudio.gui.pages.try_page import TryPage
+from tlstudio.gui.project_files import ProjectFiles
 from tlstudio.gui.settings import settings
 from tlstudio.gui.state import StudioState, is_untitled
 from tlstudio.gui.tasks import Task
 
 STEPS = ("1  Data", "2  Model", "3  Train", "4  Evaluate", "5  Try & export", "6  Compare")
-MAX_RECENT = 8
 CLOSE_GIVE_UP_MS = 60000  # a thread stuck in something that cannot be interrupted: stop waiting for it
-class RecentList:
-    """A most-recent-first list kept in the settings (folders, projects), mirrored in a menu."""
-
-    def __init__(self, key: str, menu, open_item: Callable[[str], None], parent: QMainWindow) -> None:
-        self.key, self.menu, self.open_item, self.parent = key, menu, open_item, parent
-        self.refresh_menu()
-
-    def items(self) -> list[str]:
-        value = settings().value(self.key, [])
-        return [value] if isinstance(value, str) else list(value or [])
-
-    def remember(self, item: str) -> None:
-        settings().setValue(self.key, ([item] + [i for i in self.items() if i != item])[:MAX_RECENT])
-        self.refresh_menu()
-
-    def refresh_menu(self) -> None:
-        self.menu.clear()
-        items = self.items()
-        for item in items:
-            action = QAction(item, self.parent)
-            action.triggered.connect(lambda _checked=False, i=item: self.open_item(i))
-            self.menu.addAction(action)
-        self.menu.setEnabled(bool(items))
 
 
-class MainWindow(QMainWindow):
+class MainWindow(ProjectFiles, QMainWindow):
     closed_for_good = Signal()  # every thread has ended and the window has really closed
 
     def __init__(self) -> None:
@@ -93,16 +70,17 @@ class MainWindow(QMainWindow):
             if hasattr(page, "error"):
                 page.error.connect(self.show_error)
         self.steps.currentRowChanged.connect(self._step_changed)
-        self.model_page.start_requested.connect(self.start_training)
-        self.train_page.start_button.clicked.connect(self.start_training)
+        self.model_page.start_requested.connect(lambda: self.start_training())
+        self.train_page.start_requested.connect(lambda: self.start_training())
         self.train_page.finished.connect(self._training_finished)
         self.train_page.continue_on_new_data.connect(lambda: self.continue_on_new_data())
         self.data_page.map_requested.connect(self.show_map)
         self.evaluate_page.map_requested.connect(self.show_map)
         self.evaluate_page.retrain_requested.connect(lambda: self.start_training())
-        self.data_page.folder_opened.connect(self._continue_when_scanned)
-        self.data_page.error.connect(lambda *_: setattr(self, "_continue_from", None))
+        self.continuation = Continuation(self.data_page, self)
+        self.continuation.ready.connect(lambda run_dir: self.start_training(start_from=run_dir))
         self.data_page.folder_opened.connect(lambda folder: self.recent_data.remember(folder))
+        self.data_page.folder_chosen.connect(lambda folder: self.open_data_folder(folder))
         self.state.data_changed.connect(lambda _s: self._update_steps())
         self.state.data_switched.connect(self._data_switched)
         self.state.run_changed.connect(lambda _r: self._update_steps())
@@ -113,7 +91,7 @@ class MainWindow(QMainWindow):
 
         self.next_button = QPushButton("Next ▸")
         self.next_button.setToolTip("Go to the next step (Ctrl+1 … Ctrl+6 jump to a step; F1 explains this page).")
-        self.next_button.clicked.connect(self.next_step)
+        self.next_button.clicked.connect(lambda: self.next_step())
         self.next_reason = QLabel("")
         self.next_reason.setObjectName("hint")
         right = QWidget()
@@ -131,14 +109,16 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.steps)
         layout.addWidget(right, 1)
         self.setCentralWidget(central)
-        self._build_menus()
+        build_menus(self, STEPS)
         self.statusBar().showMessage("Welcome. Choose a folder, or try the demo data.")
         self._update_steps()
         self.steps.setCurrentRow(0)
         self.ask_before_closing = self._ask_before_closing  # replaced in tests
         self.ask_save_changes = self._ask_save_changes  # replaced in tests
-        self._closing = False
-        self._closed = False
+        self._closing = self._closed = False
+        self._close_timer: QTimer | None = None  # while hidden, waiting for the last thread to end
+        self._close_started = 0.0
+        self._compare_after: list[str] | None = None  # a run and its from-scratch twin, compared when done
         self.apply_plot_theme(self.dark_action.isChecked())
         geometry = settings().value("window/geometry")
         if geometry is not None:
@@ -146,57 +126,15 @@ class MainWindow(QMainWindow):
         else:
             self.resize(1180, 780)
 
-    # -- menus, recent folders ------------------------------------------------------------------------
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        open_action = QAction("&Open data folder…", self, shortcut=QKeySequence.StandardKey.Open)
-        open_action.triggered.connect(lambda: (self.steps.setCurrentRow(0), self.data_page._choose()))
-        file_menu.addAction(open_action)
-        demo_action = QAction("Open the &demo data", self)
-        demo_action.triggered.connect(lambda: (self.steps.setCurrentRow(0), self.data_page.open_folder(demo_folder())))
-        file_menu.addAction(demo_action)
-        self.recent_data = RecentList("recent/folders", file_menu.addMenu("Open &recent"), self._open_recent_folder,
-                                      self)
-        file_menu.addSeparator()
-        open_project = QAction("Open &project…", self)
-        open_project.triggered.connect(self._open_project_dialog)
-        save_project = QAction("&Save project", self, shortcut=QKeySequence.StandardKey.Save)
-        save_project.triggered.connect(lambda: self.save_project())
-        save_as = QAction("Save project &as…", self, shortcut=QKeySequence.StandardKey.SaveAs)
-        save_as.triggered.connect(lambda: self.save_project(ask=True))
-        for action in (open_project, save_project, save_as):
-            file_menu.addAction(action)
-        self.recent_project_list = RecentList("recent/projects", file_menu.addMenu("Recent pro&jects"),
-                                              lambda path: self.open_project(Path(path)), self)
-        self.reopen_action = QAction("Reopen the last project at launch", self, checkable=True)
-        self.reopen_action.setChecked(settings().value("project/reopen_last", True, type=bool))
-        self.reopen_action.toggled.connect(lambda on: settings().setValue("project/reopen_last", on))
-        file_menu.addAction(self.reopen_action)
-        file_menu.addSeparator()
-        open_run = QAction("Open &run…", self)
-        open_run.setToolTip("Open any run folder and make it the model Evaluate and Try & export use.")
-        open_run.triggered.connect(self._open_run_dialog)
-        file_menu.addAction(open_run)
-        file_menu.addSeparator()
-        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
-        view_menu = self.menuBar().addMenu("&View")
-        self.dark_action = QAction("&Dark mode", self, checkable=True)
-        self.dark_action.setChecked(settings().value("view/dark", False, type=bool))
-        self.dark_action.toggled.connect(self._toggle_dark)
-        view_menu.addAction(self.dark_action)
-        view_menu.addSeparator()
-        for row, label in enumerate(STEPS):
-            action = QAction(f"Step {label.strip()}", self, shortcut=QKeySequence(f"Ctrl+{row + 1}"))
-            action.triggered.connect(lambda _checked=False, r=row: self.go_to_step(r))
-            view_menu.addAction(action)
-        help_menu = self.menuBar().addMenu("&Help")
-        help_action = QAction("Help for this &page", self, shortcut=QKeySequence(Qt.Key.Key_F1))
-        help_action.triggered.connect(self.show_help)
-        help_menu.addAction(help_action)
+    # -- menus' actions ----------------------------------------------------------------------------------
+    def choose_data_folder(self) -> None:
+        self.steps.setCurrentRow(0)
+        self.data_page.choose_folder()  # the page asks for a folder and sends it back (folder_chosen)
 
-    def _toggle_dark(self, dark: bool) -> None:
+    def open_demo_data(self) -> None:
+        self.open_data_folder(str(demo_folder()))
+
+    def set_dark(self, dark: bool) -> None:
         from PySide6.QtWidgets import QApplication
 
         from tlstudio.gui.style import apply_style
@@ -206,18 +144,11 @@ class MainWindow(QMainWindow):
         self.apply_plot_theme(dark)
 
     def apply_plot_theme(self, dark: bool) -> None:
-        self.train_page.plots.apply_theme(dark)
-        self.compare_page.apply_theme(dark)
-        self.data_page.audio.apply_theme(dark)
-        self.evaluate_page.reliability.apply_theme(dark)
-        self.evaluate_page.scatter.apply_theme(dark)
+        for page in (self.data_page, self.train_page, self.evaluate_page, self.compare_page):
+            page.apply_theme(dark)
 
     def recent_folders(self) -> list[str]:
         return self.recent_data.items()
-
-    def _open_recent_folder(self, folder: str) -> None:
-        self.steps.setCurrentRow(0)
-        self.data_page.open_folder(Path(folder))
 
     # -- steps, help ----------------------------------------------------------------------------------
     def go_to_step(self, row: int) -> bool:
@@ -264,92 +195,8 @@ class MainWindow(QMainWindow):
         self.help_box = box
         return box
 
-    # -- projects -------------------------------------------------------------------------------------
-    def _open_project_dialog(self) -> None:
-        from PySide6.QtWidgets import QFileDialog
-
-        path, _ = QFileDialog.getOpenFileName(self, "Open project", str(Path.home()), "Studio projects (*.tlsproj)")
-        if path:
-            self.open_project(Path(path))
-
-    def reopen_last(self) -> bool:
-        """At launch: the last project, when the setting says so and the file is still there."""
-        last = settings().value("project/last", "")
-        if not self.reopen_action.isChecked() or not last or not Path(last).is_file():
-            return False
-        return self.open_project(Path(last))
-
-    def open_project(self, path: Path) -> bool:
-        """Data, settings into every page, the active run with its curves, Evaluate and Try."""
-        from tlstudio.core.errors import StudioError
-        from tlstudio.core.store.project import Project
-        from tlstudio.core.training.config import TrainConfig
-
-        try:
-            project = Project.load(path)
-            config, ignored = TrainConfig.parse(project.settings) if project.settings else (TrainConfig(), [])
-        except StudioError as exc:
-            self.show_error(exc.message, exc.hint)
-            return False
-        except TypeError as exc:
-            self.show_error(f"The project's settings could not be read ({exc}).", "Using the default settings.")
-            config, ignored = TrainConfig(), []
-        self.state.project = project
-        self.state.config = config
-        self.model_page.apply_config(config)
-        if ignored:
-            self.show_error(f"The project has settings this version does not know; they were ignored: "
-                            f"{', '.join(ignored)}.", "Save the project to drop them.")
-        active = Path(project.active_run) if project.active_run else None
-        if active is None or not (active / "metrics.json").is_file():
-            finished = [r for r in project.runs if (Path(r) / "metrics.json").is_file()]
-            active = Path(finished[-1]) if finished else None
-        self.state.folder = Path(project.data) if project.data else None  # no "switch": this is the project's
-        self.state.runs_changed.emit()
-        self.state.set_run(active)
-        if project.data and Path(project.data).is_dir():
-            self.data_page.open_folder(Path(project.data))
-        elif project.data:
-            self.show_error(f"The project's data folder {project.data} is not there.", "Choose the folder again.")
-        self.state.dirty = False
-        self._remember_project(project.path)
-        return True
-
-    def _remember_project(self, path: str) -> None:
-        settings().setValue("project/last", path)
-        if not is_untitled(self.state.project):
-            self.recent_project_list.remember(path)
-        self._project_changed()
-
-    def _project_changed(self) -> None:
-        project = self.state.project
-        if project.path:
-            settings().setValue("project/last", project.path)
-        name = "Untitled project" if is_untitled(project) else Path(project.path).stem
-        self.setWindowTitle(f"{name} — Transfer Learning Studio")
-
-    def save_project(self, ask: bool = False, path: Path | None = None) -> Path | None:
-        from PySide6.QtWidgets import QFileDialog
-
-        self.model_page.collect()
-        project = self.state.sync_project()
-        if path is None and (ask or not project.path or is_untitled(project)):
-            chosen, _ = QFileDialog.getSaveFileName(self, "Save project", str(Path.home() / "project.tlsproj"),
-                                                    "Studio projects (*.tlsproj)")
-            if not chosen:
-                return None
-            path = Path(chosen)
-        saved = project.save(path)
-        self.state.dirty = False
-        self._remember_project(str(saved))
-        self.statusBar().showMessage(f"Project saved to {saved}")
-        return saved
-
-    def recent_projects(self) -> list[str]:
-        return self.recent_project_list.items()
-
     # -- runs -----------------------------------------------------------------------------------------
-    def _open_run_dialog(self) -> None:
+    def open_run_dialog(self) -> None:
         from PySide6.QtWidgets import QFileDialog
 
         folder = QFileDialog.getExistingDirectory(self, "Open a run folder", str(runs_home()))
@@ -358,8 +205,10 @@ class MainWindow(QMainWindow):
 
     def open_run(self, run_dir: Path) -> bool:
         """Any run folder: added to the project and made the active model."""
+        from tlstudio.core.store.runs import RunDir
+
         run_dir = Path(run_dir)
-        if not (run_dir / "metrics.json").is_file() or not (run_dir / "config.json").is_file():
+        if not RunDir(run_dir).has_results:
             self.show_error(f"{run_dir} is not a finished run folder (it has no metrics.json).",
                             "Choose a folder the studio or `tlstudio train` made; a stopped run can be continued "
                             "on the Train page.")
@@ -372,8 +221,10 @@ class MainWindow(QMainWindow):
 
     def use_run(self, run_path: str) -> None:
         """Make a run the active model for Evaluate and Try & export."""
+        from tlstudio.core.store.runs import RunDir
+
         run_dir = Path(run_path)
-        if not (run_dir / "metrics.json").is_file():
+        if not RunDir(run_dir).has_results:
             self.show_error(f"{run_dir.name} has no results yet.", "Choose a run that finished or was stopped.")
             return
         self.state.set_run(run_dir)
@@ -390,14 +241,15 @@ class MainWindow(QMainWindow):
         if self.state.training:
             return
         try:
-            config, _ignored = TrainConfig.parse(json.loads((Path(run_path) / "config.json").read_text(
-                encoding="utf-8")))
+            config, _ignored = TrainConfig.parse(RunDir.open(run_path).settings())
             spec = read_spec(RunDir(Path(run_path)))
         except (OSError, ValueError, StudioError) as exc:
             self.show_error(f"The run {Path(run_path).name} cannot be repeated from scratch: {exc}.")
             return
         twin = from_scratch(config)
-        target = runs_home() / f"{time.strftime('%Y%m%d-%H%M%S')}-{twin.backbone}-scratch"
+        from tlstudio.core.training.session import new_run_path
+
+        target = new_run_path(f"{twin.backbone}-scratch")  # named by the run service, as every run
         self._compare_after = [run_path, str(target)]
         self.steps.setCurrentRow(2)
         self.train_page.start(target, twin, spec=spec, comparison=True)
@@ -423,11 +275,8 @@ class MainWindow(QMainWindow):
             item.setFlags(flags | Qt.ItemFlag.ItemIsEnabled if on else flags & ~Qt.ItemFlag.ItemIsEnabled)
         ready, reason = self.model_page.readiness()
         can_train = has_data and not self.state.training and ready
-        self.model_page.start.setEnabled(can_train)
-        self.model_page.start.setToolTip("" if can_train else (reason if has_data and not self.state.training
-                                                                  else ""))
-        self.train_page.start_button.setEnabled(can_train and not self.train_page.is_running())
-        self.train_page.start_button.setToolTip(reason if not ready else "")
+        self.model_page.set_can_start(can_train, reason if has_data and not self.state.training else "")
+        self.train_page.set_can_start(can_train, reason if not ready else "")
         if hasattr(self, "next_button"):
             self._update_next()
 
@@ -457,19 +306,7 @@ class MainWindow(QMainWindow):
             folder = QFileDialog.getExistingDirectory(self, "New data to continue training on", str(Path.home()))
             if not folder:
                 return
-        self._continue_from = (Path(source), str(Path(folder)))
-        task = self.data_page.open_folder(Path(folder), min_classes=1)
-        task.done.connect(lambda: QTimer.singleShot(0, self._forget_continuation))  # after finished has run
-
-    def _continue_when_scanned(self, folder: str) -> None:
-        pending = getattr(self, "_continue_from", None)
-        if pending is not None and pending[1] == str(Path(folder)):
-            self._continue_from = None
-            self.start_training(start_from=pending[0])
-
-    def _forget_continuation(self) -> None:
-        """A cancelled, failed or superseded scan: the next folder opened is a folder, not a continuation."""
-        self._continue_from = None
+        self.continuation.begin(Path(source), folder)
 
     def start_training(self, start_from: Path | None = None) -> None:
         """`start_from`: a run whose model keeps learning on the open data (its backbone, head and depth, a
@@ -492,9 +329,10 @@ class MainWindow(QMainWindow):
             if start_from is not None:
                 import copy
 
+                from tlstudio.core.store.runs import RunDir
                 from tlstudio.core.training.config import continuation_defaults
 
-                old = json.loads((Path(start_from) / "config.json").read_text(encoding="utf-8"))
+                old = RunDir.open(start_from).settings()
                 config = continuation_defaults(copy.deepcopy(config), old, set())
                 config.start_from = str(start_from)
         except StudioError as exc:
@@ -503,11 +341,9 @@ class MainWindow(QMainWindow):
         except (OSError, ValueError) as exc:
             self.show_error(f"The run {Path(start_from).name} cannot be read ({exc}).", "Continue another run.")
             return
-        run_path = runs_home() / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.backbone}"
-        suffix = 1
-        while run_path.exists():
-            suffix += 1
-            run_path = run_path.with_name(f"{run_path.name.split('~')[0]}~{suffix}")
+        from tlstudio.core.training.session import new_run_path
+
+        run_path = new_run_path(config.backbone)  # the run service's naming, the command line's too
         self.state.project.settings = self.state.config.to_dict()
         self.state.touch()
         self.state.autosave()
@@ -517,7 +353,7 @@ class MainWindow(QMainWindow):
             f"; it continues {Path(start_from).name}" if start_from is not None else ""))
 
     def _training_finished(self, metrics) -> None:
-        pending = getattr(self, "_compare_after", None)
+        pending = self._compare_after
         if pending and metrics and metrics.get("val_accuracy") is not None:
             self._compare_after = None
             self.compare_page.select_paths([str(Path(p).resolve()) for p in pending])
@@ -586,10 +422,10 @@ class MainWindow(QMainWindow):
         if self.train_page.is_running() or Task.busy():
             # never block: say so, hide at once, and close for good when the last thread has ended
             self.statusBar().showMessage("Stopping…")
-            self.train_page.status.setText("Stopping… the best weights so far are kept.")
+            self.train_page.show_status("Stopping… the best weights so far are kept.")
             event.ignore()
             self.hide()
-            if not hasattr(self, "_close_timer"):
+            if self._close_timer is None:
                 self._close_timer = QTimer(self)
                 self._close_timer.setInterval(50)
                 self._close_timer.timeout.connect(self._finish_closing)

@@ -12,7 +12,6 @@ written at once and asks about the rest (`dirty`) when the window closes.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from pathlib import Path
@@ -48,11 +47,11 @@ def same_folder(a: str | Path | None, b: str | Path | None) -> bool:
 
 def run_data_folder(run_dir: str | Path) -> str | None:
     """The data folder a run was trained on (config.json's data, else its dataset.json root)."""
+    from tlstudio.core.store.runs import RunDir
+
+    run = RunDir(Path(run_dir))
     for name, key in (("config.json", "data"), ("dataset.json", "root")):
-        try:
-            value = json.loads((Path(run_dir) / name).read_text(encoding="utf-8")).get(key)
-        except (OSError, ValueError, AttributeError):
-            continue
+        value = run.read_json_or(name, {}).get(key)
         if value:
             return str(value)
     return None
@@ -66,6 +65,7 @@ class StudioState(QObject):
     training_changed = Signal(bool)
     project_changed = Signal()  # opened, saved or renamed
     excluded_changed = Signal()
+    settings_changed = Signal(str)  # a setting of `config` changed (its name; "" for all): pages show it
 
     def __init__(self) -> None:
         super().__init__()

@@ -1,4 +1,6 @@
-"""The training worker: runs the core engine in a QThread and relays its events as Qt signals.
+"""The training worker: runs a run of the core's run service (core/training/session.py) in a QThread and
+relays its events as Qt signals. Where the run goes (this process, processes of its own, a resume) is the
+service's choice, the same as for the command line.
 
 Batch events are coalesced (at most one signal per ~50 ms, carrying all batches since the last), so a
 fast run cannot flood the GUI thread's event queue. The Stop and Pause buttons act on the engine's
@@ -15,7 +17,6 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from tlstudio.core.control import Control
 from tlstudio.core.data.spec import DatasetSpec
 from tlstudio.core.errors import StudioError
 from tlstudio.core.training import events as ev
@@ -32,8 +33,13 @@ class TrainWorker(QObject):
 
     def __init__(self, spec: DatasetSpec | None, config: TrainConfig, run_dir: Path, resume: bool = False) -> None:
         super().__init__()
-        self.spec, self.config, self.run_dir, self.resume = spec, config, run_dir, resume
-        self.control = Control()
+        from tlstudio.core.training import session
+
+        self.config, self.run_dir = config, Path(run_dir)
+        request = session.RunRequest(resume=self.run_dir) if resume else \
+            session.RunRequest(spec, config, self.run_dir)
+        self.handle = session.start(request)
+        self.control = self.handle.control
         self._pending: list[ev.BatchEnd] = []
         self._lock = threading.Lock()
         self._last_flush = 0.0
@@ -41,7 +47,7 @@ class TrainWorker(QObject):
     @property
     def on_processes(self) -> bool:
         """This run trains on processes of its own (several devices), followed from this thread."""
-        return _began_on_processes(self.run_dir) if self.resume else self.config.devices > 1
+        return self.handle.on_processes
 
     def _relay(self, event: Any) -> None:
         if isinstance(event, ev.BatchEnd):
@@ -67,22 +73,9 @@ class TrainWorker(QObject):
             from tlstudio.gui.tasks import import_torch_once
 
             import_torch_once()
-            from tlstudio.core.store.runs import RunDir
-            from tlstudio.core.training import engine
-
             if self.control.cancelled:  # stopped (or the window closed) before the engine began
                 raise StudioError("Stopped before training began.")
-            if self.on_processes:  # DistributedDataParallel: processes of their own, followed from here
-                from tlstudio.core.training.processes import train_in_processes
-
-                metrics = train_in_processes(None if self.resume else self.spec, self.config, self.run_dir,
-                                             self._relay, self.control)
-            elif self.resume:
-                metrics = engine.resume(RunDir.open(self.run_dir), self._relay, self.control)
-            else:
-                assert self.spec is not None
-                run = RunDir.create(self.run_dir, self.config.backbone)
-                metrics = engine.train(self.spec, self.config, run, self._relay, self.control)
+            metrics = self.handle.run(self._relay)
         except StudioError as exc:
             self._flush()
             self.failed.emit(exc.message, exc.hint)
@@ -91,16 +84,6 @@ class TrainWorker(QObject):
             self.failed.emit(f"Unexpected error: {type(exc).__name__}: {exc}", traceback.format_exc(limit=3))
         self._flush()
         self.done.emit(metrics)
-
-
-def _began_on_processes(run_dir: Path) -> bool:
-    """A run that trained on several processes resumes on as many (launched again, not in this thread)."""
-    import json
-
-    try:
-        return int(json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8")).get("devices", 1)) > 1
-    except (OSError, ValueError, TypeError):
-        return False
 
 
 class TrainingSession(QObject):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from tlstudio.core.errors import RunError
@@ -49,6 +49,9 @@ class DatasetSpec:
     clip_seconds: float | None = None  # sound: the median clip length (of up to 101 training clips)
     task: str = "classification"  # or "regression": one number per file (labels.csv), `classes` = [its name]
     target: dict = field(default_factory=dict)  # regression: the training values' mean, std, min and max
+    # what reading the folder found, before the split (split_stage.FolderContents): lets the window re-split
+    # without rescanning; never saved (dataset.json holds the split itself)
+    contents: Any = field(default=None, repr=False, compare=False)
 
     @property
     def regression(self) -> bool:
@@ -62,7 +65,9 @@ class DatasetSpec:
         return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(replace(self, contents=None))
+        del data["contents"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> DatasetSpec:

@@ -55,9 +55,12 @@ class AudioSettings:
 
 
 @contextmanager
-def _decoding() -> Iterator[None]:
-    """Errors from reading a sound file, as AudioDecodeError with the reason a user reads."""
+def _decoding(path: str | Path | None = None) -> Iterator[None]:
+    """Errors from reading a sound file, as AudioDecodeError with the reason a user reads: for a file whose bytes
+    are not what its name says (a phone's AAC memo named .mp3), what they are (sniff.py), not libsndfile's words."""
     import soundfile as sf
+
+    from tlstudio.core.media.sniff import content_kind, misnamed
 
     try:
         yield
@@ -66,7 +69,15 @@ def _decoding() -> Iterator[None]:
     except PermissionError as exc:
         raise AudioDecodeError("cannot be read (permission denied)") from exc
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+        wrong = misnamed(path) if path is not None else None
+        if wrong:
+            raise AudioDecodeError(f"{wrong}: a format this studio cannot read yet") from exc
+        kind = content_kind(path) if path is not None else None
+        if kind and not kind.endswith(("audio", "media", "(M4A)", "(M4B)", "(ADTS)")):
+            raise AudioDecodeError(f"not a sound file: its bytes are {kind}") from exc
         detail = str(exc).replace("(possibly a pipe?)", "").strip().rstrip(":").strip()
+        if "does not exist or is not a regular file" in detail:  # libsndfile's words for "not a format I know"
+            detail = f"{kind or 'an unknown format'} that libsndfile cannot read"
         raise AudioDecodeError(f"not a readable sound file (damaged, or not a sound format: {detail})") from exc
 
 
@@ -85,7 +96,7 @@ def check_audio(path: Path) -> str | None:
     except AudioDecodeError as exc:
         return str(exc)
     try:
-        with _decoding():
+        with _decoding(path):
             if path.stat().st_size == 0:
                 return "empty file (0 bytes)"
             peak = 0.0
@@ -122,7 +133,7 @@ def load_mono(path: str | Path, sample_rate: int):
     from tlstudio.core.media.images import require_regular_file
 
     require_regular_file(path, AudioDecodeError)
-    with _decoding():
+    with _decoding(path):
         data, rate = portable.read_mono(str(path))
     if data.shape[0] == 0:
         raise AudioDecodeError("no audio in the file (0 samples)")

@@ -201,7 +201,6 @@ CATALOGUE: dict[str, BackboneEntry] = {
     ]
 }
 
-DEFAULT_BACKBONE = "mobilenet_v2"
 register(*CATALOGUE.values())
 
 

@@ -28,6 +28,7 @@ DEFAULT_SETTINGS = {
     "image": {"backbone": "mobilenet_v2", "unfreeze": "0"},
     "audio": {"backbone": "yamnet", "unfreeze": "all"},
 }
+DEFAULT_BACKBONE = DEFAULT_SETTINGS["image"]["backbone"]  # the one definition (config, self-test, window)
 LONG_CLIP_WINDOWS = 2.0  # clips longer than this many windows (typically) count as long recordings
 
 

@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tlstudio.core.errors import WeightsError
-from tlstudio.core.models.catalogue import BackboneEntry
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for annotations only: the catalogue loads weights through this module (no import circle)
     import torch
     from torch import nn
+
+    from tlstudio.core.models.catalogue import BackboneEntry
 
 ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total or 0 when unknown)
 

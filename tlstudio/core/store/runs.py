@@ -152,6 +152,32 @@ class RunDir:
                            "Start a new run, or restore the folder from a copy.")
         return data
 
+    def read_json_or(self, name: str, default: Any = None) -> Any:
+        """A run file for a view that shows what it can: a missing or damaged file is `default`, not an error."""
+        try:
+            return self.read_json(name)
+        except RunError:
+            return default
+
+    @property
+    def has_results(self) -> bool:
+        """metrics.json is there: the run finished, or stopped after an epoch (a model to evaluate and use)."""
+        return self.file("metrics.json").is_file() and self.file("config.json").is_file()
+
+    def settings(self) -> dict[str, Any]:
+        """config.json: the run's settings and what they resolved to."""
+        return self.read_json("config.json")
+
+    def metrics(self) -> dict[str, Any]:
+        return self.read_json("metrics.json")
+
+    def started(self) -> float | None:
+        """When the run began (its config.json was written), as a timestamp."""
+        try:
+            return self.file("config.json").stat().st_mtime
+        except OSError:
+            return None
+
     def write_history(self, rows: list[dict[str, Any]]) -> None:
         buffer = io.StringIO()
         columns = REGRESSION_COLUMNS if rows and "val_mae" in rows[0] else HISTORY_COLUMNS

@@ -1,4 +1,4 @@
-"""What survives an epoch: the checkpoint, the best weights and the history, written by listeners.
+"""What survives an epoch: the checkpoint, the best weights and the history (written by callbacks.py).
 
 Order matters at each epoch end: best weights (when they improved), then the checkpoint, then
 history.csv. A kill between two writes is repaired by the resume itself, which replays the epoch after
@@ -45,53 +45,38 @@ class EpochRecord:
     batch_size: int
     elapsed: float
     accumulate: int = 1
+    scores: Any = None  # the epoch's callbacks.Scores, unrounded (the row holds them rounded)
+    seconds: float = 0.0
 
 
 def trainable_state(record: EpochRecord) -> dict[str, torch.Tensor]:
     return {record.prefix + k: v.detach().to("cpu", copy=True) for k, v in record.module.state_dict().items()}
 
 
-class BestWeights:
-    """Writes best.pt only when validation improved (not a copy in every checkpoint)."""
-
-    def __init__(self, run: RunDir) -> None:
-        self.run = run
-
-    def on_epoch_end(self, record: EpochRecord) -> None:
-        if record.is_best:
-            self.run.save_torch(BEST_FILE, {"epoch": record.epoch, "state": trainable_state(record)})
+def save_best(run: RunDir, record: EpochRecord) -> None:
+    """best.pt, only when validation improved."""
+    if record.is_best:
+        run.save_torch(BEST_FILE, {"epoch": record.epoch, "state": trainable_state(record)})
 
 
-class Checkpointer:
-    def __init__(self, run: RunDir) -> None:
-        self.run = run
-
-    def on_epoch_end(self, record: EpochRecord) -> None:
-        self.run.save_torch("checkpoint.pt", {
-            "format": FORMAT,
-            "version": VERSION,
-            "epoch": record.epoch,
-            "phase_index": record.phase_index,
-            "model_state": trainable_state(record),
-            "optimizer": record.optimizer.state_dict(),
-            "scheduler": record.scheduler.state_dict(),
-            "scaler": record.scaler.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
-                    "numpy": np.random.get_state()[1].tolist()},
-            "history": record.history,
-            "best": record.best,
-            "batch_size": record.batch_size,
-            "accumulate": record.accumulate,
-            "elapsed": record.elapsed,
-        })
-
-
-class HistoryWriter:
-    def __init__(self, run: RunDir) -> None:
-        self.run = run
-
-    def on_epoch_end(self, record: EpochRecord) -> None:
-        self.run.write_history(record.history)
+def save_checkpoint(run: RunDir, record: EpochRecord) -> None:
+    run.save_torch("checkpoint.pt", {
+        "format": FORMAT,
+        "version": VERSION,
+        "epoch": record.epoch,
+        "phase_index": record.phase_index,
+        "model_state": trainable_state(record),
+        "optimizer": record.optimizer.state_dict(),
+        "scheduler": record.scheduler.state_dict(),
+        "scaler": record.scaler.state_dict(),
+        "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
+                "numpy": np.random.get_state()[1].tolist()},
+        "history": record.history,
+        "best": record.best,
+        "batch_size": record.batch_size,
+        "accumulate": record.accumulate,
+        "elapsed": record.elapsed,
+    })
 
 
 def load_checkpoint(run: RunDir) -> dict[str, Any] | None:

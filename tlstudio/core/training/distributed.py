@@ -177,8 +177,9 @@ def _entry(frozen: bool) -> list[str]:
 
 
 def launcher_arguments(command: Sequence[str], devices: int, nnodes: int = 1, endpoint: str = "",
-                       frozen: bool | None = None) -> list[str]:
-    """torch.distributed.run's arguments for `tlstudio COMMAND` on `devices` processes per machine."""
+                       frozen: bool | None = None, entry: Sequence[str] | None = None) -> list[str]:
+    """torch.distributed.run's arguments for `tlstudio COMMAND` (or `entry` COMMAND) on `devices` processes per
+    machine."""
     import sys
 
     frozen = bool(getattr(sys, "frozen", False)) if frozen is None else frozen
@@ -191,7 +192,7 @@ def launcher_arguments(command: Sequence[str], devices: int, nnodes: int = 1, en
                    f"--rdzv-id=tlstudio-{hashlib.sha256(' '.join(command).encode()).hexdigest()[:12]}"]
     else:
         meeting = ["--standalone", "--nnodes=1"]
-    return [*meeting, f"--nproc-per-node={devices}", *_entry(frozen), *command]
+    return [*meeting, f"--nproc-per-node={devices}", *(entry if entry is not None else _entry(frozen)), *command]
 
 
 def torchrun_command(command: Sequence[str], devices: int, nnodes: int = 1, endpoint: str = "") -> str:
@@ -200,7 +201,7 @@ def torchrun_command(command: Sequence[str], devices: int, nnodes: int = 1, endp
     return shlex.join(["torchrun", *launcher_arguments(command, devices, nnodes, endpoint)])
 
 
-def launch(command: Sequence[str], devices: int) -> int:
+def launch(command: Sequence[str], devices: int, entry: Sequence[str] | None = None) -> int:
     """Run `tlstudio COMMAND` on `devices` local processes through torch.distributed.run (torchrun's code,
     called in this process): its agent starts them, forwards Ctrl-C, and stops them all if one fails.
     Returns rank 0's exit status (the ranks print their own errors)."""
@@ -212,7 +213,7 @@ def launch(command: Sequence[str], devices: int) -> int:
     from torch.distributed.run import get_args_parser, run
 
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # the ranks speak for themselves
-    arguments = get_args_parser().parse_args(launcher_arguments(command, devices))
+    arguments = get_args_parser().parse_args(launcher_arguments(command, devices, entry=entry))
     try:
         run(arguments)
     except ChildFailedError as exc:
@@ -222,3 +223,21 @@ def launch(command: Sequence[str], devices: int) -> int:
     except SignalException as exc:
         return 143 if exc.sigval == signal.SIGTERM else 130
     return 0
+
+
+def launch_device(wanted: str, devices: int) -> str:
+    """The device type `devices` processes will train on; a GPU launch needs a GPU per process. On the CPU the
+    cores are shared out between the processes (torchrun would set 1 thread each and warn)."""
+    from tlstudio.core import devices as known
+    from tlstudio.core.errors import ConfigError
+
+    kind = known.resolve(wanted).split(":")[0]
+    if kind == "mps":
+        raise ConfigError("Apple's MPS runs one process; --devices needs CUDA GPUs or the CPU.",
+                          "Use --devices 1, or --device cpu to train on CPU processes.")
+    if kind == "cuda" and devices > torch.cuda.device_count():
+        raise ConfigError(f"--devices {devices} asks for a GPU per process; this machine has "
+                          f"{torch.cuda.device_count()}.", f"Use --devices {torch.cuda.device_count()}.")
+    if kind == "cpu":
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // devices)))
+    return kind

@@ -60,13 +60,13 @@ class EpochEnd:
     epoch: int
     epochs: int
     train_loss: float
-    train_acc: float
+    train_score: float  # the objective's score named by score_name: accuracy, or a regression's MAE
     val_loss: float
-    val_acc: float
+    val_score: float
     lr: float
     seconds: float
     is_best: bool
-    score_name: str = "acc"  # what train_acc/val_acc hold: "acc" (accuracy) or "mae" (a regression's error)
+    score_name: str = "acc"  # "acc" (accuracy) or "mae" (a regression's mean absolute error)
     old_val: float | None = None  # a continued run: the old run's validation files, scored (forgetting meter)
 
 

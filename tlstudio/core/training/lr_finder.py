@@ -2,8 +2,8 @@
 exponentially, and read a good rate off the loss curve.
 
 It runs the run's own set-up (the same backbone, freezing depth, batch source, augmentation and
-backbone-rate factor) through the engine's Trainer, in a throw-away run folder, so the suggestion is for
-the training the user is about to start, not for a stand-in.
+backbone-rate factor) through the engine's public set-up (`Trainer.prepare()` and its loop), in a throw-away
+run folder, so the suggestion is for the training the user is about to start, not for a stand-in.
 """
 
 from __future__ import annotations
@@ -58,29 +58,25 @@ def find_learning_rate(spec: DatasetSpec, config: TrainConfig, steps: int = 100,
                        control: Control | None = None, emit: Callable | None = None) -> RangeTest:
     from tlstudio.core.models import freezing
     from tlstudio.core.store.runs import RunDir
-    from tlstudio.core.training import engine
-    from tlstudio.core.training.steps import StepContext
+    from tlstudio.core.training.engine import Trainer
 
     control = control or Control()
     folder = Path(tempfile.mkdtemp(prefix="tlstudio-lr-find-"))
     try:
-        trainer = engine.Trainer(spec, config, RunDir.create(folder / "run", config.backbone),
-                                 emit or (lambda _e: None), control)
-        trainer._prepare()
-        if trainer.fast_path:
-            trainer._embed_all()
-        freezing.apply(trainer.model, trainer.phases[-1].unfreeze)
-        source = trainer._source()
-        groups = freezing.param_groups(trainer.model, config.lr, config.lr * config.backbone_lr_factor,
+        loop = Trainer(spec, config, RunDir.create(folder / "run", config.backbone), emit or (lambda _e: None),
+                       control).prepare()
+        run = loop.run
+        if run.fast_path:
+            loop.embed()
+        source = loop.source(run.phases[-1].unfreeze)
+        groups = freezing.param_groups(run.model, config.lr, config.lr * config.backbone_lr_factor,
                                        config.weight_decay)
         shares = [group["lr"] / config.lr for group in groups]
         optimizer = torch.optim.AdamW(groups)
-        scaler = torch.amp.GradScaler("cuda", enabled=trainer.autocast_dtype == torch.float16)  # as in training
+        scaler = torch.amp.GradScaler("cuda", enabled=run.autocast_dtype == torch.float16)  # as in training
         module = source.module
         module.train()
-        # the training loop's own input placement (channels-last) and mixed precision
-        context = StepContext(trainer.device, trainer.autocast_dtype, trainer.loss_fn, control,
-                                    emit or (lambda _e: None))
+        context = loop.step_context()  # the training loop's own input placement (channels-last) and precision
         rates, smoothed = [], []
         average, best, blown = 0.0, math.inf, False
         step = 0
@@ -93,9 +89,9 @@ def find_learning_rate(spec: DatasetSpec, config: TrainConfig, steps: int = 100,
                     rate = START * (END / START) ** (step / max(steps - 1, 1))
                     for group, share in zip(optimizer.param_groups, shares, strict=True):
                         group["lr"] = rate * share
-                    labels = batch["labels"].to(trainer.device)
+                    labels = batch["labels"].to(run.device)
                     with context.autocast():
-                        loss = trainer.loss_fn(module(context.inputs(batch)).float(), labels)
+                        loss = run.loss_fn(module(context.inputs(batch)).float(), labels)
                     optimizer.zero_grad(set_to_none=True)
                     scaler.scale(loss).backward()
                     scaler.step(optimizer)

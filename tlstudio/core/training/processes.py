@@ -2,8 +2,8 @@
 
 DistributedDataParallel needs a process per device, so the window cannot train such a run in its own
 worker thread. It writes a plan (the data set exactly as shown, less the files left out, and the
-settings), starts `tlstudio train --plan PLAN --devices N --event-stream --out RUN` (the launcher then
-starts the N ranks through torch.distributed.run), and relays the events rank 0 prints as JSON lines
+settings), starts the core's own entry point for such runs (child.py: `--out RUN --plan PLAN --devices N`,
+which starts the N ranks through torch.distributed.run), and relays the events rank 0 prints as JSON lines
 (event_stream.py): the window draws the same curves as for a run in its own process. Stop is Ctrl-C to the
 launcher, which forwards it to every rank (they stop at the same step and save); pausing is not offered.
 """
@@ -24,16 +24,11 @@ from tlstudio.core.data.spec import DatasetSpec
 from tlstudio.core.errors import StudioError
 from tlstudio.core.store import atomic
 from tlstudio.core.store.paths import runs_home
-from tlstudio.core.training import event_stream
+from tlstudio.core.training import child, event_stream
 from tlstudio.core.training import events as ev
 from tlstudio.core.training.config import TrainConfig
 
 STOP_POLL_SECONDS = 0.2
-
-
-def tlstudio_command() -> list[str]:
-    """How to run the studio's command line from here: the frozen app itself, or this interpreter."""
-    return [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "tlstudio"]
 
 
 def train_in_processes(spec: DatasetSpec | None, config: TrainConfig, run_dir: Path, on_event: ev.Listener,
@@ -42,11 +37,10 @@ def train_in_processes(spec: DatasetSpec | None, config: TrainConfig, run_dir: P
     stopped), as engine.train does. No `spec`: resume the run in `run_dir` (on the processes it began with)."""
     plan = runs_home() / ".plans" / f"{Path(run_dir).name}.json"
     if spec is None:
-        command = [*tlstudio_command(), "train", "--resume", str(run_dir), "--event-stream"]
+        command = child.command(child.arguments(Path(run_dir), None, _recorded_devices(run_dir)))
     else:
         atomic.write_json(plan, {"dataset": spec.to_dict(), "config": config.to_dict()})
-        command = [*tlstudio_command(), "train", "--plan", str(plan), "--event-stream", "--out", str(run_dir),
-                   "--devices", str(config.devices), "--device", config.device]
+        command = child.command(child.arguments(Path(run_dir), plan, config.devices))
     windows = sys.platform == "win32"
     try:
         process = subprocess.Popen(  # its own process group: Ctrl-C goes to it alone, never to the window
@@ -93,6 +87,15 @@ def train_in_processes(spec: DatasetSpec | None, config: TrainConfig, run_dir: P
     message = next((line.split("error:", 1)[1].strip() for line in reversed(words) if "error:" in line),
                    words[-1] if words else f"The training processes stopped (exit code {code}).")
     raise StudioError(message, "The processes' own words are in the log." if words else "")
+
+
+def _recorded_devices(run_dir: Path) -> int:
+    import json
+
+    try:
+        return int(json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8")).get("devices", 1))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 1
 
 
 def _keep_tail(stream, tail: deque) -> None:

@@ -11,18 +11,22 @@ in file order, the module that trains and the prefix of its parameters in the fu
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from tlstudio.core.control import Cancelled
-from tlstudio.core.data.loaders import Batch, EpochSampler, make_loader
+from tlstudio.core.data.loaders import Batch, EpochSampler, auto_workers, make_loader
 from tlstudio.core.data.spec import Sample
 from tlstudio.core.seeding import derive_seed
 from tlstudio.core.training import distributed
 from tlstudio.core.training.distributed import World
 from tlstudio.core.training.embedding import Embedded
+
+if TYPE_CHECKING:
+    from tlstudio.core.training.resolved import ResolvedRun
 
 VAL_FILES_PER_BATCH = 1024
 NoteBad = Callable[[Sequence[Sample], list[tuple[int, str]]], None]
@@ -123,3 +127,42 @@ def readable(loader: DataLoader, samples: Sequence[Sample], note_bad: NoteBad,
         if stopping() and "DataLoader worker" in str(exc):
             raise Cancelled() from exc
         raise
+
+
+class BatchSource(Protocol):
+    """What the loop trains from: `module` trains (its state is `prefix` + key in the full model's)."""
+
+    module: nn.Module
+    prefix: str
+    steps: int
+
+    def train_batches(self, epoch: int) -> Iterator[Batch]: ...
+    def val_batches(self) -> Iterator[Batch]: ...
+    def close(self) -> None: ...
+
+
+def make_source(run: ResolvedRun, embedded: dict[str, Embedded], note_bad: NoteBad,
+                stopping: Callable[[], bool]) -> BatchSource:
+    """The fast path's cached embeddings or the full path's files, for the model as it is now frozen."""
+    config, together = run.config, run.together
+    if run.fast_path:
+        return FeatureSource(run.model.head, embedded["train"], embedded["val"], config.batch_size, config.seed,
+                             run.device, together.world)
+    workers = auto_workers(len(run.spec.train) // together.size, config.workers)
+    val = together.mine(run.spec.val)
+    return FileSource(run.model, run.pipeline.train_dataset(run.spec.train, run.augment, config.seed),
+                      run.pipeline.eval_dataset(val), run.spec.train, val, config.batch_size, workers, run.device,
+                      config.seed, note_bad, stopping=stopping, world=together.world, eval_batch=run.micro_batch())
+
+
+def eval_batches(run: ResolvedRun, embedded: dict[str, Embedded], split: str, note_bad: NoteBad,
+                 samples: Sequence[Sample] | None = None, stopping: Callable[[], bool] = lambda: False,
+                 ) -> tuple[nn.Module, Iterator[Batch], Sequence[Sample]]:
+    """(the module that scores, its batches, the files they index) for a whole split in file order: its cached
+    embeddings through the head, or its files (or `samples` of it) through the whole model."""
+    if run.fast_path and samples is None:
+        rows = embedded[split]
+        source = FeatureSource(run.model.head, rows, rows, run.config.batch_size, 0, run.device)
+        return run.model.head, source.val_batches(), run.split_samples(split)
+    files = run.split_samples(split) if samples is None else samples
+    return run.model, readable(run.eval_loader(list(files), 0), files, note_bad, stopping), files

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,16 +129,23 @@ def _go_on_together(ctx: StepContext, finite: bool, epoch: int, step: int, unrea
 
 
 @torch.inference_mode()
-def validate(ctx: StepContext, module: nn.Module, batches: Iterator[Batch],
-             interruptible: bool = True) -> tuple[float, float, dict[str, Any]]:
+def validate(ctx: StepContext, module: nn.Module, batches: Iterator[Batch], interruptible: bool = True,
+             pausable: bool = False, progress: Callable[[int], None] | None = None,
+             ) -> tuple[float, float, dict[str, Any]]:
     """(loss, score, outputs): for classification the loss is plain cross-entropy of each file's
     probabilities (the mean over its windows for long clips) and the score accuracy, the one definition
-    shared with metrics.json and Evaluate; for regression the Huber loss and the MAE of each file's value."""
+    shared with metrics.json and Evaluate; for regression the Huber loss and the MAE of each file's value.
+
+    `interruptible`: a stop ends the pass; else it runs to its end, pausing if `pausable`. `progress` gets
+    the files scored so far after each batch."""
     module.eval()
     probabilities_all, labels_all, index_all, logits_all, groups_all = [], [], [], [], []
+    scored = 0
     for batch in batches:
         if interruptible:
             ctx.control.checkpoint()
+        elif pausable:
+            ctx.control.wait_while_paused()
         with ctx.autocast():
             logits = chunked(module, ctx.inputs(batch))
         groups = batch.get("groups")
@@ -147,6 +154,9 @@ def validate(ctx: StepContext, module: nn.Module, batches: Iterator[Batch],
         index_all.append(batch["indices"].cpu())
         logits_all.append(logits.float().cpu())  # kept for the temperature fit after training
         groups_all.extend(groups if groups else [1] * len(batch["labels"]))
+        scored += len(batch["labels"]) + len(batch.get("bad") or [])
+        if progress:
+            progress(scored)
     if not probabilities_all:
         return float("nan"), 0.0, {"probabilities": torch.empty(0), "labels": torch.empty(0, dtype=torch.long),
                                    "indices": torch.empty(0, dtype=torch.long), "logits": torch.empty(0),

