@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from tlstudio.core.data.scan import scan
@@ -30,8 +31,13 @@ def test_the_probes_run_through_the_engine(shapes_dir: Path) -> None:
     spec = scan(shapes_dir, val_split=0.25, group_by="none")
     config = TrainConfig(data=str(shapes_dir), backbone="mobilenet_v3_small", pretrained="none", batch_size=16)
     stages: list[str] = []
-    advice = recommend(spec, config, progress=lambda stage, _d, _t: stages.append(stage))
+    steps: list[tuple[int, int]] = []
+    advice = recommend(spec, config, progress=lambda stage, done, total: (stages.append(stage),
+                                                                           steps.append((done, total))))
     assert advice.probe["probe_depth"] >= 1 and advice.probe["train_files"] == len(spec.train)
     assert 0 <= advice.probe["linear"] <= 1 and 0 <= advice.probe["fine_tune"] <= 1
     assert stages[0] == "linear probe" and stages[-1] == "probes done"
+    # one unit throughout (files through the network), moving forward in many small steps: a bar and an ETA
+    assert len({total for _, total in steps}) == 1 and len(steps) > 10
+    assert all(a[0] <= b[0] for a, b in itertools.pairwise(steps)) and steps[-1][0] == steps[-1][1]
     assert advice.unfreeze in (0, advice.probe["probe_depth"], advice.probe["blocks"])

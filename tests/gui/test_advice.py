@@ -67,4 +67,36 @@ def test_the_model_page_finds_a_learning_rate_and_uses_it(window, qtbot, shapes_
     assert len(dialog.test.losses) > 10 and f"{dialog.test.suggestion:.2g}" in dialog.use.text()
     dialog.use.click()
     assert window.model_page.lr.value() == pytest.approx(dialog.test.suggestion, rel=0.01)
-    assert window.model_page.lr_find.isEnabled()
+    # the button comes back when the task's done signal reaches the GUI thread, which can trail the dialog
+    qtbot.waitUntil(window.model_page.lr_find.isEnabled, timeout=30000)
+
+
+def test_recommend_shows_progress_can_be_cancelled_and_never_claims_a_depth_the_user_changed(
+        window, qtbot, shapes_dir) -> None:
+    """A user waited 7.5 min on "Probing..." with no progress or cancel; then "Recommended and set" stayed
+    after they moved the depth."""
+    from PySide6.QtCore import Qt
+
+    from tests.gui.helpers import open_folder, pick_backbone
+
+    open_folder(window, qtbot, shapes_dir)
+    window.state.config.pretrained = "none"
+    pick_backbone(window, "mobilenet_v3_small")
+    page = window.model_page
+    qtbot.waitUntil(lambda: getattr(page, "_current_key", ("",))[0] == "mobilenet_v3_small", timeout=60000)
+    depth_before = page.depth.value()
+    qtbot.mouseClick(page.recommend_button, Qt.MouseButton.LeftButton)
+    assert page.recommend_button.text() == "Cancel"
+    qtbot.waitUntil(lambda: "%" in page.advice.text() and "Press Cancel" in page.advice.text(), timeout=60000)
+    with qtbot.waitSignal(page.recommend_task.done, timeout=60000):
+        qtbot.mouseClick(page.recommend_button, Qt.MouseButton.LeftButton)
+    assert page.advice.text() == "Stopped: no advice, and nothing was changed."
+    assert page.depth.value() == depth_before and page.recommend_button.text() == "Recommend"
+
+    qtbot.mouseClick(page.recommend_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(page.recommend_task.done, timeout=300000):
+        pass
+    assert page.advice.text().startswith("<b>Recommended and set:</b>")
+    page.depth.setFocus()  # the user moves the slider with the keyboard
+    qtbot.keyClick(page.depth, Qt.Key.Key_End if page.depth.value() == 0 else Qt.Key.Key_Home)
+    assert "you chose another depth" in page.advice.text() and "and set" not in page.advice.text()

@@ -9,6 +9,9 @@ import traceback
 log = logging.getLogger(__name__)
 
 
+GREETING_MS = 20000  # a greeting is news for a moment, not a state: it leaves the status bar by itself
+
+
 def _excepthook(kind, value, tb) -> None:
     """One error funnel: an unexpected error is logged and shown, and the window keeps running."""
     log.error("unexpected error:\n%s", "".join(traceback.format_exception(kind, value, tb)))
@@ -40,11 +43,13 @@ def run() -> int:
     window.closed_for_good.connect(app.quit)
     window.show()
     if window.reopen_last():
-        window.statusBar().showMessage("Reopened your last project (File > Reopen the last project at launch).")
+        window.statusBar().showMessage("Reopened your last project (File > Reopen the last project at launch).",
+                                       GREETING_MS)
     elif window.state.spec is None and not window.recent_folders():
         from tlstudio.gui.pages.data_page import demo_folder
 
-        window.statusBar().showMessage("First visit: the demo data is loaded so you can train right away.")
+        window.statusBar().showMessage("First visit: the demo data is loaded so you can train right away.",
+                                       GREETING_MS)
         window.data_page.open_folder(demo_folder())
     code = app.exec()
     from tlstudio.gui.tasks import Task

@@ -110,7 +110,7 @@ class MainWindow(ProjectFiles, QMainWindow):
         layout.addWidget(right, 1)
         self.setCentralWidget(central)
         build_menus(self, STEPS)
-        self.statusBar().showMessage("Welcome. Choose a folder, or try the demo data.")
+        self.statusBar().showMessage("Welcome. Choose a folder, or try the demo data.", 20000)
         self._update_steps()
         self.steps.setCurrentRow(0)
         self.ask_before_closing = self._ask_before_closing  # replaced in tests
@@ -257,7 +257,9 @@ class MainWindow(ProjectFiles, QMainWindow):
 
     # -- flow -----------------------------------------------------------------------------------------
     def _data_switched(self) -> None:
-        """Another folder: pages tied to the old data reset (the active run stays only if it was trained on it)."""
+        """Another folder: pages tied to the old data reset (the active run stays only if it was trained on it), and
+        so does the status bar's news of the old folder's runs."""
+        self.statusBar().clearMessage()
         self.train_page.clear()
         if self.state.run_dir is None:
             self.evaluate_page.clear()
@@ -358,7 +360,12 @@ class MainWindow(ProjectFiles, QMainWindow):
             self._compare_after = None
             self.compare_page.select_paths([str(Path(p).resolve()) for p in pending])
             self.steps.setCurrentRow(5)
-        if metrics and metrics.get("task") == "regression" and metrics.get("val_mae") is not None:
+        if metrics and metrics.get("status") == "cancelled":  # says exactly what the stop kept
+            self.statusBar().showMessage(
+                f"Stopped after epoch {metrics['epochs']} of {metrics['epochs_planned']}: the model of epoch "
+                f"{metrics['best_epoch']} ({score_text(metrics)}) and a checkpoint are kept; Continue goes on."
+                if metrics.get("epochs") else "Stopped before the first epoch ended: nothing new was trained.")
+        elif metrics and metrics.get("task") == "regression" and metrics.get("val_mae") is not None:
             self.statusBar().showMessage(f"Done: validation {score_text(metrics)}. See the Evaluate step.")
         elif metrics and metrics.get("val_accuracy") is not None:
             if self.train_page.comparison:

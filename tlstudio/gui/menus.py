@@ -54,7 +54,9 @@ def build_menus(window: MainWindow, steps: tuple[str, ...]) -> None:
     view_menu.addAction(window.dark_action)
     view_menu.addSeparator()
     for row, label in enumerate(steps):
-        view_menu.addAction(action(f"Step {label.strip()}", lambda r=row: window.go_to_step(r),
+        number, _, name = label.strip().partition("  ")
+        # "&" marks a menu's shortcut letter: "Try & export" must be written "Try && export" to show its "&"
+        view_menu.addAction(action(f"Step {number}: {name.replace('&', '&&')}", lambda r=row: window.go_to_step(r),
                                    QKeySequence(f"Ctrl+{row + 1}")))
     help_menu = window.menuBar().addMenu("&Help")
     help_menu.addAction(action("Help for this &page", window.show_help, QKeySequence(Qt.Key.Key_F1)))

@@ -2,13 +2,13 @@
 
 The loop (loop.py) calls, in this order:
 
-    before_fit
+    before_fit                          (again after an out-of-memory restart: the loop starts over)
       before_phase                      (each phase: head first, then the unfrozen blocks)
         after_batch                     (each training batch, with its BatchEnd)
         after_validate                  (each epoch: the scores; a callback may add to them)
         after_epoch                     (each epoch: the EpochRecord, history row included)
-    after_fit                           (completed, cancelled or diverged; the finisher runs after it)
     on_cancel                           (a stop: called before after_fit)
+    after_fit                           (completed, cancelled, diverged or failed; the finisher runs after it)
 
 Everything else is a callback: the history, the checkpoint and the best weights (checkpoints.py writes
 and reads their files), the forgetting meter, the relay of events to whoever listens. Callbacks run in
@@ -28,7 +28,7 @@ from tlstudio.core.training.events import BatchEnd, CheckpointSaved, EpochEnd, L
 if TYPE_CHECKING:
     from tlstudio.core.training.loop import Loop
 
-HOOKS = ("before_fit", "before_phase", "after_batch", "after_validate", "after_epoch", "after_fit", "on_cancel")
+HOOKS = ("before_fit", "before_phase", "after_batch", "after_validate", "after_epoch", "on_cancel", "after_fit")
 
 
 @dataclass
@@ -71,6 +71,7 @@ class Callbacks:
         self.items = list(callbacks)
 
     def __call__(self, hook: str, loop: Loop, *args: Any) -> None:
+        assert hook in HOOKS, hook
         for callback in self.items:
             getattr(callback, hook)(loop, *args)
 

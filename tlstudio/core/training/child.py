@@ -22,7 +22,7 @@ from pathlib import Path
 
 MODULE = "tlstudio.core.training.child"  # not __name__: run with -m, that is "__main__"
 FLAG = "--run-child"  # how the frozen app (no `-m`) is told to run this module
-EXIT_FAILED, EXIT_CANCELLED = 1, 130
+EXIT_FAILED, EXIT_CANCELLED, EXIT_TERMINATED = 1, 130, 143
 
 
 def parser() -> argparse.ArgumentParser:
@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not world.is_main:  # rank 0 speaks for all; the others still say their errors on stderr
             sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (for the life of the process)
         control = Control()
-        signal.signal(signal.SIGINT, lambda _signum, _frame: control.cancel())
+        received = _stop_on_signals(control)
         out = Path(args.out).expanduser().resolve()
         if args.resume:  # a rank is one process of the launch: it trains here (the run service sent it)
             metrics = engine.resume(RunDir.open(out), emit, control, world)
@@ -88,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             spec, config = _read_plan(args.plan)
             folder = RunDir.create(out, config.backbone) if world.is_main else RunDir(out)
             metrics = engine.train(spec, config, folder, emit, control, world)
+        if metrics.get("status") == "cancelled" and received and received[0] == signal.SIGTERM:
+            return EXIT_TERMINATED
         return EXIT_CANCELLED if metrics.get("status") == "cancelled" else 0
     except StudioError as exc:
         emit(Failed(exc.message, exc.hint))
@@ -95,6 +97,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(getattr(exc, "exit_code", EXIT_FAILED) or EXIT_FAILED)
     except KeyboardInterrupt:
         return EXIT_CANCELLED
+    except Exception as exc:  # a bug: the window reads one line of it, the log gets the traceback
+        import traceback
+
+        traceback.print_exc()
+        emit(Failed(f"Unexpected error: {type(exc).__name__}: {exc}", "The processes' own words are in the log."))
+        print(f"error: an internal error ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _stop_on_signals(control) -> list[int]:
+    """Ctrl-C (the window's Stop, forwarded by the launcher) or SIGTERM (the launcher stopping the others when one
+    rank ends, a logout) stop after the current step, which saves; a second Ctrl-C aborts. Returns the signals
+    received, as they come."""
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame) -> None:
+        if control.cancelled and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        received.append(signum)
+        control.cancel()
+
+    for kind in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(kind, on_signal)
+    return received
 
 
 def _wanted_device(args: argparse.Namespace) -> str:

@@ -67,17 +67,16 @@ class Trainer:
 
     def run(self) -> dict[str, Any]:
         loop = self.prepare()
-        resolved = loop.run
-        if self.checkpoint is None and resolved.together.is_main:
-            write_header(resolved, self.folder)
+        if self.checkpoint is None and loop.run.together.is_main:
+            write_header(loop.run, self.folder)
             loop.skipped.write()
-        self._announce(resolved)
+        self._announce(loop.run)  # nothing here holds the resolved run: a restart's new model replaces it
         try:
             status = loop.fit()
         except DivergedError:
             if loop.state.history:
                 Finisher(loop).finish("diverged", loop.seconds)
-            resolved.together.barrier()
+            loop.run.together.barrier()
             raise
         if status == "cancelled" and loop.state.epochs_this_session == 0:
             # nothing new to save: the files on disk stay as they are

@@ -8,12 +8,13 @@ pause/cancel between batches through `control`, restarts with smaller micro-batc
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
 from tlstudio.core.control import Cancelled, Control
+from tlstudio.core.errors import DivergedError
 from tlstudio.core.models import freezing
 from tlstudio.core.seeding import derive_seed
 from tlstudio.core.store.runs import RunDir
@@ -24,7 +25,7 @@ from tlstudio.core.training.embedding import Embedded
 from tlstudio.core.training.events import BatchEnd, Listener, Problem, Progress
 from tlstudio.core.training.extraction import embed_splits
 from tlstudio.core.training.objective import improves
-from tlstudio.core.training.resolved import Phase, ResolvedRun, seed_everything
+from tlstudio.core.training.resolved import Phase, ResolvedRun, fresh_model, place, seed_everything
 from tlstudio.core.training.skipped import SkippedLog
 from tlstudio.core.training.sources import BatchSource, eval_batches, make_source
 
@@ -45,7 +46,7 @@ class Loop:
         self.emit, self.skipped, self.checkpoint = emit, skipped, checkpoint
         self.state = LoopState()
         self.embedded: dict[str, Embedded] = {}
-        self.session_start = time.perf_counter()
+        self.session_start = time.perf_counter()  # reset when fit() begins
 
     @property
     def seconds(self) -> float:
@@ -53,14 +54,18 @@ class Loop:
         return self.state.elapsed + time.perf_counter() - self.session_start
 
     def fit(self) -> str:
-        """Train every phase; "completed" or "cancelled" (a DivergedError or a failure propagates)."""
-        self.callbacks("before_fit", self)
+        """Train every phase; "completed" or "cancelled" (a DivergedError or a failure propagates, after
+        after_fit("diverged" or "failed"))."""
+        self.session_start = time.perf_counter()  # the training clock: set-up and the header are not in it
         status = "completed"
         try:
             self._fit_with_memory_retry()
         except Cancelled:
             status = "cancelled"
             self.callbacks("on_cancel", self)
+        except DivergedError:
+            self.callbacks("after_fit", self, "diverged")
+            raise
         except BaseException:
             self.callbacks("after_fit", self, "failed")
             raise
@@ -99,6 +104,7 @@ class Loop:
     def _fit_with_memory_retry(self) -> None:
         while True:
             try:
+                self.callbacks("before_fit", self)  # again after a restart: the loop starts over
                 self._restore()
                 self._train_phases()
                 return
@@ -106,11 +112,16 @@ class Loop:
                 if not memory.is_out_of_memory(exc):
                     raise
                 self.emit(Problem(memory.shrink(self.run, exc)))
-                self.embedded.clear()
-                self.run = self.run.with_fresh_model(self.emit)
-                self.state = LoopState()
-                self.checkpoint = None  # start over with the smaller batch: a clean schedule
-                self.folder.file(checkpoints.BEST_FILE).unlink(missing_ok=True)
+            # out of the handler, the failed attempt's frames and tensors are gone; the old model leaves the
+            # device before the new one arrives (the point of the restart is to need less memory)
+            self.embedded.clear()
+            fresh = fresh_model(self.run.entry, self.run.config, self.run.spec, self.run.continuation, self.emit)
+            self.run = replace(self.run, model=fresh)
+            memory.release(self.run.device)
+            place(fresh, self.run)
+            self.state = LoopState()
+            self.checkpoint = None  # start over with the smaller batch: a clean schedule
+            self.folder.file(checkpoints.BEST_FILE).unlink(missing_ok=True)
 
     def _restore(self) -> None:
         """Put back a checkpoint's model, history and best-so-far (optimiser state comes back per phase)."""
@@ -165,8 +176,8 @@ class Loop:
                 self.callbacks("after_validate", self, scores)
                 self._end_epoch(epoch, index, phase, scores, time.perf_counter() - tick, source,
                                 (optimizer, scheduler, scaler))
-                if run.together.interruptible:  # a stop asked for during validation: the epoch is saved now
-                    self.control.checkpoint()
+                if run.together.interruptible and epoch < config.epochs:  # a stop asked for during validation:
+                    self.control.checkpoint()  # the epoch is saved now (after the last one, the run completes)
         finally:
             source.close()
 
@@ -183,6 +194,7 @@ class Loop:
         loss, score, outputs = steps.validate(context, source.module, source.val_batches(), interruptible=False,
                                               pausable=together.interruptible,
                                               progress=lambda done: self.emit(Progress(stage, done, total)))
+        self.emit(Progress(stage, total, total))  # batches whose every file failed are dropped, never counted
         if self.run.fast_path or not together.active:
             return loss, score
         pooled = together.pooled_outputs(outputs, together.share(len(self.run.spec.val)))

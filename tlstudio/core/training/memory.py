@@ -23,8 +23,15 @@ def shrink(run: ResolvedRun, exc: BaseException) -> str:
         raise OutOfMemoryError(f"The {run.device} device ran out of memory even with {micro} file(s) per step.",
                                "Use a smaller backbone, fewer unfrozen blocks, or a device with more memory.") from exc
     config.accumulate = min(config.batch_size, config.accumulate * 2)
-    if run.device.type == "cuda":
-        torch.cuda.empty_cache()
     return (f"Out of memory with {micro} files per step; starting again with {run.micro_batch()} files per step, "
             f"accumulated {config.accumulate} times: the same batch of {config.batch_size}. "
             f"--accumulate {config.accumulate} avoids the restart next time.")
+
+
+def release(device: torch.device) -> None:
+    """Give the freed memory back to the device before the fresh model arrives."""
+    import gc
+
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()

@@ -37,7 +37,7 @@ def train_in_processes(spec: DatasetSpec | None, config: TrainConfig, run_dir: P
     stopped), as engine.train does. No `spec`: resume the run in `run_dir` (on the processes it began with)."""
     plan = runs_home() / ".plans" / f"{Path(run_dir).name}.json"
     if spec is None:
-        command = child.command(child.arguments(Path(run_dir), None, _recorded_devices(run_dir)))
+        command = child.command(child.arguments(Path(run_dir), None, recorded_devices(run_dir)))
     else:
         atomic.write_json(plan, {"dataset": spec.to_dict(), "config": config.to_dict()})
         command = child.command(child.arguments(Path(run_dir), plan, config.devices))
@@ -89,7 +89,8 @@ def train_in_processes(spec: DatasetSpec | None, config: TrainConfig, run_dir: P
     raise StudioError(message, "The processes' own words are in the log." if words else "")
 
 
-def _recorded_devices(run_dir: Path) -> int:
+def recorded_devices(run_dir: Path) -> int:
+    """How many processes a run began on (its config.json's devices; 1 when unreadable)."""
     import json
 
     try:

@@ -22,7 +22,7 @@ from tlstudio.core.inference.novelty import evenly
 from tlstudio.core.store.runs import RunDir
 from tlstudio.core.training import engine
 from tlstudio.core.training.config import TrainConfig
-from tlstudio.core.training.events import ModelReady
+from tlstudio.core.training.events import BatchEnd, EpochEnd, ModelReady, Progress
 
 PROBE_TRAIN = 300
 PROBE_VAL = 150
@@ -56,26 +56,69 @@ def recommend(spec: DatasetSpec, config: TrainConfig, progress: Callable[[str, i
     try:
         base = replace(config, start_from="")
         linear_config = replace(base, unfreeze="0", schedule="one-phase", augment="none", epochs=10)
-        if progress:
-            progress("linear probe", 0, 2)
+        tune_epochs = 4
+        meter = _Meter(progress, len(sub.train), len(sub.val), tune_epochs)
         ready: list[ModelReady] = []
-        linear = engine.train(sub, linear_config, RunDir.create(folder / "linear", config.backbone),
-                              lambda e: ready.append(e) if isinstance(e, ModelReady) else None, control)
+
+        def linear_events(event) -> None:
+            if isinstance(event, ModelReady):
+                ready.append(event)
+            meter.linear(event)
+
+        meter.start("linear probe")
+        linear = engine.train(sub, linear_config, RunDir.create(folder / "linear", config.backbone), linear_events,
+                              control)
         _completed(linear)
         blocks = len(ready[0].frozen_blocks) + len(ready[0].trainable_blocks) if ready else 8
         depth = max(1, blocks // 2)  # the top half of the backbone
-        tune_config = replace(base, unfreeze=str(depth), schedule="two-phase", warmup_epochs=2, epochs=4,
+        tune_config = replace(base, unfreeze=str(depth), schedule="two-phase", warmup_epochs=2, epochs=tune_epochs,
                               augment="light")
-        if progress:
-            progress(f"fine-tune probe (top {depth} blocks)", 1, 2)
-        tuned = engine.train(sub, tune_config, RunDir.create(folder / "tuned", config.backbone),
-                             lambda _e: None, control)
+        meter.start(f"fine-tune probe (top {depth} blocks)")
+        tuned = engine.train(sub, tune_config, RunDir.create(folder / "tuned", config.backbone), meter.tuned,
+                             control)
         _completed(tuned)
-        if progress:
-            progress("probes done", 2, 2)
+        meter.start("probes done")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return _decide(spec, linear, tuned, depth, key, regression, blocks)
+
+
+class _Meter:
+    """The probes' progress in one unit, files through the network (a training pass counts 3: forward and
+    backward), so the window's bar and ETA move evenly: the linear probe's extraction reads the subset once,
+    the fine-tune probe trains on it for a few epochs and validates each one."""
+
+    def __init__(self, report: Callable[[str, int, int], None] | None, train: int, val: int, epochs: int) -> None:
+        self.report, self.stage, self.done = report, "", 0
+        self.extraction = train + val
+        self.training = 3 * train
+        self.per_epoch = self.training + val
+        self.total = self.extraction + epochs * self.per_epoch
+
+    def start(self, stage: str) -> None:
+        self.stage = stage
+        if stage == "probes done":
+            self.done = self.total
+        self._say()
+
+    def linear(self, event) -> None:
+        if isinstance(event, Progress) and event.stage.startswith("embedding"):
+            offset = 0 if event.stage.endswith("train") else self.extraction - event.total
+            self.done = min(self.extraction, offset + event.done)
+            self._say()
+
+    def tuned(self, event) -> None:
+        if isinstance(event, BatchEnd):
+            self.done = self.extraction + (event.epoch - 1) * self.per_epoch + self.training * event.step // \
+                max(event.steps_per_epoch, 1)
+            self._say()
+        elif isinstance(event, EpochEnd):
+            self.done = self.extraction + event.epoch * self.per_epoch
+            self._say()
+
+    def _say(self) -> None:
+        if self.report:
+            self.report(self.stage, min(self.done, self.total), self.total)
 
 
 def _completed(metrics: dict) -> None:

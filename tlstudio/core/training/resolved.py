@@ -7,7 +7,7 @@ re-derive a setting. Only a restart after running out of memory makes a new one 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,12 +81,6 @@ class ResolvedRun:
             return self.continuation.old_val
         return getattr(self.spec, split)
 
-    def with_fresh_model(self, emit: Listener) -> ResolvedRun:
-        """The same run with the model as it starts (after running out of memory: a clean restart)."""
-        return replace(self, model=_placed(fresh_model(self.entry, self.config, self.spec, self.continuation, emit),
-                                           self))
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -142,7 +136,7 @@ def resolve(spec: DatasetSpec, config: TrainConfig, world: distributed.World, em
                       autocast_dtype(device, config.amp), model, weights, unfreeze, augment,
                       unfreeze == 0 and augment == "none" and config.schedule == "one-phase", phases,
                       objective_for(spec.task, spec.target, config.label_smoothing), plan)
-    _placed(model, run)
+    place(model, run)
     return run
 
 
@@ -160,7 +154,8 @@ def fresh_model(entry: Any, config: TrainConfig, spec: DatasetSpec,
     return model
 
 
-def _placed(model: TransferModel, run: ResolvedRun) -> TransferModel:
+def place(model: TransferModel, run: ResolvedRun) -> TransferModel:
+    """The model on the run's device, channels-last, with its front end (and activation checkpointing)."""
     model.frontend = run.pipeline.frontend(run.augment)
     model.to(run.device, memory_format=torch.channels_last)
     if run.config.checkpointing and not run.fast_path:

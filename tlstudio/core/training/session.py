@@ -8,7 +8,6 @@ in the thread that should do the work; the listener gets the engine's events (ev
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,10 +76,9 @@ def new_run_path(backbone: str) -> Path:
 
 def began_on_processes(run: Path) -> bool:
     """A run that trained on several processes resumes on as many."""
-    try:
-        return int(json.loads((Path(run) / "config.json").read_text(encoding="utf-8")).get("devices", 1)) > 1
-    except (OSError, ValueError, TypeError, AttributeError):
-        return False
+    from tlstudio.core.training.processes import recorded_devices
+
+    return recorded_devices(run) > 1
 
 
 def start(request: RunRequest) -> RunHandle:
@@ -91,7 +89,11 @@ def start(request: RunRequest) -> RunHandle:
     if request.spec is None or request.config is None:
         raise ConfigError("A new run needs its data and its settings.")
     path = Path(request.folder).expanduser().resolve() if request.folder else new_run_path(request.config.backbone)
-    return RunHandle(request, path, not _launched(request) and request.config.devices > 1)
+    handle = RunHandle(request, path, not _launched(request) and request.config.devices > 1)
+    if handle.on_processes and request.callbacks:
+        raise ConfigError("Extra callbacks run in this process; a run on several devices trains in processes of "
+                          "its own.", "Use --devices 1 to add callbacks.")
+    return handle
 
 
 def _launched(request: RunRequest) -> bool:

@@ -21,10 +21,6 @@ class SkippedLog:
         self.files: list[SkippedFile] = list(spec.skipped)
         self.sizes: dict[str, int] | None = None
 
-    def retarget(self, spec: DatasetSpec) -> None:
-        """The data set as the run really uses it (a continued run adds rehearsal files)."""
-        self.spec = spec
-
     def note(self, samples: Sequence[Sample], bad: list[tuple[int, str]]) -> None:
         """Files of `samples` (by index) that failed to decode: said once, and written down at once."""
         known = {skipped.path for skipped in self.files}

@@ -390,6 +390,7 @@ class ModelPage(ModelProbes, QWidget):
         if not self._by_page:
             self._chosen.add("unfreeze")
         self._depth_changed(k)
+        self._advice_still_set()
 
     def _depth_changed(self, k: int) -> None:
         info = getattr(self, "_current_blocks", None)

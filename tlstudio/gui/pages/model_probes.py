@@ -7,10 +7,12 @@ warmup, the two buttons, the advice label) and its `error` signal.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from PySide6.QtWidgets import QPushButton
 
+from tlstudio.core.training.eta import clock
 from tlstudio.gui.tasks import Task
 
 
@@ -54,24 +56,52 @@ class ModelProbes:
         return self.lr_task
 
     def recommend(self) -> Task | None:
-        """The depth advice (core/training/recommend.py) for the open data and backbone; applied when it lands."""
+        """The depth advice (core/training/recommend.py) for the open data and backbone, in the background with
+        its progress and ETA; the button cancels it while it runs; the advice is applied when it lands."""
+        running = getattr(self, "recommend_task", None)
+        if running is not None and running.thread.isRunning():
+            running.cancel()
+            self.recommend_button.setEnabled(False)
+            self.advice.setText("Stopping the probe… nothing was changed.")
+            return None
         chosen = self._probe_input()
         if chosen is None:
             return None
         spec, config = chosen
+        stage = {"name": "", "started": time.perf_counter()}
 
         def work(progress, control):
             from tlstudio.core.training.recommend import recommend
 
-            return recommend(spec, config, control=control,
-                             progress=lambda _stage, done, total: progress(done, total))
+            def report(name: str, done: int, total: int) -> None:
+                stage["name"] = name
+                progress(done, total)
+
+            return recommend(spec, config, control=control, progress=report)
 
         self._advice_for = (self.state.spec, config.backbone)
-        self.advice.setText("Probing a subset of your files: a linear probe, then a short fine-tune…")
-        self.recommend_task = self._button_task(
-            self.recommend_button, "Probing…", work, self._recommended,
-            lambda message, hint: self.advice.setText(f"No advice: {message} {hint}"))
+        self._advice_set = None
+        self.advice.setText("Probing a subset of your files: a linear probe, then a short fine-tune… "
+                            "(estimating the time left)")
+        idle = self.recommend_button.text()
+        self.recommend_button.setText("Cancel")
+        task = Task(work)
+        task.progress.connect(lambda done, total: self._probe_progress(stage, done, total))
+        task.finished.connect(self._recommended)
+        task.failed.connect(lambda message, hint: self.advice.setText(
+            "Stopped: no advice, and nothing was changed." if message == "Cancelled." else
+            f"No advice: {message} {hint}"))
+        task.done.connect(lambda: (self.recommend_button.setEnabled(True), self.recommend_button.setText(idle)))
+        self.recommend_task = task.start()
         return self.recommend_task
+
+    def _probe_progress(self, stage: dict, done: int, total: int) -> None:
+        if self.recommend_task.control.cancelled:
+            return
+        elapsed = time.perf_counter() - stage["started"]
+        left = f"ETA {clock(elapsed / done * (total - done))}" if done > 0 and elapsed > 2 else "estimating time left"
+        self.advice.setText(f"Probing ({stage['name']}): {100 * done // max(total, 1)}% · {left}. "
+                            "Press Cancel to stop.")
 
     def _recommended(self, advice) -> None:
         spec, backbone = self._advice_for
@@ -82,8 +112,19 @@ class ModelProbes:
         self.schedule.setCurrentIndex(max(0, self.schedule.findData(advice.schedule)))
         if advice.schedule == "two-phase":
             self.warmup.setValue(advice.warmup_epochs)
+        self._advice_set = (self.depth.value(), advice)
         self.advice.setText(f"<b>Recommended and set:</b> {advice.why}")
         self.collect()
+
+    def _advice_still_set(self) -> None:
+        """After the user moves the depth away from the advice, the page no longer says it is set."""
+        chosen = getattr(self, "_advice_set", None)
+        if chosen is None:
+            return
+        depth, advice = chosen
+        if self.depth.value() != depth:
+            self._advice_set = None
+            self.advice.setText(f"<b>Recommended</b> (you chose another depth since): {advice.why}")
 
     def _learning_rate_found(self, test) -> None:
         from tlstudio.gui.widgets.lr_finder_dialog import LearningRateDialog

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -29,6 +28,7 @@ from tlstudio.core.training import events as ev
 from tlstudio.gui.messages import score_text
 from tlstudio.gui.plots import TrainingPlots
 from tlstudio.gui.state import StudioState, run_data_folder, same_folder
+from tlstudio.gui.widgets.contrast_bar import ContrastBar
 from tlstudio.gui.worker import TrainingSession, TrainWorker
 
 MAX_OVERLAID = 3
@@ -66,10 +66,11 @@ class TrainPage(QWidget):
         self.stopped_run: Path | None = None  # a stopped run that "Continue" resumes
         self.epochs = 1
         self.stage_started: dict[str, tuple[float, int]] = {}
+        self.stage_now = ""  # the work under way: "training", "validating epoch N", "embedding train"...
         self.plots = TrainingPlots()
         self.status = QLabel("Choose data and a model, then press Start.")
         self.status.setWordWrap(True)
-        self.bar = QProgressBar()
+        self.bar = ContrastBar()
         self.bar.setFormat("%p%")
         self.start_button = QPushButton("Start")
         self.start_button.setObjectName("primary")
@@ -275,7 +276,14 @@ class TrainPage(QWidget):
             self.session.stop()
             self.pause_button.setEnabled(False)  # pausing a stopping run would hold it for ever
             self.stop_button.setEnabled(False)
-            self.status.setText("Stopping after this batch… (the best weights so far are kept)")
+            stage = self.stage_now
+            if stage.startswith("validating"):
+                self.status.setText(f"Stopping after this validation pass: epoch {stage.split()[-1]}'s training "
+                                    "is kept and saved…")
+            elif stage.startswith("embedding"):
+                self.status.setText("Stopping… the embeddings made so far are kept for the next run.")
+            else:
+                self.status.setText("Stopping after this batch… (the epochs finished so far are kept)")
 
     def shutdown(self, wait_ms: int = 30000) -> bool:
         """Cancel the run; with `wait_ms`, wait for its thread. True when no thread is left running."""
@@ -291,7 +299,8 @@ class TrainPage(QWidget):
         self.bar.setRange(0, self.epochs * 1000)
         self.bar.setValue(round(1000 * (last.epoch - 1 + eta.epoch_fraction(last))))
         self.bar.setFormat("%p%")
-        if self.session is not None and self.session.worker.control.paused:
+        self.stage_now = "training"
+        if self.session is not None and (self.session.worker.control.paused or self.session.worker.control.cancelled):
             return
         self.status.setText(f"Epoch {last.epoch} of {self.epochs} · batch {last.step}/{last.steps_per_epoch} · "
                             f"loss {last.loss:.3f} · {last.samples_per_s:.0f} samples/s · ETA {eta.clock(left)}")
@@ -306,6 +315,12 @@ class TrainPage(QWidget):
         self.bar.setFormat(f"{event.stage.capitalize()}: %v / %m")
         done_here = event.done - first
         left = (now - started) / done_here * (event.total - event.done) if done_here > 0 else None
+        self.stage_now = event.stage if event.done < event.total else ""
+        if self.session is not None and self.session.worker.control.cancelled:
+            return  # the words Stop chose stay until the run has stopped
+        if self.session is not None and self.session.worker.control.paused:
+            self.status.setText(f"Paused ({event.stage}: {event.done} / {event.total}). Press Resume to continue.")
+            return
         self.status.setText(f"{event.stage.capitalize()}: {event.done} / {event.total}"
                             + (f" · ETA {eta.clock(left)}" if left is not None else " · estimating time left…"))
 
@@ -347,9 +362,13 @@ class TrainPage(QWidget):
                 forgetting = event.metrics.get("forgetting") or {}
                 self.plots.set_old_reference(forgetting.get("old_val_acc_before",
                                                             forgetting.get("old_val_mae_before")))
-                self.status.setText(f"{'Finished' if event.status == 'completed' else 'Stopped'}: validation "
-                                    f"{score_text(event.metrics)} (best epoch "
-                                    f"{event.metrics['best_epoch']}), {event.metrics['train_seconds']:.1f} s."
+                metrics = event.metrics
+                kept = ("" if event.status == "completed" else
+                        f" after epoch {metrics['epochs']} of {metrics['epochs_planned']}; kept: the model of epoch "
+                        f"{metrics['best_epoch']} (the best so far) and a checkpoint to continue from")
+                self.status.setText(f"{'Finished' if event.status == 'completed' else 'Stopped'}{kept}: validation "
+                                    f"{score_text(metrics)} (best epoch {metrics['best_epoch']}), "
+                                    f"{metrics['train_seconds']:.1f} s."
                                     + (f" Forgetting meter: {event.metrics['forgetting']['verdict']}."
                                        if event.metrics.get("forgetting") else ""))
             else:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from tlstudio.gui.settings import settings
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task
+from tlstudio.gui.widgets.contrast_bar import ContrastBar
 from tlstudio.gui.widgets.pixmaps import array_pixmap
 
 DEFAULT_MIN_CONFIDENCE = 60  # percent: below it a card says "not sure" rather than a bold answer
@@ -77,7 +78,7 @@ class PredictionCard(QWidget):
             row = QHBoxLayout()
             label = QLabel(name)
             label.setMinimumWidth(120)
-            bar = QProgressBar()
+            bar = ContrastBar()
             bar.setRange(0, 1000)
             bar.setValue(round(probability * 1000))
             bar.setFormat(f"{probability:.1%}")

@@ -104,6 +104,10 @@ class AudioView(QWidget):
         layout.addWidget(self.playback_note)
         layout.addWidget(self.wave_plot, 1)
         layout.addWidget(self.mel_plot, 1)
+        layout.addStretch(0)
+        for plot in (self.wave_plot, self.mel_plot):  # axes with nothing on them read as odd units: shown with a clip
+            plot.getAxis("left").enableAutoSIPrefix(False)
+            plot.setVisible(False)
 
     def apply_theme(self, dark: bool) -> None:
         from tlstudio.gui.plots import theme_plot
@@ -130,6 +134,8 @@ class AudioView(QWidget):
         self.mel_image.setRect(0, 0, mel.shape[1] * views["hop"] / rate, mel.shape[0])
         self.title.setText(f"<b>{Path(path).name}</b> · {len(wave) / rate:.2f} s")
         self.play.setEnabled(True)
+        self.wave_plot.setVisible(True)
+        self.mel_plot.setVisible(True)
 
     def _play(self) -> None:
         if self.player is None:

@@ -1,0 +1,62 @@
+"""Percentages on bars are readable where the bar ends, in light and dark mode (WCAG contrast >= 3)."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtGui import QColor, QImage
+from PySide6.QtWidgets import QApplication, QProgressBar
+
+from tlstudio.gui.style import apply_style
+from tlstudio.gui.widgets.contrast_bar import ContrastBar
+
+pytestmark = pytest.mark.gui
+
+
+def _luminance(color: QColor) -> float:
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * channel(color.red()) + 0.7152 * channel(color.green()) + 0.0722 * channel(color.blue())
+
+
+def contrast(a: QColor, b: QColor) -> float:
+    light, dark = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def _text_contrast(bar: QProgressBar) -> tuple[float, float]:
+    """The best contrast of the text's pixels against what lies under them, left and right of the fill's end."""
+    bar.setTextVisible(True)
+    with_text = bar.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    bar.setTextVisible(False)
+    plain = bar.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    bar.setTextVisible(True)
+    ratio = with_text.width() / bar.width()
+    end = round(bar.width() * bar.value() / bar.maximum() * ratio)
+    best = [-1.0, -1.0]  # -1: no text on that side
+    for y in range(with_text.height()):
+        for x in range(with_text.width()):
+            drawn, under = with_text.pixelColor(x, y), plain.pixelColor(x, y)
+            if drawn != under and abs(x - end) > 2 * ratio:
+                side = 0 if x < end else 1
+                best[side] = max(best[side], contrast(drawn, under))
+    return best[0], best[1]
+
+
+@pytest.mark.parametrize("dark", [False, True])
+@pytest.mark.parametrize("value", [239, 490, 515, 660])  # the fill ends before, inside and after the text
+def test_the_text_is_readable_on_both_sides_of_the_fill(qtbot, dark: bool, value: int) -> None:
+    apply_style(QApplication.instance(), dark)
+    try:
+        bar = ContrastBar()
+        qtbot.addWidget(bar)
+        bar.resize(240, 24)
+        bar.setRange(0, 1000)
+        bar.setValue(value)
+        bar.setFormat(f"{value / 10:.1f}%")
+        bar.show()
+        sides = [side for side in _text_contrast(bar) if side >= 0]
+        assert sides and min(sides) >= 3, sides
+    finally:
+        apply_style(QApplication.instance(), False)
