@@ -35,3 +35,27 @@ def test_a_sound_view_draws_no_empty_axes_before_a_clip(qtbot, tmp_path) -> None
     qtbot.waitUntil(view.rendered, timeout=10000)
     assert view.wave_plot.isVisible() and view.mel_plot.isVisible()
     assert "(x" not in view.mel_plot.getAxis("left").labelString()
+
+
+def test_one_long_error_never_widens_the_try_list(qtbot) -> None:
+    """A user saw one long error line widen the list: a horizontal scrollbar, and a 66% bar that looked full."""
+    from PySide6.QtWidgets import QScrollArea, QVBoxLayout, QWidget
+
+    from tlstudio.core.inference.predict import Prediction
+    from tlstudio.gui.pages.try_page import PredictionCard
+
+    long_path = "/home/someone/" + "very_long_folder_name_without_spaces/" * 6 + "IMG_20261206_123456_burst.heic"
+    cards = QWidget()
+    column = QVBoxLayout(cards)
+    column.addWidget(PredictionCard(Prediction(long_path, [], error="cannot be read: " + long_path)))
+    column.addWidget(PredictionCard(Prediction("/x/a.jpg", [("cat", 0.66), ("dog", 0.34)])))
+    scroll = QScrollArea()
+    qtbot.addWidget(scroll)
+    scroll.setWidgetResizable(True)
+    scroll.setWidget(cards)
+    scroll.resize(520, 600)
+    scroll.show()
+    qtbot.waitExposed(scroll)
+    assert cards.minimumSizeHint().width() <= scroll.viewport().width()
+    assert not scroll.horizontalScrollBar().isVisible()
+    assert cards.width() <= scroll.viewport().width()

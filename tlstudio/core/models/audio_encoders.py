@@ -38,6 +38,7 @@ class AudioEncoderEntry:
     summary: str
     family: str = "wav2vec2"
     modality: str = "audio"
+    pretraining: str = "LibriSpeech (960 h of read English speech, self-supervised)"
 
     def bundle(self) -> Any:
         import torchaudio

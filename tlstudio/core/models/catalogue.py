@@ -28,6 +28,7 @@ class BackboneEntry:
     weights_tag: str
     summary: str
     modality: str = "image"  # image backbones also serve sound, through the log-mel front end
+    pretraining: str = "ImageNet (1.3 million photos, 1,000 classes)"
 
     def weights(self) -> Any:
         import torchvision.models as models

@@ -46,6 +46,17 @@ def default_settings(modality: str, clip_seconds: float | None = None, window_se
     return settings
 
 
+def pretraining_of(name: str | None, source: str | None = "imagenet") -> str:
+    """What a run's backbone learnt from, in words: its own data set (ImageNet, AudioSet, LibriSpeech), "none
+    (from scratch)", or the weights file it was given."""
+    if source == "none":
+        return "none (from scratch)"
+    if source not in (None, "", "imagenet"):  # "imagenet" is the config's word for "the backbone's own weights"
+        return f"a weights file ({source})"
+    entry = _ENTRIES.get(name or "")
+    return getattr(entry, "pretraining", "unknown").split(" (")[0] if entry is not None else "unknown"
+
+
 def all_entries() -> dict[str, Any]:
     """Image backbones first, then the sound encoders (registration order)."""
     return dict(_ENTRIES)

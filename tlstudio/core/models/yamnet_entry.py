@@ -28,6 +28,7 @@ class YamnetEntry:
     name: str = "yamnet"
     family: str = "yamnet"
     modality: str = "audio"
+    pretraining: str = "AudioSet (2 million YouTube sound clips, 521 classes)"
     summary: str = ("Google's AudioSet sound classifier (521 sound classes, 2 million clips); its own log-mel "
                     "front end. Strong for any sound, fast on a CPU.")
     why_default: str = (

@@ -76,8 +76,13 @@ def run_summary(run_dir: str | Path) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError):
         row["status"] = "missing" if not run.exists() else "unreadable"
         return row
-    resolved = config.get("resolved", {})
+    resolved = config.get("resolved", {}) if isinstance(config.get("resolved"), dict) else {}
+    split = resolved.get("split") if isinstance(resolved.get("split"), dict) else {}
+    sizes = metrics.get("sizes") if isinstance(metrics.get("sizes"), dict) else {}
     row.update({
+        # runs are comparable only on the same data: the same folder, split the same way, into as many files
+        "data_key": json.dumps([config.get("data"), split.get("source"), split.get("val_split"),
+                                split.get("seed"), split.get("group_by"), sizes.get("train"), sizes.get("val")]),
         "data": config.get("data"),
         "created": metrics.get("created") or _created(run),
         "backbone": config.get("backbone"),

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.core.models.registry import pretraining_of
 from tlstudio.core.store.project import run_summary
 from tlstudio.core.store.runs import RunDir
 from tlstudio.gui.plots import theme_plot
@@ -46,6 +47,17 @@ def describe(row: dict) -> str:
         what = f"top {row.get('depth')} blocks"
     stamp = time.strftime("%d %b %H:%M", time.localtime(row["created"])) if row.get("created") else ""
     return f"{row.get('backbone') or '?'}, {what}" + (f", {stamp}" if stamp else "")
+
+
+def same_data(runs: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(the runs on the same data as the newest of them, the others): a contest is only fair on the same folder,
+    split the same way into the same validation files (run_summary's data_key)."""
+    if not runs:
+        return [], []
+    newest = max(runs, key=lambda r: r.get("created") or 0)
+    key = newest.get("data_key")
+    same = [r for r in runs if r.get("data_key") == key]
+    return same, [r for r in runs if r.get("data_key") != key]
 
 
 def points(a: float, b: float) -> str:
@@ -124,8 +136,8 @@ class ComparePage(QWidget):
         for i, row in enumerate(self.rows):
             acc, loss, secs = row.get("val_accuracy"), row.get("val_loss"), row.get("seconds")
             interval = row.get("accuracy_interval") or {}
-            cells = [describe(row), row.get("backbone") or "?", "ImageNet" if row.get("pretrained") == "imagenet"
-                     else ("none (from scratch)" if row.get("pretrained") == "none" else str(row.get("pretrained"))),
+            source = pretraining_of(row.get("backbone"), row.get("pretrained"))
+            cells = [describe(row), row.get("backbone") or "?", source,
                      "all" if row.get("pretrained") == "none" else str(row.get("depth")),
                      Path(row["data"]).name if row.get("data") else "?", str(row.get("epochs")),
                      f"{acc:.1%}" if acc is not None else (f"MAE {row['val_mae']:.4g}" if row.get("val_mae")
@@ -209,6 +221,17 @@ class ComparePage(QWidget):
         self._verdict(chosen)
 
     def _verdict(self, chosen: list[dict]) -> None:
+        chosen, apart = same_data(chosen)
+        note = ""
+        if apart:
+            folders = sorted({Path(r["data"]).name if r.get("data") else "?" for r in apart})
+            note = (f" <i>{len(apart)} run(s) on other data (or split another way) are not ranked with these: "
+                    f"{', '.join(folders)}. Scores on different validation files do not compare.</i>")
+        self._verdict_same_data(chosen)
+        if note:
+            self.verdict.setText(self.verdict.text() + note)
+
+    def _verdict_same_data(self, chosen: list[dict]) -> None:
         pretrained = [r for r in chosen if r.get("pretrained") not in (None, "none") and r.get("val_accuracy")]
         scratch = [r for r in chosen if r.get("pretrained") == "none" and r.get("val_accuracy") is not None]
         if pretrained and scratch:

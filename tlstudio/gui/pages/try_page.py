@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
@@ -30,6 +31,11 @@ from tlstudio.gui.widgets.pixmaps import array_pixmap
 DEFAULT_MIN_CONFIDENCE = 60  # percent: below it a card says "not sure" rather than a bold answer
 
 
+def breakable(text: str) -> str:
+    """Text a label may wrap anywhere a path or a reason can break: after / \\ _ . - (zero-width spaces)."""
+    return re.sub(r"([/\\_.\-:])", "\\1\u200b", text)
+
+
 class PredictionCard(QWidget):
     def __init__(self, prediction, min_confidence: float = 0.0, parent: QWidget | None = None,
                  value_name: str = "value") -> None:
@@ -50,7 +56,10 @@ class PredictionCard(QWidget):
         self.path = prediction.path
         layout.addWidget(picture)
         column = QVBoxLayout()
-        column.addWidget(QLabel(f"<b>{Path(prediction.path).name}</b>"))
+        name = QLabel(f"<b>{html.escape(breakable(Path(prediction.path).name))}</b>")
+        name.setWordWrap(True)
+        name.setToolTip(prediction.path)
+        column.addWidget(name)
         self.verdict = prediction.verdict(min_confidence)
         if prediction.value is not None:  # a regression: the number, and a warning when the input is unfamiliar
             text = f"<b>{html.escape(value_name)}: {prediction.value:.4g}</b>"
@@ -73,7 +82,9 @@ class PredictionCard(QWidget):
             verdict.setWordWrap(True)
             column.addWidget(verdict)
         if prediction.error:
-            column.addWidget(QLabel(f"Could not use this file: {prediction.error}"))
+            error = QLabel(f"Could not use this file: {breakable(prediction.error)}")
+            error.setWordWrap(True)  # one long reason must not widen the list (and cut every bar off)
+            column.addWidget(error)
         for name, probability in prediction.top:
             row = QHBoxLayout()
             label = QLabel(name)
@@ -155,6 +166,7 @@ class TryPage(QWidget):
         self.cards_layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # cards wrap to the width
         scroll.setWidget(self.cards)
         row = QHBoxLayout()
         row.addWidget(choose)
