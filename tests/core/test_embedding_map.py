@@ -60,3 +60,18 @@ def test_the_cli_writes_the_map_and_names_the_suspects(planted_run, tmp_path: Pa
     assert "look mislabelled" in printed or "that look mislabelled" in printed
     assert any(Path(p).name in printed for p in planted)
     assert (run_dir / "map.json").is_file() and (tmp_path / "m.csv").is_file()
+
+
+def test_identical_embeddings_are_refused_in_words_not_a_crash() -> None:
+    """scikit-learn's t-SNE killed the whole process (SIGSEGV) when every file had the same embedding, as a
+    run from random weights gives; the map now says why there is nothing to draw."""
+    import pytest
+    import torch
+
+    from tlstudio.core.errors import DataError
+    from tlstudio.core.training.embedding_map import project
+
+    with pytest.raises(DataError, match="nearly all the same way"):
+        project(torch.ones(80, 64))
+    xy, _ = project(torch.randn(80, 64))  # real spread: mapped as before
+    assert xy.shape == (80, 2) and torch.isfinite(xy).all()

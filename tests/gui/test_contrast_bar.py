@@ -60,3 +60,30 @@ def test_the_text_is_readable_on_both_sides_of_the_fill(qtbot, dark: bool, value
         assert sides and min(sides) >= 3, sides
     finally:
         apply_style(QApplication.instance(), False)
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_check_boxes_are_visible_in_both_modes(qtbot, dark: bool) -> None:
+    """A user could hardly find the test-time augmentation box in dark mode (WCAG 3:1 for a control)."""
+    from PySide6.QtWidgets import QCheckBox
+
+    apply_style(QApplication.instance(), dark)
+    try:
+        box = QCheckBox("Test-time augmentation")
+        qtbot.addWidget(box)
+        box.resize(220, 24)
+        box.show()
+        from PySide6.QtWidgets import QStyle, QStyleOptionButton
+
+        option = QStyleOptionButton()
+        box.initStyleOption(option)
+        area = box.style().subElementRect(QStyle.SubElement.SE_CheckBoxIndicator, option, box)
+        image = box.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+        ratio = image.width() / box.width()
+        background = image.pixelColor(image.width() - 2, image.height() // 2)
+        indicator = max(contrast(image.pixelColor(x, y), background)
+                        for x in range(int(area.left() * ratio), int((area.right() + 1) * ratio))
+                        for y in range(int(area.top() * ratio), int((area.bottom() + 1) * ratio)))
+        assert indicator >= 3, indicator
+    finally:
+        apply_style(QApplication.instance(), False)

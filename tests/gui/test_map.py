@@ -85,3 +85,23 @@ def test_a_mistake_can_be_relabelled_from_evaluate(window, qtbot, tmp_path: Path
     page._gallery_menu(page.gallery.visualRect(page.gallery.model().index(0, 0)).center())
     assert any(a.text() == "Retrain with these changes" for a in page._popup.actions())
     page._popup.close()
+
+
+def test_the_map_shows_its_stages_and_can_be_cancelled(window, qtbot, tmp_path: Path) -> None:
+    """A user watched "Reading the files... 0%" for a minute (the t-SNE had no progress) with no way to stop."""
+    from PySide6.QtCore import Qt
+
+    folder = make_image_folder(tmp_path / "shapes", classes=("circles", "squares"), per_class=60, size=(96, 72),
+                               seed=5)
+    train(window, qtbot, folder, depth=1, epochs=1)  # fine-tuned: the map reads every file again (no cache)
+    dialog = window.show_map()
+    qtbot.waitUntil(lambda: dialog.status.text().startswith("Reading the files: "), timeout=60000)
+    assert dialog.cancel.isVisible()
+    qtbot.mouseClick(dialog.cancel, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.status.text() in ("Stopped: no map.",) or dialog.result is not None,
+                    timeout=120000)
+    assert dialog.result is None and dialog.status.text() == "Stopped: no map."
+    dialog.close()
+    again = window.show_map()  # the files read before the stop are kept: this time it runs to the end
+    qtbot.waitUntil(lambda: again.result is not None, timeout=180000)
+    assert not again.cancel.isVisible() and not again.bar.isVisible()

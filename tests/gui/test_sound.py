@@ -41,6 +41,9 @@ def test_a_sound_run_is_evaluated_and_tried_as_sound(window, qtbot, tmp_path: Pa
     visible = [row["name"] for i, row in enumerate(window.model_page.rows)
                if not window.model_page.table.isRowHidden(i)]
     assert "wav2vec2_base" in visible and "mobilenet_v2" in visible  # sound encoders listed for sound
+    names = [row["name"] for row in window.model_page.rows]
+    speed = {name: window.model_page.table.item(i, 4).text().count("●") for i, name in enumerate(names)}
+    assert speed["yamnet"] >= speed["mobilenet_v2"] > speed["wav2vec2_base"]  # YAMNet is fast on a CPU
     # sound starts from its own measured default (the demo photos had mobilenet_v2): YAMNet, fully fine-tuned
     page = window.model_page
     qtbot.waitUntil(lambda: getattr(page, "_current_key", ("",))[0] == "yamnet", timeout=60000)

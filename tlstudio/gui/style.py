@@ -8,6 +8,18 @@ import pyqtgraph as pg
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
+# Fusion outlines check boxes in a shade of the window colour: 1.1:1 against the dark window (a user looked for
+# the test-time augmentation box) and 1.7:1 against the light one, below WCAG's 3:1 for controls. Drawn here
+# with a border of enough contrast in each mode; a checked box is filled.
+_INDICATORS = """
+QCheckBox::indicator, QGroupBox::indicator {{ width: 13px; height: 13px; border: 1px solid {border};
+    border-radius: 3px; background: {fill}; }}
+QCheckBox::indicator:checked, QGroupBox::indicator:checked {{ background: #2d78dc; border-color: {checked}; }}
+QCheckBox::indicator:disabled, QGroupBox::indicator:disabled {{ border-color: {disabled}; }}
+"""
+DARK_INDICATORS = _INDICATORS.format(border="#9aa0a8", fill="#1c1e21", checked="#cfd6e0", disabled="#5a5f66")
+LIGHT_INDICATORS = _INDICATORS.format(border="#5f6570", fill="#ffffff", checked="#1f5fb8", disabled="#b0b4ba")
+
 
 def _dark_palette() -> QPalette:
     palette = QPalette()
@@ -32,6 +44,6 @@ def apply_style(app: QApplication, dark: bool = False) -> None:
     app.setStyle("Fusion")
     app.setPalette(_dark_palette() if dark else app.style().standardPalette())
     qss = (importlib.resources.files("tlstudio.resources") / "style.qss").read_text(encoding="utf-8")
-    app.setStyleSheet(qss)
+    app.setStyleSheet(qss + (DARK_INDICATORS if dark else LIGHT_INDICATORS))
     pg.setConfigOption("background", (28, 30, 33) if dark else "w")
     pg.setConfigOption("foreground", (220, 220, 220) if dark else (60, 60, 60))

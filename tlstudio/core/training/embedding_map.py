@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from tlstudio.core.control import Control
@@ -106,6 +107,12 @@ def project(features: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, torch.
 
     data = torch.nn.functional.normalize(features.float(), dim=1).numpy()
     n = data.shape[0]
+    distinct = len(np.unique(data.round(6), axis=0))
+    if distinct < min(5, n):  # scikit-learn's Barnes-Hut t-SNE crashed the process (SIGSEGV) on identical rows
+        raise DataError(f"This model sees the files nearly all the same way ({distinct} distinct embedding(s) "
+                        f"among {n} files), so there is nothing to map.",
+                        "A model trained from random weights, or one that has not learnt yet, gives such features; "
+                        "map a run that started from pretrained weights.")
     dims = min(50, n - 1, data.shape[1])
     reduced = PCA(n_components=dims, random_state=seed).fit_transform(data)
     if n < 10:

@@ -230,7 +230,8 @@ class ModelPage(ModelProbes, QWidget):
         self.table.setRowCount(len(rows))
         for i, row in enumerate(rows):
             image = row["modality"] == "image"
-            speed = fastest / row["gflops"] if image else fastest / 20.0
+            # by the work per input (YAMNet: per 0.96 s patch); an encoder without a count is a slow one
+            speed = fastest / row["gflops"] if row["gflops"] else fastest / 20.0
             cells = [row["name"], f"{row['params'] / 1e6:.1f} M",
                      f"{row['input_size']} px" if image else str(row["input_size"]),
                      f"{row['imagenet_top1']:.1f} %" if image else "– (sound)",

@@ -354,15 +354,25 @@ class TryPage(QWidget):
                 if isinstance(self.cards_layout.itemAt(i).widget(), PredictionCard)]
 
     def _export(self) -> None:
-        target = QFileDialog.getExistingDirectory(self, "Export the model to…", str(Path.home()))
-        if target:
-            self.export_to(Path(target))
+        """Ask where, as a new folder's name (typed in, or proposed): the last place used, else Documents."""
+        from PySide6.QtCore import QStandardPaths
 
-    def export_to(self, target: Path, fmt: str | None = None) -> Task:
-        """Export in the background (ONNX takes a while); the result and any error reach the page."""
+        fmt = self.export_format.currentData()
+        start = settings().value("export/last_dir", "") or \
+            QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or str(Path.home())
+        proposed = Path(start) / f"{Path(self.state.run_dir).name}-{fmt}"
+        chosen, _ = QFileDialog.getSaveFileName(self, "Export the model as a folder named…", str(proposed),
+                                                "A new folder (*)")
+        if chosen:
+            settings().setValue("export/last_dir", str(Path(chosen).parent))
+            self.export_to(Path(chosen).parent, fmt, folder=Path(chosen))
+
+    def export_to(self, target: Path, fmt: str | None = None, folder: Path | None = None) -> Task:
+        """Export in the background (ONNX takes a while) into `folder` (made; by default `target/RUN-FORMAT`);
+        the result and any error reach the page."""
         run_dir = Path(self.state.run_dir)
         fmt = fmt or self.export_format.currentData()
-        out = target / f"{run_dir.name}-{fmt}"
+        out = folder or target / f"{run_dir.name}-{fmt}"
 
         def work(_progress, _control):
             from tlstudio.core.inference.export import export_run

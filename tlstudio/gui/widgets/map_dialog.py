@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.core.training.eta import clock
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task
 from tlstudio.gui.widgets.embedding_map import EmbeddingMapView
@@ -70,7 +72,13 @@ class MapDialog(QDialog):
         side = QWidget()
         column = QVBoxLayout(side)
         column.addWidget(self.status)
-        column.addWidget(self.bar)
+        busy = QHBoxLayout()
+        busy.addWidget(self.bar, 1)
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setToolTip("Stop making the map (the files read so far are kept for the next time).")
+        self.cancel.clicked.connect(lambda: self._cancel())
+        busy.addWidget(self.cancel)
+        column.addLayout(busy)
         column.addWidget(QLabel("<b>Look mislabelled</b>"))
         column.addWidget(self.suspects, 1)
         column.addWidget(self.picture)
@@ -99,26 +107,56 @@ class MapDialog(QDialog):
             except (OSError, ValueError, KeyError):
                 pass
         run_dir = self.run_dir
+        stage = {"name": "reading files", "since": time.perf_counter(), "first": 0}
 
         def work(progress, control):
             from tlstudio.core.store.runs import RunDir
             from tlstudio.core.training import embedding_map
 
+            def report(name: str, done: int, total: int) -> None:
+                if name != stage["name"]:
+                    stage.update(name=name, since=time.perf_counter(), first=done)
+                progress(done, total)
+
             run = RunDir.open(run_dir)
-            result = embedding_map.build_map(run, control=control,
-                                             progress=lambda _stage, done, total: progress(done, total))
+            result = embedding_map.build_map(run, control=control, progress=report)
             embedding_map.save(run, result)
             return result
 
         self.task = Task(work)
-        self.task.progress.connect(lambda done, total: (self.bar.setRange(0, max(total, 1)), self.bar.setValue(done)))
+        self.task.progress.connect(lambda done, total: self._progress(stage, done, total))
         self.task.finished.connect(self._show)
-        self.task.failed.connect(lambda message, hint: self.status.setText(f"No map: {message} {hint}"))
+        self.task.failed.connect(lambda message, hint: self._failed(message, hint))
+        self.task.done.connect(lambda: self.cancel.setVisible(False))
         self.task.start()
+
+    def _progress(self, stage: dict, done: int, total: int) -> None:
+        """Reading the files: counts and an ETA; the t-SNE, which says nothing until it ends: a moving bar."""
+        if stage["name"].startswith("drawing"):
+            self.bar.setRange(0, 0)
+            self.status.setText("Drawing the map (t-SNE): this step gives no progress; about a minute for a few "
+                                "thousand files on a laptop.")
+            return
+        self.bar.setRange(0, max(total, 1))
+        self.bar.setValue(done)
+        elapsed, counted = time.perf_counter() - stage["since"], done - stage["first"]
+        left = f" · ETA {clock(elapsed / counted * (total - done))}" if counted > 0 and elapsed > 1 else ""
+        self.status.setText(f"Reading the files: {done} / {total}{left}")
+
+    def _cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        self.cancel.setEnabled(False)
+        self.status.setText("Stopping… (the files read so far are kept for the next time)")
+
+    def _failed(self, message: str, hint: str) -> None:
+        self.bar.setVisible(False)
+        self.status.setText("Stopped: no map." if message == "Cancelled." else f"No map: {message} {hint}")
 
     def _show(self, result: dict) -> None:
         self.result = result
         self.bar.setVisible(False)
+        self.cancel.setVisible(False)
         points = result["points"]
         regression = result.get("task") == "regression"
         self.view.set_points(points, result["classes"], regression)
