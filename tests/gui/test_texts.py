@@ -59,3 +59,23 @@ def test_one_long_error_never_widens_the_try_list(qtbot) -> None:
     assert cards.minimumSizeHint().width() <= scroll.viewport().width()
     assert not scroll.horizontalScrollBar().isVisible()
     assert cards.width() <= scroll.viewport().width()
+
+
+def test_mistake_captions_keep_true_and_predicted_in_view(window, qtbot, tmp_path) -> None:
+    """A user lost the "true -> predicted" line under thumbnails of long file names (it wrapped out of sight)."""
+    from tests.gui.helpers import train_tiny
+    from tlstudio.demo import make_image_folder
+
+    names = ("a class with a rather long name number one", "another class with an even longer name two")
+    folder = make_image_folder(tmp_path / "long names", classes=names, per_class=12, size=(64, 48), seed=3)
+    train_tiny(window, qtbot, folder)
+    window.steps.setCurrentRow(3)
+    gallery = window.evaluate_page.gallery
+    qtbot.waitUntil(lambda: bool(gallery.thumbs.captions), timeout=30000)
+    width = gallery.gridSize().width()
+    metrics = gallery.fontMetrics()
+    for caption, tip in zip(gallery.thumbs.captions, gallery.thumbs.tips, strict=True):
+        lines = caption.split("\n")
+        assert len(lines) == 2 and "→" in lines[1]
+        assert all(metrics.horizontalAdvance(line) <= width for line in lines), lines
+        assert any(name in tip for name in names)  # the whole names in the tooltip

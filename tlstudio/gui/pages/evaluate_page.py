@@ -111,7 +111,7 @@ class EvaluatePage(QWidget):
         self.map_button.clicked.connect(self.map_requested)
         self.gallery = ThumbnailGrid(110)
         self.gallery.setGridSize(QSize(150, 110 + 48))  # room for a two-line caption under tall pictures
-        self.gallery.setWordWrap(True)
+        self.gallery.setWordWrap(False)  # captions are two lines, each shortened to fit (_show)
         self.gallery.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.gallery.customContextMenuRequested.connect(self._gallery_menu)
         # sound runs: the same files as a list, with the waveform/spectrogram/play view below
@@ -446,15 +446,29 @@ class EvaluatePage(QWidget):
         self.explanation_dialog = dialog
 
     def _show(self, rows: list[dict[str, str]]) -> None:
+        metrics = self.gallery.fontMetrics()
+        room = self.gallery.gridSize().width() - 8
+
+        def fit(text: str, pixels: int) -> str:
+            return metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, max(pixels, 10))
+
         if self.regression:
-            captions = [f"{Path(p['path']).name}\n{float(p['true']):.4g} → {float(p['predicted']):.4g} "
-                        f"({float(p['error']):+.3g})" for p in rows]
+            lines = [(Path(p["path"]).name, f"{float(p['true']):.4g} → {float(p['predicted']):.4g} "
+                      f"({float(p['error']):+.3g})") for p in rows]
+            short = [fit(verdict, room) for _, verdict in lines]
         else:
-            captions = [f"{Path(p['path']).name}\n{p['true']} → {p['predicted']} {float(p['confidence']):.0%}"
-                        for p in rows]
-        self.gallery.thumbs.set_paths([p["path"] for p in rows], captions)
+            lines = [(Path(p["path"]).name, f"{p['true']} → {p['predicted']} {float(p['confidence']):.0%}")
+                     for p in rows]
+            half = (room - metrics.horizontalAdvance(" → ") - metrics.horizontalAdvance(" 100%")) // 2
+            short = [f"{fit(p['true'], half)} → {fit(p['predicted'], half)} {float(p['confidence']):.0%}"
+                     for p in rows]
+        # two lines that each fit the thumbnail's width (a wrapped long name pushed "true → predicted" out of
+        # sight); the whole of both is in the list of clips and the thumbnail's tooltip
+        captions = [f"{fit(name, room)}\n{verdict}" for (name, _), verdict in zip(lines, short, strict=True)]
+        self.gallery.thumbs.set_paths([p["path"] for p in rows], captions,
+                                      [f"{p['path']}\n{verdict}" for p, (_, verdict) in zip(rows, lines, strict=True)])
         self._clip_rows = rows
-        self.clip_list.set_lines([caption.replace("\n", "  ·  ") for caption in captions])
+        self.clip_list.set_lines([f"{name}  ·  {verdict}" for name, verdict in lines])
 
     def _clip_chosen(self, row: int) -> None:
         rows = getattr(self, "_clip_rows", [])

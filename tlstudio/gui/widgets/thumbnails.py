@@ -42,6 +42,7 @@ class ThumbnailModel(QAbstractListModel):
         self.size = size
         self.paths: list[str] = []
         self.captions: list[str] = []
+        self.tips: list[str] = []
         self._row: dict[str, int] = {}
         self._cache: OrderedDict[str, QPixmap] = OrderedDict()
         self._pending: set[str] = set()
@@ -54,10 +55,12 @@ class ThumbnailModel(QAbstractListModel):
         self._broken = QPixmap(size, size)
         self._broken.fill(QColor(200, 60, 60, 90))
 
-    def set_paths(self, paths: Sequence[str], captions: Sequence[str] | None = None) -> None:
+    def set_paths(self, paths: Sequence[str], captions: Sequence[str] | None = None,
+                  tips: Sequence[str] | None = None) -> None:
         self.beginResetModel()
         self.paths = list(paths)
         self.captions = list(captions) if captions is not None else [os.path.basename(p) for p in self.paths]
+        self.tips = list(tips) if tips is not None else self.paths
         self._row = {path: row for row, path in enumerate(self.paths)}
         self._pool.clear()
         self._pending.clear()
@@ -73,7 +76,7 @@ class ThumbnailModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self.captions[index.row()]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return path
+            return self.tips[index.row()]
         if role == Qt.ItemDataRole.DecorationRole:
             pixmap = self._cache.get(path)
             if pixmap is not None:
