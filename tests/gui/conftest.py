@@ -20,11 +20,13 @@ def _fresh_settings(tmp_path):
 
 @pytest.fixture(autouse=True)
 def _no_modal_questions(monkeypatch):
-    """Closing a window in a test never waits on a question: yes, stop training; no, do not save."""
+    """Closing a window in a test never waits on a question: yes, stop training; no, do not save; the scratch
+    twin trains its full budget."""
     from tlstudio.gui.main_window import MainWindow
 
     monkeypatch.setattr(MainWindow, "_ask_before_closing", lambda self: True)
     monkeypatch.setattr(MainWindow, "_ask_save_changes", lambda self: "discard")
+    monkeypatch.setattr(MainWindow, "_ask_scratch_budget", lambda self, twin, metrics: "full")
 
 
 @pytest.fixture()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from tests.gui.helpers import train_tiny
+from tests.gui.helpers import train, train_tiny
 
 pytestmark = pytest.mark.gui
 
@@ -37,3 +37,36 @@ def test_every_backbone_names_its_own_pretraining() -> None:
     assert pretraining_of("mobilenet_v2") == "ImageNet" and pretraining_of("yamnet") == "AudioSet"
     assert pretraining_of("wav2vec2_base") == "LibriSpeech"
     assert pretraining_of("yamnet", "none") == "none (from scratch)"
+
+
+def test_the_scratch_twin_says_its_time_first_and_offers_a_shorter_budget(window, qtbot, shapes_dir: Path,
+                                                                          monkeypatch) -> None:
+    """A user's "Does transfer help?" started a run with an ETA of 2 h 55 without a word first."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from tlstudio.gui.main_window import SHORT_SCRATCH_EPOCHS, MainWindow
+
+    train(window, qtbot, shapes_dir, epochs=5)  # pretrained: a run to compare with
+    monkeypatch.undo()  # the conftest's automatic answer: here the real question is asked
+    asked: list[str] = []
+
+    def answer(box: QMessageBox) -> int:
+        asked.append(box.text())
+        if len(asked) == 1:  # first: cancel; nothing may start
+            box.button(QMessageBox.StandardButton.Cancel).click()
+        else:  # then: the shorter budget
+            next(b for b in box.buttons() if b.text() == f"{SHORT_SCRATCH_EPOCHS} epochs").click()
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", answer)
+    monkeypatch.setattr(MainWindow, "_ask_before_closing", lambda self: True)
+    monkeypatch.setattr(MainWindow, "_ask_save_changes", lambda self: "discard")
+    window.steps.setCurrentRow(5)
+    page = window.compare_page
+    qtbot.mouseClick(page.transfer, Qt.MouseButton.LeftButton)
+    assert len(asked) == 1 and "from random weights for 5 epochs" in asked[0] and "on this computer" in asked[0]
+    assert not window.train_page.is_running() and len(window.state.project.runs) == 1
+    with qtbot.waitSignal(window.train_page.finished, timeout=300000) as finished:
+        qtbot.mouseClick(page.transfer, Qt.MouseButton.LeftButton)
+    assert finished.args[0]["epochs_planned"] == SHORT_SCRATCH_EPOCHS
+    qtbot.waitUntil(lambda: not window.train_page.is_running(), timeout=30000)

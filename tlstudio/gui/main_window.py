@@ -40,6 +40,7 @@ from tlstudio.gui.state import StudioState, is_untitled
 from tlstudio.gui.tasks import Task
 
 STEPS = ("1  Data", "2  Model", "3  Train", "4  Evaluate", "5  Try & export", "6  Compare")
+SHORT_SCRATCH_EPOCHS = 3  # the from-scratch twin's shorter budget
 CLOSE_GIVE_UP_MS = 60000  # a thread stuck in something that cannot be interrupted: stop waiting for it
 
 
@@ -247,6 +248,11 @@ class MainWindow(ProjectFiles, QMainWindow):
             self.show_error(f"The run {Path(run_path).name} cannot be repeated from scratch: {exc}.")
             return
         twin = from_scratch(config)
+        answer = self._ask_scratch_budget(twin, RunDir(Path(run_path)).read_json_or("metrics.json", {}))
+        if answer == "cancel":
+            return
+        if answer == "short":
+            twin.epochs = min(twin.epochs, SHORT_SCRATCH_EPOCHS)
         from tlstudio.core.training.session import new_run_path
 
         target = new_run_path(f"{twin.backbone}-scratch")  # named by the run service, as every run
@@ -254,6 +260,24 @@ class MainWindow(ProjectFiles, QMainWindow):
         self.steps.setCurrentRow(2)
         self.train_page.start(target, twin, spec=spec, comparison=True)
         self.statusBar().showMessage("Training the same network from scratch, with the same budget and split…")
+
+    def _ask_scratch_budget(self, twin, metrics: dict) -> str:
+        """Before a from-scratch twin starts: its estimated time, and a shorter budget. 'full', 'short' or 'cancel'."""
+        from tlstudio.core.training.eta import clock, from_scratch_seconds
+
+        seconds, floor = from_scratch_seconds(metrics, twin.epochs)
+        short, _ = from_scratch_seconds(metrics, min(twin.epochs, SHORT_SCRATCH_EPOCHS))
+        box = QMessageBox(QMessageBox.Icon.Question, "Does transfer help?",
+                          f"This trains every block of {twin.backbone} from random weights for {twin.epochs} epochs: "
+                          f"{'at least ' if floor else 'about '}{clock(seconds)} on this computer, estimated from the "
+                          "run it is compared with.", parent=self)
+        box.setInformativeText(f"A shorter budget ({SHORT_SCRATCH_EPOCHS} epochs, about {clock(short)}) answers "
+                               "sooner; the comparison then says so, since the pretrained run had more epochs.")
+        full = box.addButton(f"Train {twin.epochs} epochs", QMessageBox.ButtonRole.AcceptRole)
+        shorter = box.addButton(f"{SHORT_SCRATCH_EPOCHS} epochs", QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return {id(full): "full", id(shorter): "short"}.get(id(box.clickedButton()), "cancel")
 
     # -- flow -----------------------------------------------------------------------------------------
     def _data_switched(self) -> None:

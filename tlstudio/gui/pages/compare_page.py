@@ -247,6 +247,9 @@ class ComparePage(QWidget):
             else:
                 text = (f"Pretrained and from scratch score about the same ({a['val_accuracy']:.1%} vs "
                         f"{b['val_accuracy']:.1%}); pretrained weights still usually train faster.")
+            if (a.get("epochs") or 0) > (b.get("epochs") or 0):
+                text += (f" (From scratch had fewer epochs, {b.get('epochs')} against {a.get('epochs')}: a shorter "
+                         "budget, so its score is a floor.)")
             self.verdict.setText(text + self._overlap_note(a, b))
         elif len([r for r in chosen if r.get("val_accuracy") is not None]) >= 2:
             self.verdict.setText(self._which_won([r for r in chosen if r.get("val_accuracy") is not None]))
