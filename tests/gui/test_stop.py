@@ -51,3 +51,13 @@ def test_stop_during_validation_keeps_the_epoch_and_says_so(window, qtbot, shape
     assert (Path(window.train_page.run_path) / "model.pt").is_file()
     assert window.statusBar().currentMessage().startswith(f"Stopped after epoch {metrics['epochs']} of 6")
     assert "Stopped after epoch" in window.train_page.status.text()
+    assert window.train_page.bar.text() == f"Stopped after {metrics['epochs']} epoch(s)"
+
+
+def test_a_finished_bar_reads_done_not_its_last_stage(window, qtbot, shapes_dir: Path) -> None:
+    """A user saw a finished run's bar still read "Reading training files ... 300/300"."""
+    from tests.gui.helpers import train_tiny
+
+    metrics = train_tiny(window, qtbot, shapes_dir, depth=1)
+    assert metrics["status"] == "completed"
+    assert window.train_page.bar.text() == "Done" and window.train_page.bar.value() == window.train_page.bar.maximum()

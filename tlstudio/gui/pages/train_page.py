@@ -358,6 +358,11 @@ class TrainPage(QWidget):
         elif isinstance(event, ev.Problem):
             self.log.appendPlainText(f"⚠ {event.message} " + ", ".join(Path(f).name for f in event.files[:5]))
         elif isinstance(event, ev.Finished):
+            done = int((event.metrics or {}).get("epochs") or 0)  # the bar ends on the run, not on its last stage
+            self.bar.setRange(0, max(self.epochs, 1))
+            self.bar.setValue(min(done, max(self.epochs, 1)))
+            self.bar.setFormat("Done" if event.status == "completed" else f"Stopped after {done} epoch(s)")
+            self.stage_now = ""
             if event.metrics:
                 forgetting = event.metrics.get("forgetting") or {}
                 self.plots.set_old_reference(forgetting.get("old_val_acc_before",
