@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from tlstudio.core.models.registry import pretraining_of
 from tlstudio.core.store.project import run_summary
 from tlstudio.core.store.runs import RunDir
-from tlstudio.gui.plots import theme_plot
+from tlstudio.gui.plots import epoch_plot, theme_plot
 from tlstudio.gui.state import StudioState
 
 COLUMNS = ("Run", "Backbone", "Pretrained", "Blocks trained", "Data", "Epochs", "Val accuracy", "Val loss",
@@ -98,13 +98,10 @@ class ComparePage(QWidget):
         self.transfer.clicked.connect(self._transfer_check)
         self.verdict = QLabel("")
         self.verdict.setWordWrap(True)
-        self.acc_plot = pg.PlotWidget(title="Validation accuracy")
-        self.loss_plot = pg.PlotWidget(title="Validation loss")
-        for plot in (self.acc_plot, self.loss_plot):
-            plot.setLabel("bottom", "epoch")
-            plot.showGrid(x=True, y=True, alpha=0.25)
-            plot.addLegend(offset=(10, -10))  # bottom left: accuracy rises, loss falls, away from it
-            plot.setMenuEnabled(False)
+        # whole epochs on the x axis, one unit per quantity (no fractional epochs, no "x0.001" prefixes);
+        # legends bottom left: accuracy rises, loss falls, away from them
+        self.acc_plot = epoch_plot("Validation accuracy", "score", legend_at=(10, -10))
+        self.loss_plot = epoch_plot("Validation loss", "loss", legend_at=(10, -10))
         plots = QHBoxLayout()
         plots.addWidget(self.acc_plot)
         plots.addWidget(self.loss_plot)
