@@ -79,3 +79,18 @@ def test_mistake_captions_keep_true_and_predicted_in_view(window, qtbot, tmp_pat
         assert len(lines) == 2 and "→" in lines[1]
         assert all(metrics.horizontalAdvance(line) <= width for line in lines), lines
         assert any(name in tip for name in names)  # the whole names in the tooltip
+
+
+def test_prediction_bars_start_at_one_edge_whatever_the_class_names(qtbot) -> None:
+    from tlstudio.core.inference.predict import Prediction
+    from tlstudio.gui.pages.try_page import PredictionCard
+    from tlstudio.gui.widgets.contrast_bar import ContrastBar
+
+    card = PredictionCard(Prediction("/x/a.jpg", [("a much longer class name number zero", 0.5), ("c7", 0.3),
+                                                  ("class_05", 0.2)]))
+    qtbot.addWidget(card)
+    card.resize(700, 200)
+    card.show()
+    qtbot.waitExposed(card)
+    bars = card.findChildren(ContrastBar)
+    assert len(bars) == 3 and len({bar.mapTo(card, bar.rect().topLeft()).x() for bar in bars}) == 1

@@ -31,6 +31,9 @@ from tlstudio.gui.widgets.pixmaps import array_pixmap
 DEFAULT_MIN_CONFIDENCE = 60  # percent: below it a card says "not sure" rather than a bold answer
 
 
+CLASS_LABEL_WIDTH = 180  # pixels: a class name beside its bar (longer ones elided in the middle, whole in a tip)
+
+
 def breakable(text: str) -> str:
     """Text a label may wrap anywhere a path or a reason can break: after / \\ _ . - (zero-width spaces)."""
     return re.sub(r"([/\\_.\-:])", "\\1\u200b", text)
@@ -87,8 +90,10 @@ class PredictionCard(QWidget):
             column.addWidget(error)
         for name, probability in prediction.top:
             row = QHBoxLayout()
-            label = QLabel(name)
-            label.setMinimumWidth(120)
+            label = QLabel()
+            label.setFixedWidth(CLASS_LABEL_WIDTH)  # every card's bars start at one edge, so they compare by eye
+            label.setText(label.fontMetrics().elidedText(name, Qt.TextElideMode.ElideMiddle, CLASS_LABEL_WIDTH - 6))
+            label.setToolTip(name)
             bar = ContrastBar()
             bar.setRange(0, 1000)
             bar.setValue(round(probability * 1000))
