@@ -94,3 +94,21 @@ def test_prediction_bars_start_at_one_edge_whatever_the_class_names(qtbot) -> No
     qtbot.waitExposed(card)
     bars = card.findChildren(ContrastBar)
     assert len(bars) == 3 and len({bar.mapTo(card, bar.rect().topLeft()).x() for bar in bars}) == 1
+
+
+def test_the_try_list_starts_with_a_count_of_unusable_files(window, qtbot, shapes_dir, tmp_path) -> None:
+    """A user scrolled 120 cards of phone recordings to learn they all failed for one reason."""
+    from tests.gui.helpers import train_tiny
+
+    train_tiny(window, qtbot, shapes_dir)
+    window.steps.setCurrentRow(4)
+    page = window.try_page
+    good = sorted(str(p) for p in shapes_dir.rglob("*.jpg"))[:2]
+    empty = [tmp_path / f"empty_{i}.jpg" for i in range(3)]
+    for path in empty:
+        path.write_bytes(b"")
+    with qtbot.waitSignal(page.predicted, timeout=60000):
+        page.predict(good + [str(p) for p in empty])
+    assert page.problems.isVisible()
+    assert page.problems.text().startswith("3 files cannot be used. 3 files: ")
+    assert page.card_count() == 5

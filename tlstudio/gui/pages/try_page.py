@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.gui.data_digest import problem_summary
 from tlstudio.gui.settings import settings
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task
@@ -167,6 +168,10 @@ class TryPage(QWidget):
         self.empty_hint.setObjectName("hint")
         self.empty_hint.setStyleSheet("color: palette(mid); font-size: 15px; padding: 40px; "
                                       "border: 2px dashed palette(mid); border-radius: 10px;")
+        self.problems = QLabel("")  # the unusable files counted by reason, above their cards
+        self.problems.setWordWrap(True)
+        self.problems.setVisible(False)
+        self.cards_layout.addWidget(self.problems)
         self.cards_layout.addWidget(self.empty_hint)
         self.cards_layout.addStretch(1)
         scroll = QScrollArea()
@@ -301,6 +306,9 @@ class TryPage(QWidget):
     def _render(self) -> None:
         self._remove_cards()
         self.empty_hint.setVisible(not self.predictions)
+        summary = problem_summary([p.error for p in self.predictions if p.error])  # one line before 120 cards
+        self.problems.setText(summary[0] if summary else "")
+        self.problems.setVisible(bool(summary))
         for prediction in self.predictions[:200]:
             self.cards_layout.insertWidget(self.cards_layout.count() - 1,
                                            PredictionCard(prediction, self.min_confidence(),
