@@ -112,3 +112,20 @@ def test_the_try_list_starts_with_a_count_of_unusable_files(window, qtbot, shape
     assert page.problems.isVisible()
     assert page.problems.text().startswith("3 files cannot be used. 3 files: ")
     assert page.card_count() == 5
+
+
+def test_the_folded_advanced_settings_draw_no_empty_frame(window, qtbot) -> None:
+    """A user saw an empty "Advanced" frame and took it for a missing panel."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QStyle, QStyleOptionGroupBox
+
+    window.steps.setCurrentRow(1)
+    box = window.model_page.advanced
+    assert not box.isChecked() and "border: none" in box.styleSheet()
+    assert not window.model_page.advanced_body.isVisible()
+    option = QStyleOptionGroupBox()
+    box.initStyleOption(option)
+    check = box.style().subControlRect(QStyle.ComplexControl.CC_GroupBox, option,
+                                       QStyle.SubControl.SC_GroupBoxCheckBox, box)
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=check.center())  # the user unfolds it
+    assert box.isChecked() and window.model_page.advanced_body.isVisible() and box.styleSheet() == ""

@@ -223,6 +223,8 @@ class ModelPage(ModelProbes, QWidget):
         self.advanced_body.setVisible(on)
         self.advanced.setFlat(not on)
         self.advanced.setMaximumHeight(16777215 if on else 28)
+        # folded, only its check box and title show: an empty frame read as a missing panel
+        self.advanced.setStyleSheet("" if on else "QGroupBox { border: none; }")
 
     def _fill_catalogue(self, rows: list[dict[str, Any]]) -> None:
         self.rows = rows
