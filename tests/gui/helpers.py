@@ -28,9 +28,9 @@ def train(window, qtbot, folder: Path, depth: int = 0, epochs: int = 2) -> None:
         window.start_training()
 
 
-def train_tiny(window, qtbot, folder: Path | None = None, depth: int = 0, epochs: int = 1,
-               backbone: str = "mobilenet_v3_small") -> dict:
-    """A tiny real run (random weights, no download): `backbone` from scratch on `folder`, to the end."""
+def set_up_tiny(window, qtbot, folder: Path | None = None, depth: int = 0, epochs: int = 1,
+                backbone: str = "mobilenet_v3_small") -> None:
+    """A tiny real run's settings (random weights, no download): `backbone` from scratch on `folder`."""
     if folder is not None:
         open_folder(window, qtbot, folder)
     window.state.config.pretrained = "none"
@@ -38,6 +38,12 @@ def train_tiny(window, qtbot, folder: Path | None = None, depth: int = 0, epochs
     qtbot.waitUntil(lambda: getattr(window.model_page, "_current_key", ("",))[0] == backbone, timeout=60000)
     window.model_page.depth.setValue(depth)
     window.model_page.epochs.setValue(epochs)
+
+
+def train_tiny(window, qtbot, folder: Path | None = None, depth: int = 0, epochs: int = 1,
+               backbone: str = "mobilenet_v3_small") -> dict:
+    """A tiny real run (set_up_tiny), trained to the end; its metrics."""
+    set_up_tiny(window, qtbot, folder, depth, epochs, backbone)
     with qtbot.waitSignal(window.train_page.finished, timeout=300000) as done:
         window.start_training()
     qtbot.waitUntil(lambda: not window.train_page.is_running(), timeout=30000)

@@ -77,13 +77,10 @@ def test_recommend_shows_progress_can_be_cancelled_and_never_claims_a_depth_the_
     after they moved the depth."""
     from PySide6.QtCore import Qt
 
-    from tests.gui.helpers import open_folder, pick_backbone
+    from tests.gui.helpers import set_up_tiny
 
-    open_folder(window, qtbot, shapes_dir)
-    window.state.config.pretrained = "none"
-    pick_backbone(window, "mobilenet_v3_small")
+    set_up_tiny(window, qtbot, shapes_dir)
     page = window.model_page
-    qtbot.waitUntil(lambda: getattr(page, "_current_key", ("",))[0] == "mobilenet_v3_small", timeout=60000)
     depth_before = page.depth.value()
     qtbot.mouseClick(page.recommend_button, Qt.MouseButton.LeftButton)
     assert page.recommend_button.text() == "Cancel"

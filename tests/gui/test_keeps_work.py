@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from tests.gui.helpers import open_folder, pick_backbone, train_tiny
+from tests.gui.helpers import open_folder, pick_backbone, set_up_tiny, train_tiny
 
 pytestmark = pytest.mark.gui
 
@@ -151,13 +151,7 @@ def test_switching_folder_resets_the_views_of_the_old_data(window, qtbot, shapes
 
 
 def _start_long_run(window, qtbot, folder: Path) -> None:
-    open_folder(window, qtbot, folder)
-    window.state.config.pretrained = "none"
-    pick_backbone(window, "mobilenet_v3_small")
-    qtbot.waitUntil(lambda: getattr(window.model_page, "_current_key", ("",))[0] == "mobilenet_v3_small",
-                    timeout=60000)
-    window.model_page.depth.setValue(2)  # the full path: every epoch runs the network
-    window.model_page.epochs.setValue(50)
+    set_up_tiny(window, qtbot, folder, depth=2, epochs=50)  # the full path: every epoch runs the network
     with qtbot.waitSignal(window.train_page.epoch_ended, timeout=300000):
         window.start_training()
 

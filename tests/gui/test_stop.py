@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtWidgets import QPushButton
 
-from tests.gui.helpers import open_folder, pick_backbone
+from tests.gui.helpers import set_up_tiny
 from tlstudio.core.training import events as ev
 
 pytestmark = pytest.mark.gui
@@ -22,13 +22,7 @@ def _button(root, text: str) -> QPushButton:
 
 
 def test_stop_during_validation_keeps_the_epoch_and_says_so(window, qtbot, shapes_dir: Path) -> None:
-    open_folder(window, qtbot, shapes_dir)
-    window.state.config.pretrained = "none"
-    pick_backbone(window, "mobilenet_v3_small")
-    qtbot.waitUntil(lambda: getattr(window.model_page, "_current_key", ("",))[0] == "mobilenet_v3_small",
-                    timeout=60000)
-    window.model_page.depth.setValue(1)  # the full path: validation reads files, batch by batch
-    window.model_page.epochs.setValue(6)
+    set_up_tiny(window, qtbot, shapes_dir, depth=1, epochs=6)  # the full path: validation reads files
     stop = _button(window.train_page, "Stop")
     seen: list[str] = []
 

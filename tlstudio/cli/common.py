@@ -16,24 +16,12 @@ def run_with_ctrl_c(work: Callable[[Any], dict], control: Any = None) -> dict:
     """Ctrl-C (or SIGTERM, as a service manager sends) stops the engine after the current batch, which
     saves; a second Ctrl-C aborts. DataLoader workers ignore SIGINT: the main process decides. `control`: the
     run's own (a run handle's), else a new one."""
-    from tlstudio.core.control import Control
+    from tlstudio.core.control import Control, stop_on_signals
 
     control = control or Control()
-    received: list[int] = []
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        if control.cancelled and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        received.append(signum)
-        print("\nStopping after this batch and saving (Ctrl-C again to abort)...", flush=True)
-        control.cancel()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with stop_on_signals(control, lambda: print("\nStopping after this batch and saving (Ctrl-C again to abort)...",
+                                                flush=True)) as received:
         result = work(control)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     if received and result.get("status") == "cancelled":
         result["exit_code"] = EXIT_TERMINATED if received[0] == signal.SIGTERM else EXIT_CANCELLED
     return result

@@ -51,11 +51,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
             print(f"  {count:>5}  {true} -> {predicted}")
     if result["unknown_classes"]:
         print(f"note: class folder(s) the model does not know were left out: {', '.join(result['unknown_classes'])}")
-    if result.get("unfamiliar_share") is not None:
-        print(f"Unlike the training files: {result['unfamiliar_share']:.1%} of these files (about 5% is expected "
-              "of data like the training data; much more means the data has drifted)")
-    for item in result["unreadable"][:10]:
-        print(f"unreadable: {item['path']}: {item['reason']}")
+    _print_drift_and_unreadable(result)
     if result.get("changed_since_training"):
         changed = result["changed_since_training"]
         print(f"note: {len(changed)} file(s) changed or vanished since training (e.g. {changed[0]}); "
@@ -66,6 +62,16 @@ def evaluate_command(args: argparse.Namespace) -> int:
         for item in wrong:
             print(f"  {item['confidence']:.3f}  {item['true']} -> {item['predicted']}  {item['path']}")
     return EXIT_OK
+
+
+def _print_drift_and_unreadable(result: dict) -> None:
+    """What both kinds of evaluation say after their scores: how unlike the training files the data is, and
+    which files could not be read."""
+    if result.get("unfamiliar_share") is not None:
+        print(f"Unlike the training files: {result['unfamiliar_share']:.1%} of these files (about 5% is expected "
+              "of data like the training data; much more means the data has drifted)")
+    for item in result["unreadable"][:10]:
+        print(f"unreadable: {item['path']}: {item['reason']}")
 
 
 def _print_regression_evaluation(result: dict, tta: dict | None, args: argparse.Namespace) -> None:
@@ -85,11 +91,7 @@ def _print_regression_evaluation(result: dict, tta: dict | None, args: argparse.
         print(f"Always guessing the training mean would give MAE {result['mae_guessing_the_mean']:.4f}")
     if tta:
         print(f"With test-time augmentation: MAE {tta['mae']:.4f}   RMSE {tta['rmse']:.4f}")
-    if result.get("unfamiliar_share") is not None:
-        print(f"Unlike the training files: {result['unfamiliar_share']:.1%} of these files (about 5% is expected "
-              "of data like the training data; much more means the data has drifted)")
-    for item in result["unreadable"][:10]:
-        print(f"unreadable: {item['path']}: {item['reason']}")
+    _print_drift_and_unreadable(result)
     worst = result.get("largest_errors", [])[: args.worst]
     if worst:
         print("Largest errors (true -> predicted):")

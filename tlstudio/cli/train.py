@@ -48,7 +48,9 @@ def train_command(args: argparse.Namespace) -> int:
         handle = session.start(session.RunRequest(resume=run.path, world=world))
     else:
         if args.plan:  # a plan file: its files and settings exactly, nothing rescanned or defaulted
-            spec, config = _read_plan(args.plan)
+            from tlstudio.core.training.child import read_plan
+
+            spec, config = read_plan(args.plan)
         else:
             spec, config = _scanned_for_training(args)
         handle = session.start(session.RunRequest(spec, config, Path(args.out) if args.out else None, world=world))
@@ -111,20 +113,6 @@ def _launch(args: argparse.Namespace, devices: int, resumed: dict | None) -> int
     print(f"Training on {devices} processes together (torch.distributed, DistributedDataParallel over "
           f"{'NCCL, one GPU each' if kind == 'cuda' else 'gloo'}); rank 0 reports.", flush=True)
     return distributed.launch(command, devices)
-
-
-def _read_plan(path: str) -> tuple[Any, Any]:
-    """(the data set, the settings) a window wrote for processes of their own to train."""
-    import json
-
-    from tlstudio.core.data.spec import DatasetSpec
-    from tlstudio.core.training.config import TrainConfig
-
-    try:
-        plan = json.loads(Path(path).read_text(encoding="utf-8", errors="surrogateescape"))
-        return DatasetSpec.from_dict(plan["dataset"]), TrainConfig.from_dict(plan["config"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"The training plan {path} cannot be read ({exc}).", "Start the run again.") from exc
 
 
 def _launch_device(wanted: str, devices: int) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 class Cancelled(Exception):
@@ -44,3 +47,26 @@ class Control:
             pass
         if self._cancel.is_set():
             raise Cancelled()
+
+
+@contextmanager
+def stop_on_signals(control: Control, on_stop: Callable[[], None] | None = None) -> Iterator[list[int]]:
+    """Ctrl-C or SIGTERM (a service manager, the launcher stopping the other ranks, a logout) stops long work
+    after its current step, which saves; a second Ctrl-C aborts (KeyboardInterrupt). Yields the signals received,
+    in order; the previous handlers come back at the end. `on_stop` says so to whoever watches."""
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame) -> None:
+        if control.cancelled and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        received.append(signum)
+        if on_stop is not None:
+            on_stop()
+        control.cancel()
+
+    previous = {kind: signal.signal(kind, on_signal) for kind in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for kind, handler in previous.items():
+            signal.signal(kind, handler)

@@ -48,7 +48,8 @@ def command(args: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", MODULE, *args]
 
 
-def _read_plan(path: str):
+def read_plan(path: str):
+    """(the data set, the settings) a window wrote for processes of their own to train."""
     from tlstudio.core.data.spec import DatasetSpec
     from tlstudio.core.errors import ConfigError
     from tlstudio.core.training.config import TrainConfig
@@ -62,7 +63,7 @@ def _read_plan(path: str):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from tlstudio.core.control import Control
+    from tlstudio.core.control import Control, stop_on_signals
     from tlstudio.core.errors import StudioError
     from tlstudio.core.store.runs import RunDir
     from tlstudio.core.training import distributed, engine, event_stream
@@ -80,14 +81,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not world.is_main:  # rank 0 speaks for all; the others still say their errors on stderr
             sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (for the life of the process)
         control = Control()
-        received = _stop_on_signals(control)
         out = Path(args.out).expanduser().resolve()
-        if args.resume:  # a rank is one process of the launch: it trains here (the run service sent it)
-            metrics = engine.resume(RunDir.open(out), emit, control, world)
-        else:
-            spec, config = _read_plan(args.plan)
-            folder = RunDir.create(out, config.backbone) if world.is_main else RunDir(out)
-            metrics = engine.train(spec, config, folder, emit, control, world)
+        with stop_on_signals(control) as received:  # the window's Stop arrives as Ctrl-C through the launcher
+            if args.resume:  # a rank is one process of the launch: it trains here (the run service sent it)
+                metrics = engine.resume(RunDir.open(out), emit, control, world)
+            else:
+                spec, config = read_plan(args.plan)
+                folder = RunDir.create(out, config.backbone) if world.is_main else RunDir(out)
+                metrics = engine.train(spec, config, folder, emit, control, world)
         if metrics.get("status") == "cancelled" and received and received[0] == signal.SIGTERM:
             return EXIT_TERMINATED
         return EXIT_CANCELLED if metrics.get("status") == "cancelled" else 0
@@ -104,23 +105,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         emit(Failed(f"Unexpected error: {type(exc).__name__}: {exc}", "The processes' own words are in the log."))
         print(f"error: an internal error ({type(exc).__name__}: {exc})", file=sys.stderr)
         return EXIT_FAILED
-
-
-def _stop_on_signals(control) -> list[int]:
-    """Ctrl-C (the window's Stop, forwarded by the launcher) or SIGTERM (the launcher stopping the others when one
-    rank ends, a logout) stop after the current step, which saves; a second Ctrl-C aborts. Returns the signals
-    received, as they come."""
-    received: list[int] = []
-
-    def on_signal(signum: int, _frame) -> None:
-        if control.cancelled and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        received.append(signum)
-        control.cancel()
-
-    for kind in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(kind, on_signal)
-    return received
 
 
 def _wanted_device(args: argparse.Namespace) -> str:

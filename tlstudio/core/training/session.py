@@ -2,7 +2,7 @@
 
 It names the run folder, and chooses how the run goes: in this process (engine.train / engine.resume), or
 on processes of its own when the run trains on several devices (processes.py). Front-ends describe the run
-(`RunRequest`), get a `RunHandle` (its folder and its control: stop, pause), and call `handle.run(listener)`
+(`RunRequest`), get a `RunHandle` (its folder and its `control`: cancel, pause), and call `handle.run(listener)`
 in the thread that should do the work; the listener gets the engine's events (events.py) either way.
 """
 
@@ -38,16 +38,6 @@ class RunHandle:
     def __init__(self, request: RunRequest, path: Path, on_processes: bool) -> None:
         self.request, self.path, self.on_processes = request, path, on_processes
         self.control = Control()
-
-    def stop(self) -> None:
-        self.control.cancel()
-
-    def pause(self) -> None:
-        if not self.control.cancelled:  # pausing a stopping run would block it for ever
-            self.control.pause()
-
-    def go_on(self) -> None:
-        self.control.resume()
 
     def run(self, on_event: Listener) -> dict[str, Any]:
         """Do the run in this thread; its final metrics (status "cancelled" when stopped), as engine.train."""

@@ -74,9 +74,8 @@ class Together:
         return merge_shares(distributed.gather((share, part), self.world)) if self.active else part
 
     def pooled_outputs(self, outputs: dict[str, Any], share: list[int]) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(probabilities, labels) of every process's validation share; None when no process scored a file."""
-        if not self.active:
-            return outputs["probabilities"], outputs["labels"]
+        """(probabilities, labels) of every process's validation share; None when no process scored a file. Only
+        together: alone, the pass's own loss and score are already over every file."""
         mine = (outputs["probabilities"], outputs["labels"], [share[i] for i in outputs["indices"].tolist()])
         parts = [part for part in distributed.gather(mine, self.world) if len(part[1])]
         if not parts:

@@ -236,8 +236,7 @@ class DataPage(QWidget):
         if spec is None:
             return
         settings = spec.split_settings
-        self.split_settings.show(self.state.config)
-        self.val_share.blockSignals(True)
+        self.val_share.blockSignals(True)  # the split shown is the data set's own, not an edit
         self.val_share.setValue(float(settings.get("val_split", self.state.config.val_split)))
         self.val_share.blockSignals(False)
         group_by = str(settings.get("group_by", "auto"))
