@@ -44,6 +44,41 @@ def _text_contrast(bar: QProgressBar) -> tuple[float, float]:
     return best[0], best[1]
 
 
+def _readable(bar: QProgressBar, value: int) -> list[int]:
+    """Per pixel column, how many of the text's pixels stand out (WCAG >= 3) from what lies under them."""
+    bar.setValue(value)
+    bar.setTextVisible(True)
+    with_text = bar.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    bar.setTextVisible(False)
+    plain = bar.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    bar.setTextVisible(True)
+    return [sum(contrast(with_text.pixelColor(x, y), plain.pixelColor(x, y)) >= 3 for y in range(plain.height()))
+            for x in range(plain.width())]
+
+
+@pytest.mark.parametrize("dark", [False, True])
+@pytest.mark.parametrize("value", [497, 520])
+def test_no_letter_vanishes_where_the_fill_ends(qtbot, dark: bool, value: int) -> None:
+    """Every letter right of the fill's end shows as it does over an empty bar, and every letter left of it as
+    over a full one: Qt's own bar drew "Scanning" as "Scann" in light mode (white letters on the white groove)."""
+    apply_style(QApplication.instance(), dark)
+    try:
+        bar = ContrastBar()
+        qtbot.addWidget(bar)
+        bar.resize(420, 24)
+        bar.setRange(0, 1000)
+        bar.setFormat("Scanning… 120 / 300 files")
+        bar.show()
+        shown, empty, full = _readable(bar, value), _readable(bar, 0), _readable(bar, 1000)
+        end = round(len(shown) * value / 1000)
+        margin = 3 * len(shown) // bar.width()
+        right = sum(shown[end + margin:]), sum(empty[end + margin:])
+        left = sum(shown[: end - margin]), sum(full[: end - margin])
+        assert right[1] > 0 and left[1] > 0 and right[0] >= 0.9 * right[1] and left[0] >= 0.9 * left[1], (left, right)
+    finally:
+        apply_style(QApplication.instance(), False)
+
+
 @pytest.mark.parametrize("dark", [False, True])
 @pytest.mark.parametrize("value", [239, 490, 515, 660])  # the fill ends before, inside and after the text
 def test_the_text_is_readable_on_both_sides_of_the_fill(qtbot, dark: bool, value: int) -> None:

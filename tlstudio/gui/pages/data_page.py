@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QMenu,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -31,6 +30,7 @@ from tlstudio.gui.data_digest import FolderDigest, digest, relative
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task, settle_long_lived
 from tlstudio.gui.widgets.audio_view import AudioView
+from tlstudio.gui.widgets.contrast_bar import ContrastBar
 from tlstudio.gui.widgets.line_list import LineList
 from tlstudio.gui.widgets.share_bar import ShareBar
 from tlstudio.gui.widgets.thumbnails import ThumbnailGrid
@@ -100,7 +100,7 @@ class DataPage(QWidget):
         state.run_changed.connect(lambda run: self.map_button.setEnabled(run is not None))
         self.path_label = QLabel("No folder yet.")
         self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.progress = QProgressBar()
+        self.progress = ContrastBar()  # text readable wherever the bar ends
         self.progress.setVisible(False)
         self.cancel = QPushButton("Cancel")
         self.cancel.setVisible(False)

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QSlider,
@@ -136,7 +135,7 @@ class TryPage(QWidget):
                                       "spectrogram for sound), class names in model.json, and a predict.py example.")
         self.export_button = QPushButton("Export…")
         self.export_button.clicked.connect(self._export)
-        self.busy = QProgressBar()
+        self.busy = ContrastBar()  # text readable wherever the bar ends
         self.busy.setVisible(False)
         self.open_export = QPushButton("Open folder")
         self.open_export.setToolTip("Show the exported model's folder in the file manager.")

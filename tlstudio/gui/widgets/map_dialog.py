@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListWidget,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 from tlstudio.core.training.eta import clock
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task
+from tlstudio.gui.widgets.contrast_bar import ContrastBar
 from tlstudio.gui.widgets.embedding_map import EmbeddingMapView
 
 
@@ -45,7 +45,7 @@ class MapDialog(QDialog):
         self.view.point_chosen.connect(self.choose)
         self.status = QLabel("Reading the files…")
         self.status.setWordWrap(True)
-        self.bar = QProgressBar()
+        self.bar = ContrastBar()  # text readable wherever the bar ends
         self.suspects = QListWidget()
         self.suspects.setToolTip("Files whose nearest neighbours are nearly all of another class, which the model "
                                  "also predicts: the usual sign of a wrong label.")

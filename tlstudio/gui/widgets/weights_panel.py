@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from tlstudio.gui.tasks import Task
+from tlstudio.gui.widgets.contrast_bar import ContrastBar
 
 
 def _download(name: str):
@@ -55,7 +56,7 @@ class WeightsPanel(QWidget):
         self.import_button = QPushButton("Import a weights file…")
         self.import_button.setToolTip("Use a copy of torchvision's weights file brought from another computer.")
         self.import_button.clicked.connect(lambda: self.import_file())
-        self.bar = QProgressBar()
+        self.bar = ContrastBar()  # text readable wherever the bar ends
         for widget in (self.bar, self.cancel):
             widget.setVisible(False)
         layout = QHBoxLayout(self)
