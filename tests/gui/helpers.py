@@ -48,3 +48,12 @@ def train_tiny(window, qtbot, folder: Path | None = None, depth: int = 0, epochs
         window.start_training()
     qtbot.waitUntil(lambda: not window.train_page.is_running(), timeout=30000)
     return done.args[0]
+
+
+def _real_ask_scratch_budget():
+    from tlstudio.gui.main_window import MainWindow
+
+    return MainWindow._ask_scratch_budget
+
+
+REAL_ASK_SCRATCH_BUDGET = _real_ask_scratch_budget()  # taken at import, before conftest answers it for every test

@@ -44,7 +44,8 @@ def test_the_scratch_twin_says_its_time_first_and_offers_a_shorter_budget(window
     """A user's "Does transfer help?" started a run with an ETA of 2 h 55 without a word first."""
     from PySide6.QtWidgets import QMessageBox
 
-    from tlstudio.gui.main_window import SHORT_SCRATCH_EPOCHS, MainWindow
+    from tlstudio.gui.main_window import MainWindow
+    from tlstudio.gui.scratch_twin import SHORT_SCRATCH_EPOCHS
 
     train(window, qtbot, shapes_dir, epochs=5)  # pretrained: a run to compare with
     monkeypatch.undo()  # the conftest's automatic answer: here the real question is asked

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
 from tests.gui.helpers import train
 from tlstudio.demo import make_image_folder
@@ -59,13 +60,15 @@ def test_recommend_sets_the_depth_and_says_why(window, qtbot, tmp_path: Path) ->
     qtbot.waitUntil(lambda: window.state.spec is not None, timeout=30000)
     page = window.model_page
     qtbot.waitUntil(lambda: bool(page.rows) and hasattr(page, "_current_blocks"), timeout=60000)
-    task = page.recommend()
+    window.steps.setCurrentRow(1)
+    qtbot.mouseClick(page.recommend_button, Qt.MouseButton.LeftButton)
+    assert page.recommend_button.text() == "Cancel"
     qtbot.waitUntil(lambda: page.advice.text().startswith("<b>Recommended"), timeout=300000)
-    qtbot.waitUntil(lambda: not task.thread.isRunning(), timeout=10000)
+    qtbot.waitUntil(lambda: not page.recommend_task.thread.isRunning(), timeout=10000)
     assert ("Feature extraction" in page.advice.text()) == (page.depth.value() == 0)
     # the button comes back when the task's thread has finished and its done signal reached the GUI thread
-    qtbot.waitUntil(page.recommend_button.isEnabled, timeout=10000)
-    assert page.recommend_button.text() == "Recommend"
+    qtbot.waitUntil(lambda: page.recommend_button.isEnabled() and page.recommend_button.text() == "Recommend",
+                    timeout=10000)
 
 
 def test_a_mistake_can_be_relabelled_from_evaluate(window, qtbot, tmp_path: Path) -> None:

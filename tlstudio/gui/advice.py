@@ -26,13 +26,21 @@ def wilson_interval(correct: int, total: int, z: float = 1.96) -> tuple[float, f
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def some_of(names: list[str], shown: int = 5) -> str:
+    """A list in a sentence that stays a sentence: the first few, and how many more (50 class names made the
+    Data page's advice 336 px tall)."""
+    if len(names) <= shown + 1:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more"
+
+
 def data_advice(spec: DatasetSpec) -> list[str]:
     advice = []
     train, val = spec.counts("train"), spec.counts("val")
     totals = {name: train[name] + val[name] for name in spec.classes}
     tiny = [f"{name} ({count})" for name, count in totals.items() if count < TINY_CLASS]
     if tiny:
-        advice.append(f"Tiny class(es): {', '.join(tiny)} file(s). Aim for at least {TINY_CLASS} files a class, "
+        advice.append(f"Tiny class(es): {some_of(tiny)} file(s). Aim for at least {TINY_CLASS} files a class, "
                       "ideally 30 or more; with fewer the model guesses and the score says little.")
     if spec.val and len(spec.val) < SMALL_VALIDATION:
         n = len(spec.val)
@@ -48,7 +56,7 @@ def data_advice(spec: DatasetSpec) -> list[str]:
                       f"will lean towards {big}; watch {small}'s recall on the Evaluate page, or add files.")
     empty_val = [name for name in spec.classes if train[name] and not val[name]]
     if spec.val and empty_val:
-        advice.append(f"No validation files for: {', '.join(empty_val)}; their accuracy cannot be measured.")
+        advice.append(f"No validation files for: {some_of(empty_val)}; their accuracy cannot be measured.")
     return advice
 
 

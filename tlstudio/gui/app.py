@@ -34,14 +34,14 @@ def create_window():
 
     load_multimedia()  # now, before any background thread exists (see there)
     apply_style(app, settings().value("view/dark", False, type=bool))
+    from tlstudio.gui.tasks import Task
+
+    Task.hold_torch_work()  # until the window has shown itself (MainWindow.showEvent)
     return app, MainWindow()
 
 
-def run() -> int:
-    sys.excepthook = _excepthook
-    app, window = create_window()
-    window.closed_for_good.connect(app.quit)
-    window.show()
+def start_up(window) -> None:
+    """What a launch opens: the last project (shown at once from memory), or on a first visit the demo data."""
     if window.reopen_last():
         window.statusBar().showMessage("Reopened your last project (File > Reopen the last project at launch).",
                                        GREETING_MS)
@@ -51,6 +51,14 @@ def run() -> int:
         window.statusBar().showMessage("First visit: the demo data is loaded so you can train right away.",
                                        GREETING_MS)
         window.data_page.open_folder(demo_folder())
+
+
+def run() -> int:
+    sys.excepthook = _excepthook
+    app, window = create_window()
+    window.closed_for_good.connect(app.quit)
+    window.show()
+    start_up(window)
     code = app.exec()
     from tlstudio.gui.tasks import Task
 

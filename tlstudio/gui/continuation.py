@@ -26,7 +26,7 @@ class Continuation(QObject):
 
     def begin(self, run_dir: Path, folder: str | Path) -> None:
         self.pending = (Path(run_dir), str(Path(folder)))
-        task = self.data_page.open_folder(Path(folder), min_classes=1)
+        task = self.data_page.open_folder(Path(folder), min_classes=1, from_memory=False)  # train on it as it is
         task.done.connect(lambda: QTimer.singleShot(0, self.forget))  # after `finished` has run
 
     def forget(self) -> None:

@@ -35,16 +35,20 @@ from tlstudio.gui.pages.model_page import ModelPage
 from tlstudio.gui.pages.train_page import TrainPage
 from tlstudio.gui.pages.try_page import TryPage
 from tlstudio.gui.project_files import ProjectFiles
+from tlstudio.gui.scratch_twin import ScratchTwin
 from tlstudio.gui.settings import settings
 from tlstudio.gui.state import StudioState, is_untitled
 from tlstudio.gui.tasks import Task
+from tlstudio.gui.widgets.page_area import PageArea
 
 STEPS = ("1  Data", "2  Model", "3  Train", "4  Evaluate", "5  Try & export", "6  Compare")
-SHORT_SCRATCH_EPOCHS = 3  # the from-scratch twin's shorter budget
+MINIMUM_SIZE = (960, 600)  # a small laptop's screen; below it, pages scroll down (never sideways: the layout audit)
+WELCOME = "Welcome. Choose a folder, or try the demo data."
+NEWS_MS = 30000  # news (an error, a save, a changed folder) leaves the status bar by itself: never a stale state
 CLOSE_GIVE_UP_MS = 60000  # a thread stuck in something that cannot be interrupted: stop waiting for it
 
 
-class MainWindow(ProjectFiles, QMainWindow):
+class MainWindow(ProjectFiles, ScratchTwin, QMainWindow):
     closed_for_good = Signal()  # every thread has ended and the window has really closed
 
     def __init__(self) -> None:
@@ -67,7 +71,7 @@ class MainWindow(ProjectFiles, QMainWindow):
         self.compare_page.use_run_requested.connect(self.use_run)
         for page in (self.data_page, self.model_page, self.train_page, self.evaluate_page, self.try_page,
                      self.compare_page):
-            self.stack.addWidget(page)
+            self.stack.addWidget(PageArea(page))  # scrolls down at a small size, never squeezes
             if hasattr(page, "error"):
                 page.error.connect(self.show_error)
         self.steps.currentRowChanged.connect(self._step_changed)
@@ -81,8 +85,10 @@ class MainWindow(ProjectFiles, QMainWindow):
         self.continuation = Continuation(self.data_page, self)
         self.continuation.ready.connect(lambda run_dir: self.start_training(start_from=run_dir))
         self.data_page.folder_opened.connect(lambda folder: self.recent_data.remember(folder))
+        self.data_page.news.connect(lambda text: self.statusBar().showMessage(text, NEWS_MS))
         self.data_page.folder_chosen.connect(lambda folder: self.open_data_folder(folder))
         self.state.data_changed.connect(lambda _s: self._update_steps())
+        self.state.data_changed.connect(self._greeting_done)
         self.state.data_switched.connect(self._data_switched)
         self.state.run_changed.connect(lambda _r: self._update_steps())
         self.state.training_changed.connect(lambda _t: self._update_steps())
@@ -111,7 +117,7 @@ class MainWindow(ProjectFiles, QMainWindow):
         layout.addWidget(right, 1)
         self.setCentralWidget(central)
         build_menus(self, STEPS)
-        self.statusBar().showMessage("Welcome. Choose a folder, or try the demo data.", 20000)
+        self.statusBar().showMessage(WELCOME, 20000)
         self._update_steps()
         self.steps.setCurrentRow(0)
         self.ask_before_closing = self._ask_before_closing  # replaced in tests
@@ -121,6 +127,7 @@ class MainWindow(ProjectFiles, QMainWindow):
         self._close_started = 0.0
         self._compare_after: list[str] | None = None  # a run and its from-scratch twin, compared when done
         self.apply_plot_theme(self.dark_action.isChecked())
+        self.setMinimumSize(*MINIMUM_SIZE)
         geometry = settings().value("window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
@@ -230,56 +237,14 @@ class MainWindow(ProjectFiles, QMainWindow):
             return
         self.state.set_run(run_dir)
         self.state.autosave()
-        self.statusBar().showMessage(f"Active model: {run_dir.name}. Evaluate and Try & export use it now.")
-
-    def check_transfer(self, run_path: str) -> None:
-        """Train the same network and head from random weights with the same budget, on the run's own split."""
-        from tlstudio.core.data.spec import read_spec
-        from tlstudio.core.errors import StudioError
-        from tlstudio.core.store.runs import RunDir
-        from tlstudio.core.training.config import TrainConfig, from_scratch
-
-        if self.state.training:
-            return
-        try:
-            config, _ignored = TrainConfig.parse(RunDir.open(run_path).settings())
-            spec = read_spec(RunDir(Path(run_path)))
-        except (OSError, ValueError, StudioError) as exc:
-            self.show_error(f"The run {Path(run_path).name} cannot be repeated from scratch: {exc}.")
-            return
-        twin = from_scratch(config)
-        answer = self._ask_scratch_budget(twin, RunDir(Path(run_path)).read_json_or("metrics.json", {}))
-        if answer == "cancel":
-            return
-        if answer == "short":
-            twin.epochs = min(twin.epochs, SHORT_SCRATCH_EPOCHS)
-        from tlstudio.core.training.session import new_run_path
-
-        target = new_run_path(f"{twin.backbone}-scratch")  # named by the run service, as every run
-        self._compare_after = [run_path, str(target)]
-        self.steps.setCurrentRow(2)
-        self.train_page.start(target, twin, spec=spec, comparison=True)
-        self.statusBar().showMessage("Training the same network from scratch, with the same budget and split…")
-
-    def _ask_scratch_budget(self, twin, metrics: dict) -> str:
-        """Before a from-scratch twin starts: its estimated time, and a shorter budget. 'full', 'short' or 'cancel'."""
-        from tlstudio.core.training.eta import clock, from_scratch_seconds
-
-        seconds, floor = from_scratch_seconds(metrics, twin.epochs)
-        short, _ = from_scratch_seconds(metrics, min(twin.epochs, SHORT_SCRATCH_EPOCHS))
-        box = QMessageBox(QMessageBox.Icon.Question, "Does transfer help?",
-                          f"This trains every block of {twin.backbone} from random weights for {twin.epochs} epochs: "
-                          f"{'at least ' if floor else 'about '}{clock(seconds)} on this computer, estimated from the "
-                          "run it is compared with.", parent=self)
-        box.setInformativeText(f"A shorter budget ({SHORT_SCRATCH_EPOCHS} epochs, about {clock(short)}) answers "
-                               "sooner; the comparison then says so, since the pretrained run had more epochs.")
-        full = box.addButton(f"Train {twin.epochs} epochs", QMessageBox.ButtonRole.AcceptRole)
-        shorter = box.addButton(f"{SHORT_SCRATCH_EPOCHS} epochs", QMessageBox.ButtonRole.ActionRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.exec()
-        return {id(full): "full", id(shorter): "short"}.get(id(box.clickedButton()), "cancel")
+        self.statusBar().showMessage(f"Active model: {run_dir.name}. Evaluate and Try & export use it now.", NEWS_MS)
 
     # -- flow -----------------------------------------------------------------------------------------
+    def _greeting_done(self, spec) -> None:
+        """Data is open: the welcome's "choose a folder" is stale at once."""
+        if spec is not None and self.statusBar().currentMessage() == WELCOME:
+            self.statusBar().clearMessage()
+
     def _data_switched(self) -> None:
         """Another folder: pages tied to the old data reset (the active run stays only if it was trained on it), and
         so does the status bar's news of the old folder's runs."""
@@ -401,7 +366,7 @@ class MainWindow(ProjectFiles, QMainWindow):
 
     def show_error(self, message: str, hint: str = "") -> None:
         message, hint = plain_error(message, hint)
-        self.statusBar().showMessage(message)
+        self.statusBar().showMessage(message, NEWS_MS)
         box = QMessageBox(QMessageBox.Icon.Warning, "Transfer Learning Studio", message, parent=self)
         if hint:
             box.setInformativeText(hint)
@@ -430,6 +395,21 @@ class MainWindow(ProjectFiles, QMainWindow):
         if not self.state.dirty:
             return False
         return bool(self.state.project.runs) if is_untitled(self.state.project) else True
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+
+        QTimer.singleShot(0, self._release_torch_when_settled)
+
+    def _release_torch_when_settled(self) -> None:
+        """Torch loads in the background once the window is up and shows its project (from memory)."""
+        from tlstudio.gui.tasks import Task
+
+        recall = self.data_page.recall_task
+        if recall is not None and recall.thread.isRunning():
+            recall.done.connect(lambda: QTimer.singleShot(0, Task.release_torch_work))
+        else:
+            Task.release_torch_work()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self._closed:

@@ -2,14 +2,20 @@
 
 At most ~20 redraws a second however fast batches arrive; arrays are float64 copies owned by the GUI
 thread; clip-to-view and auto-downsampling keep long runs cheap.
+
+Legends are a line of text above each plot (`Legended`), not pyqtgraph's LegendItem: that one is drawn inside
+the view box, over the curves wherever it is anchored, and its labels' layout passes cost a third of a second
+of the window's start (measured with cProfile: 0.33 s in LabelItem.resizeEvent for seven entries).
 """
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QGridLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
 REDRAW_MS = 50
 OLD_RUN_PENS = [(150, 150, 150), (120, 170, 200), (200, 160, 110)]
@@ -27,9 +33,69 @@ class IntegerAxis(pg.AxisItem):
         return levels
 
 
-def epoch_plot(title: str, y_label: str, legend_at: tuple[int, int] = (-10, 10)) -> pg.PlotWidget:
+def epoch_plot(title: str, y_label: str) -> pg.PlotWidget:
     """A plot over epochs: whole-number ticks, one unit per quantity (no automatic x0.001 prefixes)."""
-    return _plot(title, y_label, "epoch", legend_at, axis=IntegerAxis("bottom"))
+    return _plot(title, y_label, "epoch", axis=IntegerAxis("bottom"))
+
+
+def _swatch(item) -> str:
+    """A named item's colour and mark as text: a solid or dashed rule for a curve, the symbol for points."""
+    opts = getattr(item, "opts", {})
+    if isinstance(item, pg.ScatterPlotItem):
+        brush, pen = pg.mkBrush(opts.get("brush")), pg.mkPen(opts.get("pen"))
+        filled = brush.style() != pg.QtCore.Qt.BrushStyle.NoBrush
+        mark = {"x": "✕", "t": "▼", "s": "■"}.get(str(opts.get("symbol")), "●" if filled else "○")
+        colour = (brush if filled else pen).color().name()
+        return f'<span style="color:{colour}">{mark}</span>'
+    pen = pg.mkPen(opts.get("pen"))
+    mark = "━━" if pen.style() == pg.QtCore.Qt.PenStyle.SolidLine else "┅┅"
+    return f'<span style="color:{pen.color().name()}">{mark}</span>'
+
+
+class Legended(QWidget):
+    """A plot with its legend as a line of text above it: never over a curve, wraps when runs are many, and
+    readable in either theme (the label takes the window's text colour)."""
+
+    def __init__(self, plot: pg.PlotWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot = plot
+        self.legend = QLabel("")
+        self.legend.setWordWrap(True)
+        self.legend.setTextFormat(pg.QtCore.Qt.TextFormat.RichText)
+        self.legend.setAccessibleName(f"Legend of {plot.plotItem.titleLabel.text or 'the plot'}")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.legend)
+        layout.addWidget(plot, 1)
+        plot.legend_line = self
+        self.refresh()
+
+    def hasHeightForWidth(self) -> bool:
+        """The wrapped legend must not make the plot's height depend on its width: Qt then sizes a page holding
+        plots by their preferred heights (the Train page asked for 1,181 px at its least and scrolled)."""
+        return False
+
+    def _named(self) -> list:
+        return [item for item in self.plot.plotItem.items
+                if hasattr(item, "name") and item.name() and item.scene() is not None]
+
+    def entries(self) -> list[str]:
+        return [str(item.name()) for item in self._named()]
+
+    def refresh(self) -> None:
+        """Rebuilt from the plot's named items (cheap: called after curves are added or removed)."""
+        parts = [f"{_swatch(item)}&nbsp;{html.escape(str(item.name()))}" for item in self._named()]
+        text = "&nbsp;&nbsp;&nbsp; ".join(parts)
+        if text != self.legend.text():
+            self.legend.setText(text)
+        self.legend.setVisible(bool(parts))
+
+
+def refresh_legend(plot: pg.PlotWidget) -> None:
+    line = getattr(plot, "legend_line", None)
+    if line is not None:
+        line.refresh()
 
 
 def set_epoch_range(plot: pg.PlotWidget, epochs: int) -> None:
@@ -45,15 +111,9 @@ def theme_plot(plot: pg.PlotWidget, dark: bool) -> None:
         plot.getAxis(axis).setPen((200, 200, 200) if dark else (60, 60, 60))
         plot.getAxis(axis).setTextPen((200, 200, 200) if dark else (60, 60, 60))
     plot.setTitle(plot.plotItem.titleLabel.text, color=text)
-    legend = plot.plotItem.legend
-    if legend is not None:
-        legend.setLabelTextColor(text)
-        for _sample, label in legend.items:
-            label.setText(label.text, color=text)
 
 
-def _plot(title: str, y_label: str, x_label: str, legend_at: tuple[int, int] = (-10, 10),
-          axis: pg.AxisItem | None = None) -> pg.PlotWidget:
+def _plot(title: str, y_label: str, x_label: str, axis: pg.AxisItem | None = None) -> pg.PlotWidget:
     plot = pg.PlotWidget(title=title, axisItems={"bottom": axis} if axis is not None else None)
     plot.setLabel("left", y_label)
     plot.setLabel("bottom", x_label)
@@ -62,7 +122,6 @@ def _plot(title: str, y_label: str, x_label: str, legend_at: tuple[int, int] = (
     plot.showGrid(x=True, y=True, alpha=0.25)
     plot.setClipToView(True)
     plot.setDownsampling(auto=True, mode="peak")
-    plot.addLegend(offset=legend_at, colCount=2)  # negative: from the right / bottom edge; two columns: flat
     plot.setMenuEnabled(False)
     return plot
 
@@ -75,11 +134,11 @@ class TrainingPlots(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         self.batch_plot = _plot("Loss per batch", "loss", "batch")
         self.loss_plot = epoch_plot("Loss per epoch", "loss")
-        self.acc_plot = epoch_plot("Accuracy per epoch", "accuracy", legend_at=(-10, -10))
+        self.acc_plot = epoch_plot("Accuracy per epoch", "accuracy")
         self.lr_plot = _plot("Learning rate", "learning rate", "batch")
         self.lr_plot.getAxis("left").setStyle(tickTextWidth=48, autoExpandTextSpace=True)
         for i, plot in enumerate((self.batch_plot, self.loss_plot, self.acc_plot, self.lr_plot)):
-            layout.addWidget(plot, i // 2, i % 2)
+            layout.addWidget(Legended(plot), i // 2, i % 2)
         self.acc_plot.setYRange(0, 1.0, padding=0.02)
         self.raw = self.batch_plot.plot(name="raw", pen=pg.mkPen((120, 160, 220, 110), width=1))
         self.smooth = self.batch_plot.plot(name="smoothed", pen=pg.mkPen((30, 90, 200), width=2))
@@ -99,6 +158,16 @@ class TrainingPlots(QWidget):
         self.planned_epochs = 1
         self.score = "acc"
         self.reset()
+        for plot in (self.batch_plot, self.loss_plot, self.acc_plot, self.lr_plot):
+            refresh_legend(plot)
+        # a run read back from disk has its epochs, not its batches: its per-batch plots say so instead of
+        # showing empty axes
+        self.blank_notes = []
+        for plot in (self.batch_plot, self.lr_plot):
+            note = pg.TextItem("Drawn live while a run trains", color=(130, 130, 130), anchor=(0.5, 0.5))
+            note.setPos(0.5, 0.5)
+            plot.addItem(note, ignoreBounds=True)
+            self.blank_notes.append(note)
         self.timer = QTimer(self)
         self.timer.setInterval(REDRAW_MS)
         self.timer.timeout.connect(self.redraw)
@@ -166,20 +235,13 @@ class TrainingPlots(QWidget):
         else:
             self.acc_plot.setYRange(0, 1.0, padding=0.02)
 
-    def set_legends_visible(self, visible: bool) -> None:
-        for plot in (self.batch_plot, self.loss_plot, self.acc_plot, self.lr_plot):
-            if plot.plotItem.legend is not None:
-                plot.plotItem.legend.setVisible(visible)
-
     def clear_old_runs(self) -> None:
         for loss, acc in self._old:
             self.loss_plot.removeItem(loss)
             self.acc_plot.removeItem(acc)
-            for plot in (self.loss_plot, self.acc_plot):
-                legend = plot.plotItem.legend
-                if legend is not None:
-                    legend.removeItem(loss if plot is self.loss_plot else acc)
         self._old = []
+        refresh_legend(self.loss_plot)
+        refresh_legend(self.acc_plot)
 
     def old_run_labels(self) -> list[str]:
         return [loss.name() or "" for loss, _acc in self._old]
@@ -196,6 +258,8 @@ class TrainingPlots(QWidget):
         score = np.array([row.get("val_acc", row.get("val_mae")) for row in history], dtype=np.float64)
         acc = self.acc_plot.plot(x, score, pen=pen, name=f"{label} (val)")
         self._old.append((loss, acc))
+        refresh_legend(self.loss_plot)
+        refresh_legend(self.acc_plot)
 
     def old_runs(self) -> int:
         return len(self._old)
@@ -206,6 +270,8 @@ class TrainingPlots(QWidget):
         self._dirty = False
         self.redraws += 1
         x = np.asarray(self.batch_x, dtype=np.float64)
+        for note in self.blank_notes:
+            note.setVisible(not self.batch_x)
         self.raw.setData(x, np.asarray(self.batch_y, dtype=np.float64))
         self.smooth.setData(x, np.asarray(self.smooth_y, dtype=np.float64))
         self.lr.setData(x, np.asarray(self.lr_y, dtype=np.float64))
@@ -240,11 +306,10 @@ class TrainingPlots(QWidget):
         wanted = any("old_val" in e for e in self.epochs)
         if wanted and not shown:
             self.acc_plot.addItem(self.old_val)
+            refresh_legend(self.acc_plot)
         elif shown and not wanted:
             self.acc_plot.removeItem(self.old_val)
-            legend = self.acc_plot.plotItem.legend
-            if legend is not None:
-                legend.removeItem(self.old_val)
+            refresh_legend(self.acc_plot)
         if wanted:
             self.old_val.setData(ex, np.asarray([e.get("old_val", np.nan) for e in self.epochs], dtype=np.float64))
 

@@ -89,7 +89,7 @@ class ProjectFiles:
         saved = project.save(path)
         self.state.dirty = False
         self._remember_project(str(saved))
-        self.statusBar().showMessage(f"Project saved to {saved}")
+        self.statusBar().showMessage(f"Project saved to {saved}", 30000)  # news, not a state
         return saved
 
     def recent_projects(self) -> list[str]:

@@ -93,6 +93,12 @@ class StudioState(QObject):
         self.data_changed.emit(spec)
         self.autosave()
 
+    def clear_data(self) -> None:
+        """The open folder can no longer be read as it was shown: nothing to train on until it is chosen again."""
+        if self.spec is not None:
+            self.spec = None
+            self.data_changed.emit(None)
+
     def excluded(self) -> set[str]:
         return set(self.project.excluded)
 

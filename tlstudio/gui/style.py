@@ -8,6 +8,10 @@ import pyqtgraph as pg
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
+# Text colours that read on both themes (WCAG >= 3 against the light and the dark window; tests/gui/audit.py)
+WARNING_RED = "#d9463a"  # 4.3:1 on white, 3.5:1 on the dark window (#c0392b was 2.75:1 there)
+GOOD_GREEN = "#2e9f4a"  # 3.4:1 and 4.4:1
+
 # Fusion outlines check boxes in a shade of the window colour: 1.1:1 against the dark window (a user looked for
 # the test-time augmentation box) and 1.7:1 against the light one, below WCAG's 3:1 for controls. Drawn here
 # with a border of enough contrast in each mode; a checked box is filled.

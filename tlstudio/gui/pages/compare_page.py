@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from tlstudio.core.models.registry import pretraining_of
 from tlstudio.core.store.project import run_summary
 from tlstudio.core.store.runs import RunDir
-from tlstudio.gui.plots import epoch_plot, theme_plot
+from tlstudio.gui.plots import Legended, epoch_plot, refresh_legend, theme_plot
 from tlstudio.gui.state import StudioState
 
 COLUMNS = ("Run", "Backbone", "Pretrained", "Blocks trained", "Data", "Epochs", "Val accuracy", "Val loss",
@@ -99,12 +99,12 @@ class ComparePage(QWidget):
         self.verdict = QLabel("")
         self.verdict.setWordWrap(True)
         # whole epochs on the x axis, one unit per quantity (no fractional epochs, no "x0.001" prefixes);
-        # legends bottom left: accuracy rises, loss falls, away from them
-        self.acc_plot = epoch_plot("Validation accuracy", "score", legend_at=(10, -10))
-        self.loss_plot = epoch_plot("Validation loss", "loss", legend_at=(10, -10))
+        # legends above the plots, never over a curve
+        self.acc_plot = epoch_plot("Validation accuracy", "score")
+        self.loss_plot = epoch_plot("Validation loss", "loss")
         plots = QHBoxLayout()
-        plots.addWidget(self.acc_plot)
-        plots.addWidget(self.loss_plot)
+        plots.addWidget(Legended(self.acc_plot))
+        plots.addWidget(Legended(self.loss_plot))
         buttons = QHBoxLayout()
         buttons.addWidget(self.use_button)
         buttons.addWidget(self.transfer)
@@ -215,6 +215,7 @@ class ComparePage(QWidget):
                                 name=label, symbol="o", symbolSize=5)
         for plot in (self.acc_plot, self.loss_plot):
             theme_plot(plot, getattr(self, "dark", False))
+            refresh_legend(plot)
         self._verdict(chosen)
 
     def _verdict(self, chosen: list[dict]) -> None:

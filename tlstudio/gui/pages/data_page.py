@@ -31,6 +31,7 @@ from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task, settle_long_lived
 from tlstudio.gui.widgets.audio_view import AudioView
 from tlstudio.gui.widgets.contrast_bar import ContrastBar
+from tlstudio.gui.widgets.elided_label import ElidedLabel
 from tlstudio.gui.widgets.line_list import LineList
 from tlstudio.gui.widgets.share_bar import ShareBar
 from tlstudio.gui.widgets.thumbnails import ThumbnailGrid
@@ -53,23 +54,35 @@ GROUPINGS = {"auto": "Automatic (a source in the file names)", "none": "Nothing 
              "folder": "Sub-folders inside each class"}
 
 
-def scan_folder(folder: Path, val_split: float, seed: int, progress, control, group_by: str = "auto",
-                min_classes: int = 2) -> FolderDigest:
+def scan_folder(folder: Path, settings: dict, progress, control) -> tuple[FolderDigest, str]:
+    """Read the folder; remember the result for the next time it opens; the news since the remembered scan."""
+    from tlstudio.core.data import remembered
     from tlstudio.core.data.scan import scan
 
     def report(done: int, total: int) -> None:
         control.checkpoint()
         progress(done, total)
 
-    spec = scan(folder, val_split=val_split, seed=seed, check_file="auto", progress=report, group_by=group_by,
-                min_classes=min_classes)
+    spec = scan(folder, check_file="auto", progress=report, **settings)
+    before = remembered.recall(folder, settings)
+    news = remembered.what_changed(before, spec) if before is not None else ""
+    remembered.remember(folder, settings, spec)
     summary = digest(spec)  # here, in the scan's thread: the page only copies it into its widgets
     settle_long_lived()  # the file list lives as long as the folder is open: no full collection walks it again
-    return summary
+    return summary, news
+
+
+def recall_folder(folder: Path, settings: dict) -> FolderDigest | None:
+    """The folder as it was last read (core/data/remembered.py), to show while it is read again."""
+    from tlstudio.core.data import remembered
+
+    spec = remembered.recall(folder, settings)
+    return digest(spec) if spec is not None and Path(spec.root) == Path(folder) else None
 
 
 class DataPage(QWidget):
     error = Signal(str, str)
+    news = Signal(str)  # what changed in a folder since it was last read
     folder_opened = Signal(str)
     folder_chosen = Signal(str)  # the user's choice (dialog, drop, demo): the window decides where it goes
     map_requested = Signal()
@@ -78,6 +91,9 @@ class DataPage(QWidget):
         super().__init__(parent)
         self.state = state
         self.task: Task | None = None
+        self.recall_task: Task | None = None
+        self._interim = False  # the folder shown is the remembered one, while the rescan runs
+        self._fresh = False  # the scan of the folder asked for last has delivered
         self._digest: FolderDigest | None = None  # the open folder's, from the scan's thread
         self.setAcceptDrops(True)
 
@@ -98,7 +114,7 @@ class DataPage(QWidget):
         self.map_button.clicked.connect(self.map_requested)
         self.map_button.setEnabled(False)
         state.run_changed.connect(lambda run: self.map_button.setEnabled(run is not None))
-        self.path_label = QLabel("No folder yet.")
+        self.path_label = ElidedLabel("No folder yet.")
         self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.progress = ContrastBar()  # text readable wherever the bar ends
         self.progress.setVisible(False)
@@ -117,6 +133,9 @@ class DataPage(QWidget):
         self.keep_together = QComboBox()
         self.keep_together.setEditable(True)  # or a regular expression whose first group names the source
         self.keep_together.setAccessibleName("Keep together")
+        # shrinks with the window (its longest choice is 260 px): the page must fit 960 px without scrolling
+        self.keep_together.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.keep_together.setMinimumContentsLength(12)
         for value, words in GROUPINGS.items():
             self.keep_together.addItem(words, value)
         self.keep_together.setToolTip("What must stay on one side of the split, so validation judges new "
@@ -138,7 +157,9 @@ class DataPage(QWidget):
         self.split_row.setVisible(False)
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["Class", "Files", "Share", "Train / validation"])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a long class name: whole in its tooltip
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
@@ -172,9 +193,9 @@ class DataPage(QWidget):
         self.audio_panel.setVisible(False)
 
         top = QHBoxLayout()
-        for widget in (self.choose, self.demo, self.path_label):
+        for widget in (self.choose, self.demo):
             top.addWidget(widget)
-        top.addStretch(1)
+        top.addWidget(self.path_label, 1)
         busy = QHBoxLayout()
         busy.addWidget(self.progress, 1)
         busy.addWidget(self.cancel)
@@ -265,7 +286,8 @@ class DataPage(QWidget):
         val_split, group_by = self.val_share.value(), self._grouping()
         self.state.config.val_split, self.state.config.group_by = val_split, group_by
         self.split_label.setText("Splitting again…")
-        task = Task(lambda progress, control: split_again(spec, val_split, group_by, progress, control))
+        task = Task(lambda progress, control: split_again(spec, val_split, group_by, progress, control),
+                    needs_torch=False)
         task.finished.connect(lambda summary: self._on_scanned(folder, summary))
         task.failed.connect(self._on_failed_split)
         task.done.connect(lambda: self._scan_ended(task))
@@ -288,23 +310,32 @@ class DataPage(QWidget):
         if folders:
             self.folder_chosen.emit(str(folders[0]))
 
-    def open_folder(self, folder: Path, min_classes: int = 2) -> Task:
-        """Scan in the background; the page stays usable and shows progress. A scan still running for
-        another folder is dropped: it stops, and its result never arrives. `min_classes` 1: new data for a
-        model that keeps learning (one new class is enough)."""
-        if self.task is not None:
-            self.task.drop()
+    def open_folder(self, folder: Path, min_classes: int = 2, from_memory: bool = True) -> Task:
+        """Scan in the background; the page stays usable and shows progress. A folder read before shows at
+        once as it was then (`from_memory`), while the scan checks it. A scan still running for another folder
+        is dropped: it stops, and its result never arrives. `min_classes` 1: new data for a model that keeps
+        learning (one new class is enough)."""
+        for old in (self.task, self.recall_task):
+            if old is not None:
+                old.drop()
         config = self.state.config
         self.path_label.setText(str(folder))
         self.progress.setRange(0, 0)
         self.progress.setFormat("Scanning… %v / %m files")
         self.progress.setVisible(True)
         self.cancel.setVisible(True)
-        val_split, seed, group_by = config.val_split, config.seed, config.group_by
-        task = Task(lambda progress, control: scan_folder(folder, val_split, seed, progress, control, group_by,
-                                                          min_classes))
+        self._interim = self._fresh = False
+        if self.state.spec is not None:
+            self.summary.setText(f"Reading {folder.name}…")
+        settings = {"val_split": config.val_split, "seed": config.seed, "group_by": config.group_by,
+                    "min_classes": min_classes}
+        if from_memory:
+            recall = Task(lambda _progress, _control: recall_folder(folder, settings), needs_torch=False)
+            recall.finished.connect(lambda summary: self._on_recalled(folder, summary))
+            self.recall_task = recall.start()
+        task = Task(lambda progress, control: scan_folder(folder, settings, progress, control), needs_torch=False)
         task.progress.connect(self._on_progress)
-        task.finished.connect(lambda spec: self._on_scanned(folder, spec))
+        task.finished.connect(lambda result: self._on_rescanned(folder, *result))
         task.failed.connect(self._on_failed)
         task.done.connect(lambda: self._scan_ended(task))
         self.task = task.start()
@@ -325,6 +356,29 @@ class DataPage(QWidget):
         if message != "Cancelled.":
             self.error.emit(message, hint)
         self.path_label.setText(f"{self.path_label.text()}: {message}")
+        if self._interim and message != "Cancelled.":  # what was shown from memory is not the folder now
+            self._interim = False
+            self.state.clear_data()
+            self._render(None)
+
+    def _on_recalled(self, folder: Path, summary: FolderDigest | None) -> None:
+        """The remembered folder, shown until the scan ends (unless the scan ended first)."""
+        if summary is None or self._fresh:
+            return
+        self._interim = True
+        self.progress.setFormat("Checking the folder for changes… %v / %m files")
+        self._on_scanned(folder, summary)
+
+    def _on_rescanned(self, folder: Path, summary: FolderDigest, news: str) -> None:
+        shown = self.state.spec if self._interim else None
+        self._interim, self._fresh = False, True
+        if shown is not None and not news:  # as remembered: keep what is shown, add what only a scan knows
+            shown.contents = summary.spec.contents
+            self._show_split_settings(shown)
+            return
+        self._on_scanned(folder, summary)
+        if news:
+            self.news.emit(news)
 
     def _on_scanned(self, folder: Path, summary: FolderDigest) -> None:
         self._digest = summary
@@ -370,6 +424,8 @@ class DataPage(QWidget):
                 item = QTableWidgetItem(text)
                 if col:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                else:
+                    item.setToolTip(name)
                 self.table.setItem(row, col, item)
             self.table.item(row, 2).setData(ShareBar.FRACTION, count / max(largest, 1))
             self.class_pick.addItem(f"{name} ({count})", name)

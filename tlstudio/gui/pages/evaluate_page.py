@@ -21,7 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tlstudio.gui.advice import some_of
 from tlstudio.gui.state import StudioState
+from tlstudio.gui.style import WARNING_RED
 from tlstudio.gui.tasks import Task
 from tlstudio.gui.widgets.audio_view import AudioView
 from tlstudio.gui.widgets.confusion import ConfusionMatrix
@@ -42,7 +44,7 @@ def interval_text(result: dict) -> str:
 def small_validation_note(files: int) -> str:
     if files >= 30:
         return ""
-    return (f"<br><span style='color:#c0392b'>Only {files} validation files: the interval is wide, so treat "
+    return (f"<br><span style='color:{WARNING_RED}'>Only {files} validation files: the interval is wide, so treat "
             "this score as a rough guide. More files make it trustworthy.</span>")
 
 
@@ -93,7 +95,9 @@ class EvaluatePage(QWidget):
         self.headline.setWordWrap(True)
         self.per_class = QTableWidget(0, 5)
         self.per_class.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Files"])
-        self.per_class.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.per_class.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.per_class.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.per_class.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a long class name: whole in its tooltip
         self.per_class.verticalHeader().setVisible(False)
         self.per_class.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.per_class.setToolTip("Precision: of the files called this class, how many were right. "
@@ -281,7 +285,7 @@ class EvaluatePage(QWidget):
         if tta:
             text += f" · with test-time augmentation: {tta['accuracy']:.1%}"
         if result["unknown_classes"]:
-            text += f"<br>Class folders the model does not know were left out: {', '.join(result['unknown_classes'])}"
+            text += f"<br>Class folders the model does not know were left out: {some_of(result['unknown_classes'])}"
         self.headline.setText(text)
         self._fill_tables(classes, result["per_class"], result["confusion_matrix"])
         self.predictions = [{"path": m["path"], "true": m["true"], "predicted": m["predicted"],
@@ -299,6 +303,8 @@ class EvaluatePage(QWidget):
                 item = QTableWidgetItem(text)
                 if col:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                else:
+                    item.setToolTip(name)
                 self.per_class.setItem(row, col, item)
         self.matrix.set_matrix(classes, matrix)
 

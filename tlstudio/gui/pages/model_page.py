@@ -43,6 +43,7 @@ from tlstudio.gui.pages.model_catalogue import (
 )
 from tlstudio.gui.pages.model_probes import ModelProbes
 from tlstudio.gui.state import StudioState
+from tlstudio.gui.style import GOOD_GREEN, WARNING_RED
 from tlstudio.gui.tasks import Task
 from tlstudio.gui.widgets.number_boxes import BigIntEdit, CompactSpinBox
 from tlstudio.gui.widgets.weights_panel import WeightsPanel
@@ -342,7 +343,7 @@ class ModelPage(ModelProbes, QWidget):
 
     def _show_readiness(self) -> None:
         ready, reason = self.readiness()
-        self.start_reason.setText("" if ready else f"<span style='color:#c0392b'>{reason}</span>")
+        self.start_reason.setText("" if ready else f"<span style='color:{WARNING_RED}'>{reason}</span>")
         self.readiness_changed.emit()
 
     def apply_config(self, config) -> None:
@@ -411,9 +412,9 @@ class ModelPage(ModelProbes, QWidget):
             what = f"Fine-tuning the top {k} of {n} blocks plus the new head; the rest stay frozen."
         self.depth_label.setText(f"{what}<br><b>{trainable:,} of {info['total']:,} parameters train "
                                  f"({share:.1f}%).</b>")
-        chips = [f"<span style='color:{'#2e9f4a' if i >= n - k else '#888'}'>"
+        chips = [f"<span style='color:{GOOD_GREEN if i >= n - k else '#888'}'>"
                  f"{'●' if i >= n - k else '○'} {label}</span>" for i, label in enumerate(labels)]
-        self.block_list.setText(" &nbsp; ".join(chips) + " &nbsp; <span style='color:#2e9f4a'>● new head</span>")
+        self.block_list.setText(" &nbsp; ".join(chips) + f" &nbsp; <span style='color:{GOOD_GREEN}'>● new head</span>")
         self.state.config.unfreeze = str(k)
 
     def _weights_arrived(self, name: str) -> None:

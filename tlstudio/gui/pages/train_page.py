@@ -14,7 +14,6 @@ from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
@@ -90,21 +89,19 @@ class TrainPage(QWidget):
                                          "its old training files, and scores its old validation files every "
                                          "epoch (the forgetting meter).")
         self.more_data_button.clicked.connect(lambda: self.continue_on_new_data.emit())
-        self.legends = QCheckBox("Legends")
-        self.legends.setChecked(True)
-        self.legends.setToolTip("Show or hide the plots' legends, if they cover a curve.")
-        self.legends.toggled.connect(self.plots.set_legends_visible)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
         self.log.setMaximumHeight(130)
+        self.log.setMinimumHeight(48)  # at a small window the plots keep the room
+        self.log.setPlaceholderText("The run's messages appear here: what trains, each epoch's result, problems "
+                                    "met.")
         self.pause_button.toggled.connect(self._pause)
         self.stop_button.clicked.connect(lambda: self.stop())
         buttons = QHBoxLayout()
         for widget in (self.start_button, self.pause_button, self.stop_button, self.continue_button):
             buttons.addWidget(widget)
         buttons.addWidget(self.bar, 1)
-        buttons.addWidget(self.legends)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("<h2>3 · Train</h2>"))
         layout.addLayout(buttons)

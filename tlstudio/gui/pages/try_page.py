@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from tlstudio.gui.data_digest import problem_summary
 from tlstudio.gui.settings import settings
 from tlstudio.gui.state import StudioState
+from tlstudio.gui.style import WARNING_RED
 from tlstudio.gui.tasks import Task
 from tlstudio.gui.widgets.contrast_bar import ContrastBar
 from tlstudio.gui.widgets.pixmaps import array_pixmap
@@ -67,18 +68,19 @@ class PredictionCard(QWidget):
         if prediction.value is not None:  # a regression: the number, and a warning when the input is unfamiliar
             text = f"<b>{html.escape(value_name)}: {prediction.value:.4g}</b>"
             if prediction.unfamiliar:
-                text += ("<br><span style='color:#c0392b'><b>Not sure</b>: this is unlike every training file, so "
-                         "the number may mean nothing.</span>")
+                text += (f"<br><span style='color:{WARNING_RED}'><b>Not sure</b>: this is unlike every training "
+                         "file, so the number may mean nothing.</span>")
             verdict = QLabel(text)
             verdict.setWordWrap(True)
             column.addWidget(verdict)
         elif prediction.top:
             if self.verdict == "unknown" and prediction.unfamiliar:
-                text = ("<span style='color:#c0392b'><b>Not sure</b>: this is unlike every training file, so it "
+                text = (f"<span style='color:{WARNING_RED}'><b>Not sure</b>: this is unlike every training file, so it "
                         "is probably none of these classes (the bars below only share 100% among them).</span>")
             elif self.verdict == "unknown":
-                text = (f"<span style='color:#c0392b'><b>Not sure</b>: the best guess, {prediction.top[0][0]}, is "
-                        f"below {min_confidence:.0%}. It may be none of these classes.</span>")
+                text = (f"<span style='color:{WARNING_RED}'><b>Not sure</b>: the best guess, "
+                        f"{prediction.top[0][0]}, is below {min_confidence:.0%}. It may be none of these "
+                        "classes.</span>")
             else:
                 text = f"<b>{self.verdict}</b>"
             verdict = QLabel(text)
@@ -125,8 +127,8 @@ class TryPage(QWidget):
         self.setAcceptDrops(True)
         self.hint = QLabel("Drop image or sound files, or a folder, here, or choose them, to see what the model says.")
         self.hint.setWordWrap(True)
-        choose = QPushButton("Choose files…")
-        choose.clicked.connect(self._choose)
+        self.choose = QPushButton("Choose files…")
+        self.choose.clicked.connect(self._choose)
         self.export_format = QComboBox()
         self.export_format.addItem("TorchScript (PyTorch, no studio needed)", "torchscript")
         self.export_format.addItem("ONNX (ONNX Runtime, any language)", "onnx")
@@ -178,7 +180,7 @@ class TryPage(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # cards wrap to the width
         scroll.setWidget(self.cards)
         row = QHBoxLayout()
-        row.addWidget(choose)
+        row.addWidget(self.choose)
         row.addWidget(self.export_format)
         row.addWidget(self.export_button)
         row.addWidget(self.open_export)

@@ -13,6 +13,13 @@ from PySide6.QtWidgets import QProgressBar, QStyle, QStyleOptionProgressBar
 
 
 class ContrastBar(QProgressBar):
+    def text(self) -> str:
+        """While the total is unknown (a busy bar), the words of the format without its numbers: "Scanning…"
+        instead of Qt's blank."""
+        if self.maximum() == self.minimum() == 0:
+            return self.format().split("%", 1)[0].strip()
+        return super().text()
+
     def filled_width(self) -> int:
         span = self.maximum() - self.minimum()
         if span <= 0:
@@ -25,7 +32,7 @@ class ContrastBar(QProgressBar):
         self.initStyleOption(option)
         option.textVisible = False
         self.style().drawControl(QStyle.ControlElement.CE_ProgressBar, option, painter, self)
-        if not self.isTextVisible() or self.maximum() == self.minimum() == 0:
+        if not self.isTextVisible():
             return
         text = self.text()
         filled = self.filled_width()

@@ -7,7 +7,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
 
-from tlstudio.gui.plots import theme_plot
+from tlstudio.gui.plots import refresh_legend, theme_plot
 
 COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
            (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
@@ -29,7 +29,6 @@ class EmbeddingMapView(pg.PlotWidget):
         self.hideAxis("left")
         self.hideAxis("bottom")
         self.setTitle("Files by what the network sees in them (t-SNE of the embeddings)")
-        self.addLegend(offset=(10, 10), colCount=2)
         self.points: list[dict] = []
         self.items: list[pg.ScatterPlotItem] = []
         self.marked = pg.ScatterPlotItem(size=24, pen=pg.mkPen((255, 140, 0), width=3), brush=pg.mkBrush(None))
@@ -39,14 +38,12 @@ class EmbeddingMapView(pg.PlotWidget):
     def set_points(self, points: list[dict], classes: list[str], regression: bool = False) -> None:
         for item in self.items:
             self.removeItem(item)
-            legend = self.plotItem.legend
-            if legend is not None:
-                legend.removeItem(item)
         self.items = []
         self.points = list(points)
         self.removeItem(self.marked)  # re-added last, so the chosen file's ring is drawn on top
         self.marked.setVisible(False)
         if not points:
+            refresh_legend(self)
             return
         xy = np.array([[p["x"], p["y"]] for p in points], dtype=np.float64)
         index = np.arange(len(points))
@@ -81,6 +78,7 @@ class EmbeddingMapView(pg.PlotWidget):
             self._add(item)
         self.addItem(self.marked)
         self.autoRange()
+        refresh_legend(self)
 
     def _add(self, item: pg.ScatterPlotItem) -> None:
         item.sigClicked.connect(self._clicked)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.core.training.eta import clock
+from tlstudio.gui.plots import Legended
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task
 from tlstudio.gui.widgets.contrast_bar import ContrastBar
@@ -90,7 +91,7 @@ class MapDialog(QDialog):
         column.addWidget(self.leave_out)
         column.addWidget(self.retrain)
         splitter = QSplitter()
-        splitter.addWidget(self.view)
+        splitter.addWidget(Legended(self.view))
         splitter.addWidget(side)
         splitter.setSizes([720, 380])
         layout = QVBoxLayout(self)
