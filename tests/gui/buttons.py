@@ -16,15 +16,17 @@ present: dict[str, str] = {}  # name -> the button's text when first seen
 clicked: set[str] = set()
 
 
-def name_of(button: QAbstractButton) -> str | None:
-    """The attribute of one of the studio's objects that holds this button, as "Class.attribute"."""
-    holder: QWidget | None = button.parentWidget()
+def name_of(widget: QWidget) -> str | None:
+    """The attribute of one of the studio's objects that holds this widget, as "Class.attribute"; a widget
+    held by a reusable one is named through it ("EvaluatePage.progress.cancel")."""
+    holder: QWidget | None = widget.parentWidget()
     while holder is not None:
         owner = type(holder)
         if owner.__module__.startswith("tlstudio."):
             for attribute, value in vars(holder).items():
-                if value is button:
-                    return f"{owner.__name__}.{attribute}"
+                if value is widget:
+                    outer = name_of(holder) if owner.__module__.startswith("tlstudio.gui.widgets.") else None
+                    return f"{outer}.{attribute}" if outer else f"{owner.__name__}.{attribute}"
         holder = holder.parentWidget()
     return None
 

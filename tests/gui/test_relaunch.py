@@ -42,7 +42,7 @@ def test_a_relaunch_shows_the_project_from_memory_then_what_changed(window, qtbo
     start_up(again)
     qtbot.waitUntil(lambda: again.data_page.table.rowCount() == 3, timeout=10000)
     assert "600 images" in again.data_page.summary.text()  # as it was saved, before the folder is read again
-    assert again.data_page.progress.isVisible() and "Checking the folder" in again.data_page.progress.text()
+    assert again.data_page.progress.isVisible() and "Checking the folder" in again.data_page.progress.bar.text()
     qtbot.waitUntil(lambda: "601 images" in again.data_page.summary.text(), timeout=60000)
     assert "1 file(s) added" in again.statusBar().currentMessage()
     qtbot.waitUntil(lambda: not again.data_page.progress.isVisible(), timeout=10000)

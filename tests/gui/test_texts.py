@@ -129,3 +129,31 @@ def test_the_folded_advanced_settings_draw_no_empty_frame(window, qtbot) -> None
                                        QStyle.SubControl.SC_GroupBoxCheckBox, box)
     qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=check.center())  # the user unfolds it
     assert box.isChecked() and window.model_page.advanced_body.isVisible() and box.styleSheet() == ""
+
+
+def test_legends_sit_above_the_curves_never_over_them(window, qtbot, shapes_dir) -> None:
+    """A user saw legends drawn over the curves (pyqtgraph's LegendItem lives inside the plot's view box)."""
+    import pyqtgraph as pg
+
+    from tests.gui.helpers import train_tiny
+
+    train_tiny(window, qtbot, shapes_dir, epochs=2)
+    plots = window.train_page.plots
+    assert plots.loss_plot.legend_line.entries() == ["train", "validation"]
+    assert plots.batch_plot.legend_line.entries() == ["raw", "smoothed"]
+    for plot in window.findChildren(pg.PlotWidget):
+        assert plot.plotItem.legend is None, "a legend inside the plot would cover its curves"
+    for plot in (plots.batch_plot, plots.loss_plot, plots.acc_plot, plots.lr_plot):
+        legend = plot.legend_line.legend
+        assert legend.isVisible() and legend.geometry().bottom() <= plot.geometry().top()
+    assert not plots.blank_notes[0].isVisible()  # batches were drawn live: no "drawn live" note over them
+
+
+def test_the_welcome_leaves_the_status_bar_when_data_opens(window, qtbot, shapes_dir) -> None:
+    """A user read "Welcome. Choose a folder, or try the demo data." under a folder already open."""
+    from tests.gui.helpers import open_folder
+    from tlstudio.gui.main_window import WELCOME
+
+    assert window.statusBar().currentMessage() == WELCOME
+    open_folder(window, qtbot, shapes_dir)
+    assert window.statusBar().currentMessage() != WELCOME

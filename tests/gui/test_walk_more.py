@@ -69,18 +69,21 @@ def test_a_long_scan_and_a_weights_download_can_be_cancelled(window, qtbot, tmp_
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *_a, **_k: str(big))
     page = window.data_page
     click(qtbot, page.choose)
-    assert page.progress.isVisible() and page.cancel.isVisible()
+    assert page.progress.isVisible() and page.progress.cancel.isVisible()
     cancelled: list[int] = []
+    seen: list[str] = []
 
     def cancel_at_first_count(done: int, _total: int) -> None:
         if not cancelled and done > 0:
             cancelled.append(done)
-            click(qtbot, page.cancel)
+            seen.append(page.progress.bar.text())
+            click(qtbot, page.progress.cancel)
 
     page.task.progress.connect(cancel_at_first_count)  # relayed on the GUI thread, as the page gets it
     qtbot.waitUntil(lambda: page.path_label.text().endswith(": Cancelled."), timeout=60000)
     qtbot.waitUntil(lambda: not page.progress.isVisible(), timeout=10000)
     assert cancelled and window.state.spec is None
+    assert seen[0].startswith("Scanning… ") and " / 2400 files · " in seen[0]  # counts and the time left
 
     # the weights: a download the user stops, one that arrives damaged, an import of a damaged file
     click(qtbot, page.demo)

@@ -30,10 +30,10 @@ from tlstudio.gui.data_digest import FolderDigest, digest, relative
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task, settle_long_lived
 from tlstudio.gui.widgets.audio_view import AudioView
-from tlstudio.gui.widgets.contrast_bar import ContrastBar
 from tlstudio.gui.widgets.elided_label import ElidedLabel
 from tlstudio.gui.widgets.line_list import LineList
 from tlstudio.gui.widgets.share_bar import ShareBar
+from tlstudio.gui.widgets.task_progress import TaskProgress
 from tlstudio.gui.widgets.thumbnails import ThumbnailGrid
 
 
@@ -116,11 +116,7 @@ class DataPage(QWidget):
         state.run_changed.connect(lambda run: self.map_button.setEnabled(run is not None))
         self.path_label = ElidedLabel("No folder yet.")
         self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.progress = ContrastBar()  # text readable wherever the bar ends
-        self.progress.setVisible(False)
-        self.cancel = QPushButton("Cancel")
-        self.cancel.setVisible(False)
-        self.cancel.clicked.connect(lambda: self.task and self.task.cancel())
+        self.progress = TaskProgress()  # files read, the time left, and Cancel
 
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
@@ -198,7 +194,6 @@ class DataPage(QWidget):
         top.addWidget(self.path_label, 1)
         busy = QHBoxLayout()
         busy.addWidget(self.progress, 1)
-        busy.addWidget(self.cancel)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
@@ -290,7 +285,6 @@ class DataPage(QWidget):
                     needs_torch=False)
         task.finished.connect(lambda summary: self._on_scanned(folder, summary))
         task.failed.connect(self._on_failed_split)
-        task.done.connect(lambda: self._scan_ended(task))
         self.task = task.start()
 
     def _on_failed_split(self, message: str, hint: str) -> None:
@@ -320,10 +314,6 @@ class DataPage(QWidget):
                 old.drop()
         config = self.state.config
         self.path_label.setText(str(folder))
-        self.progress.setRange(0, 0)
-        self.progress.setFormat("Scanning… %v / %m files")
-        self.progress.setVisible(True)
-        self.cancel.setVisible(True)
         self._interim = self._fresh = False
         if self.state.spec is not None:
             self.summary.setText(f"Reading {folder.name}…")
@@ -334,24 +324,13 @@ class DataPage(QWidget):
             recall.finished.connect(lambda summary: self._on_recalled(folder, summary))
             self.recall_task = recall.start()
         task = Task(lambda progress, control: scan_folder(folder, settings, progress, control), needs_torch=False)
-        task.progress.connect(self._on_progress)
         task.finished.connect(lambda result: self._on_rescanned(folder, *result))
         task.failed.connect(self._on_failed)
-        task.done.connect(lambda: self._scan_ended(task))
+        self.progress.follow(task, "Scanning…", unit="files")
         self.task = task.start()
         return task
 
     # -- results --------------------------------------------------------------------------------------
-    def _on_progress(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
-
-    def _scan_ended(self, task: Task) -> None:
-        if task is not self.task:  # a dropped scan ended: the current one is still going
-            return
-        self.progress.setVisible(False)
-        self.cancel.setVisible(False)
-
     def _on_failed(self, message: str, hint: str) -> None:
         if message != "Cancelled.":
             self.error.emit(message, hint)
@@ -366,7 +345,7 @@ class DataPage(QWidget):
         if summary is None or self._fresh:
             return
         self._interim = True
-        self.progress.setFormat("Checking the folder for changes… %v / %m files")
+        self.progress.retitle("Checking the folder for changes…")
         self._on_scanned(folder, summary)
 
     def _on_rescanned(self, folder: Path, summary: FolderDigest, news: str) -> None:

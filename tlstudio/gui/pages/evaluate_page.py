@@ -22,55 +22,16 @@ from PySide6.QtWidgets import (
 )
 
 from tlstudio.gui.advice import some_of
+from tlstudio.gui.headlines import interval_text, num_text, r2_text, regression_headline, small_validation_note
 from tlstudio.gui.state import StudioState
-from tlstudio.gui.style import WARNING_RED
 from tlstudio.gui.tasks import Task
 from tlstudio.gui.widgets.audio_view import AudioView
 from tlstudio.gui.widgets.confusion import ConfusionMatrix
 from tlstudio.gui.widgets.line_list import LineList
 from tlstudio.gui.widgets.reliability import ReliabilityDiagram
+from tlstudio.gui.widgets.task_progress import TaskProgress
 from tlstudio.gui.widgets.thumbnails import ThumbnailGrid
 from tlstudio.gui.widgets.value_scatter import ValueScatter
-
-
-def interval_text(result: dict) -> str:
-    """' (95% interval 81.0–97.2%)' from a metrics report's Wilson interval, if it has one."""
-    interval = result.get("accuracy_interval")
-    if not interval:
-        return ""
-    return f" (95% interval {100 * interval['low']:.1f}–{100 * interval['high']:.1f}%)"
-
-
-def small_validation_note(files: int) -> str:
-    if files >= 30:
-        return ""
-    return (f"<br><span style='color:{WARNING_RED}'>Only {files} validation files: the interval is wide, so treat "
-            "this score as a rough guide. More files make it trustworthy.</span>")
-
-
-def _r2(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
-
-
-def _num(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4g}"
-
-
-def regression_headline(metrics: dict) -> str:
-    target = metrics.get("target") or {}
-    name = target.get("name", "value")
-    text = (f"<b>Validation MAE {_num(metrics['val_mae'])} {name}</b> · RMSE {_num(metrics['val_rmse'])} · R² "
-            f"{_r2(metrics.get('val_r2'))} on {metrics['sizes']['val']} files · {metrics['backbone']}, "
-            f"{metrics['unfreeze_blocks']} block(s) fine-tuned · best of {metrics['epochs']} epochs at epoch "
-            f"{metrics['best_epoch']} · {metrics['train_seconds']:.1f} s on {metrics['device']}")
-    if metrics.get("mae_guessing_the_mean") is not None:
-        text += (f"<br>Always guessing the training mean ({target.get('mean', 0):.4g}) would give MAE "
-                 f"{metrics['mae_guessing_the_mean']:.4g}; trained on values from {target.get('min', 0):.4g} to "
-                 f"{target.get('max', 0):.4g}.")
-    test = metrics.get("test") or {}
-    if test.get("mae") is not None:
-        text += f"<br><b>Test MAE {test['mae']:.4g}</b> on {test['files']} files of test/ (kept apart)"
-    return text
 
 
 class EvaluatePage(QWidget):
@@ -91,6 +52,7 @@ class EvaluatePage(QWidget):
         self.again.clicked.connect(lambda: self.evaluate(None))
         self.tta = QCheckBox("Test-time augmentation")
         self.tta.setToolTip("Also score a mirrored image (or a time-shifted sound) and average; reported separately.")
+        self.progress = TaskProgress()  # the files evaluated so far, the time left, and Cancel
         self.headline = QLabel("Train a model to see how good it is.")
         self.headline.setWordWrap(True)
         self.per_class = QTableWidget(0, 5)
@@ -171,7 +133,8 @@ class EvaluatePage(QWidget):
         actions = QHBoxLayout()
         for widget in (self.again, self.other, self.tta):
             actions.addWidget(widget)
-        actions.addStretch(1)
+        actions.addStretch(1)  # the check box keeps its own width: a click beside its text toggles nothing
+        actions.addWidget(self.progress, 2)
         layout.addLayout(actions)
         layout.addWidget(self.headline)
         layout.addWidget(splitter, 1)
@@ -253,22 +216,37 @@ class EvaluatePage(QWidget):
             return None
         tta = self.tta.isChecked()
 
-        def work(progress, _control):
+        def work(progress, control):
             from tlstudio.core.inference.evaluation import evaluate_run
             from tlstudio.core.store.runs import RunDir
 
+            def report(done: int, total: int) -> None:
+                control.checkpoint()  # Cancel stops between batches
+                progress(done, total)
+
             run = RunDir.open(run_dir)
-            plain, augmented = evaluate_run(run, folder, tta=tta, progress=progress)
+            plain, augmented = evaluate_run(run, folder, tta=tta, progress=report)
             return {"plain": plain, "tta": augmented, "new_folder": folder is not None}
 
-        self.headline.setText("Evaluating…")
+        before = self.headline.text()
+        what = f"the files of {folder.name}" if folder is not None else "the validation files"
+        self.headline.setText(f"Evaluating {what}" + (" with test-time augmentation" if tta else "") + "…")
         if self.task is not None:
             self.task.drop()
         task = Task(work)
         task.finished.connect(self._show_result)
-        task.failed.connect(self.error)
+        task.failed.connect(lambda message, hint: self._evaluation_failed(message, hint, before))
+        self.progress.follow(task, f"Evaluating {what}…")
         self.task = task.start()
         return self.task
+
+    def _evaluation_failed(self, message: str, hint: str, before: str) -> None:
+        if message == "Cancelled.":  # what was shown before stays, and the page says the new one stopped
+            self.headline.setText(f"{before}<br><i>The new evaluation was stopped; the results shown are the "
+                                  "earlier ones.</i>")
+        else:
+            self.headline.setText(before)
+            self.error.emit(message, hint)
 
     def _show_result(self, results: dict) -> None:
         result, tta = results["plain"], results["tta"]
@@ -323,14 +301,14 @@ class EvaluatePage(QWidget):
 
     def _show_regression_result(self, results: dict) -> None:
         result, tta = results["plain"], results["tta"]
-        text = (f"<b>MAE {_num(result['mae'])} {self.target_name}</b> · RMSE {_num(result['rmse'])} · R² "
-                f"{_r2(result['r2'])} on {result['files']} files of {result['data']}")
+        text = (f"<b>MAE {num_text(result['mae'])} {self.target_name}</b> · RMSE {num_text(result['rmse'])} · R² "
+                f"{r2_text(result['r2'])} on {result['files']} files of {result['data']}")
         if result.get("trained_val_mae") is not None and results["new_folder"]:
             text += f" · at training (its validation files): MAE {result['trained_val_mae']:.4g}"
         if result.get("mae_guessing_the_mean") is not None:
             text += f"<br>Always guessing the training mean would give MAE {result['mae_guessing_the_mean']:.4g}."
         if tta:
-            text += f" With test-time augmentation: MAE {_num(tta['mae'])}."
+            text += f" With test-time augmentation: MAE {num_text(tta['mae'])}."
         self.headline.setText(text)
         self.predictions = [{"path": row["path"], "true": str(row["true"]), "predicted": str(row["predicted"]),
                              "error": str(row["error"])} for row in result.get("largest_errors", [])]

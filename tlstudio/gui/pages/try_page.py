@@ -28,7 +28,9 @@ from tlstudio.gui.style import WARNING_RED
 from tlstudio.gui.tasks import Task
 from tlstudio.gui.widgets.contrast_bar import ContrastBar
 from tlstudio.gui.widgets.pixmaps import array_pixmap
+from tlstudio.gui.widgets.task_progress import TaskProgress
 
+PREDICT_CHUNK = 32  # files predicted between two looks at Cancel
 DEFAULT_MIN_CONFIDENCE = 60  # percent: below it a card says "not sure" rather than a bold answer
 
 
@@ -137,8 +139,7 @@ class TryPage(QWidget):
                                       "spectrogram for sound), class names in model.json, and a predict.py example.")
         self.export_button = QPushButton("Export…")
         self.export_button.clicked.connect(self._export)
-        self.busy = ContrastBar()  # text readable wherever the bar ends
-        self.busy.setVisible(False)
+        self.progress = TaskProgress()  # files done, time left, and Cancel (predictions and exports)
         self.open_export = QPushButton("Open folder")
         self.open_export.setToolTip("Show the exported model's folder in the file manager.")
         self.open_export.setVisible(False)
@@ -184,7 +185,7 @@ class TryPage(QWidget):
         row.addWidget(self.export_format)
         row.addWidget(self.export_button)
         row.addWidget(self.open_export)
-        row.addWidget(self.busy, 1)
+        row.addWidget(self.progress, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("<h2>5 · Try &amp; export</h2>"))
         layout.addWidget(self.hint)
@@ -221,7 +222,6 @@ class TryPage(QWidget):
             self.heat_task.drop()
             self.heat_task = None
         self.heat_maps = {}
-        self.busy.setVisible(False)
         self._remove_cards()
         self.predictions = []
         self.empty_hint.setVisible(True)
@@ -264,23 +264,27 @@ class TryPage(QWidget):
             self.error.emit("There is no trained model yet.", "Train one on the Train page first.")
             return None
 
-        def work(progress, _control):
+        def work(progress, control):
             from tlstudio.core.inference.predict import Predictor, expand
             from tlstudio.core.store.runs import RunDir
 
             predictor = Predictor(RunDir.open(run_dir))
-            results = predictor.predict(expand(paths, predictor.modality), progress=progress)
-            return results, predictor.classes[0] if predictor.regression else "value"
+            files = expand(paths, predictor.modality)
+            results: list = []
+            for first in range(0, len(files), PREDICT_CHUNK):  # a stop keeps the files already predicted
+                if control.cancelled:
+                    break
+                results += predictor.predict(files[first:first + PREDICT_CHUNK],
+                                             progress=lambda done, _total, first=first: progress(first + done,
+                                                                                                 len(files)))
+            return results, predictor.classes[0] if predictor.regression else "value", len(files)
 
-        self.busy.setVisible(True)
-        self.busy.setRange(0, 0)
         if self.task is not None:
             self.task.drop()
         task = Task(work)
-        task.progress.connect(lambda done, total: (self.busy.setRange(0, total), self.busy.setValue(done)))
         task.finished.connect(self._predicted)
         task.failed.connect(self.error)
-        task.done.connect(lambda: self.busy.setVisible(False) if task is self.task else None)
+        self.progress.follow(task, "Predicting…")
         self.task = task.start()
         return self.task
 
@@ -296,8 +300,11 @@ class TryPage(QWidget):
                 self._render()
 
     def _predicted(self, result: tuple) -> None:
-        predictions, self.value_name = result  # the name a regression's number is shown under
+        predictions, self.value_name, total = result  # the name a regression's number is shown under
         self._show(predictions)
+        if len(predictions) < total:
+            self.hint.setText(f"Stopped after {len(predictions)} of {total} files: their results are below; "
+                              "choose the files again for the rest.")
 
     def _show(self, predictions: list) -> None:
         self.predictions = list(predictions)
@@ -395,15 +402,26 @@ class TryPage(QWidget):
             return export_run(RunDir.open(run_dir), fmt, out)
 
         self.hint.setText(f"Exporting {fmt}…")
-        self.busy.setVisible(True)
-        self.busy.setRange(0, 0)  # the exporters report no steps: a moving bar says it is working
         self.export_button.setEnabled(False)
+        fresh = not out.exists()
         task = Task(work)
         task.finished.connect(self._exported)
         task.failed.connect(self.error)
-        task.done.connect(lambda: (self.busy.setVisible(False), self.export_button.setEnabled(True)))
+        task.done.connect(lambda: self._export_ended(task, out if fresh else None))
+        # an exporter cannot stop halfway: Cancel drops it, and what it wrote into its new folder goes at its end
+        self.progress.follow(task, f"Exporting {fmt}…", on_cancel=task.drop)
         self.export_task = task.start()
         return self.export_task
+
+    def _export_ended(self, task: Task, made: Path | None) -> None:
+        self.export_button.setEnabled(True)
+        if task.dropped:
+            if made is not None and made.is_dir():
+                import shutil
+
+                shutil.rmtree(made, ignore_errors=True)
+            self.hint.setText("Export cancelled: nothing was kept." if made is not None else
+                              "Export cancelled; the folder chosen already existed, so it was left as it is.")
 
     def _exported(self, path) -> None:
         self.export_path = Path(path).parent if Path(path).is_file() else Path(path)
