@@ -97,10 +97,11 @@ def test_a_long_scan_and_a_weights_download_can_be_cancelled(window, qtbot, tmp_
     panel = model.weights
     qtbot.waitUntil(lambda: "not here yet" in panel.label.text(), timeout=30000)
     click(qtbot, panel.download)
-    qtbot.waitUntil(lambda: panel.bar.value() > 0, timeout=30000)
-    assert panel.cancel.isVisible() and not panel.download.isEnabled()
-    click(qtbot, panel.cancel)
-    qtbot.waitUntil(lambda: not panel.cancel.isVisible() and panel.download.isEnabled(), timeout=30000)
+    qtbot.waitUntil(lambda: panel.progress.bar.value() > 0, timeout=30000)
+    assert panel.progress.cancel.isVisible() and not panel.download.isEnabled()
+    assert " / 8 MB · " in panel.progress.bar.text()  # "Downloading the mobilenet_v3_small weights… 1 / 8 MB · ETA"
+    click(qtbot, panel.progress.cancel)
+    qtbot.waitUntil(lambda: not panel.progress.isVisible() and panel.download.isEnabled(), timeout=30000)
     assert window.last_error[0] == "Download cancelled." and "not here" in panel.label.text()
     weights_server["speed"] = "fast"
     click(qtbot, panel.download)

@@ -436,10 +436,20 @@ class EvaluatePage(QWidget):
         def fit(text: str, pixels: int) -> str:
             return metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, max(pixels, 10))
 
+        def numbers(p: dict, digits: int) -> str:
+            return (f"{float(p['true']):.{digits}g} → {float(p['predicted']):.{digits}g} "
+                    f"({float(p['error']):+.{min(digits, 3)}g})")
+
+        def fit_numbers(p: dict) -> str:
+            """Fewer digits until it fits: a number cut in its middle ("0.0942 → …6") reads as nothing."""
+            for digits in (4, 3, 2):
+                if metrics.horizontalAdvance(numbers(p, digits)) <= room:
+                    return numbers(p, digits)
+            return f"{float(p['true']):.2g} → {float(p['predicted']):.2g}"
+
         if self.regression:
-            lines = [(Path(p["path"]).name, f"{float(p['true']):.4g} → {float(p['predicted']):.4g} "
-                      f"({float(p['error']):+.3g})") for p in rows]
-            short = [fit(verdict, room) for _, verdict in lines]
+            lines = [(Path(p["path"]).name, numbers(p, 4)) for p in rows]
+            short = [fit_numbers(p) for p in rows]
         else:
             lines = [(Path(p["path"]).name, f"{p['true']} → {p['predicted']} {float(p['confidence']):.0%}")
                      for p in rows]

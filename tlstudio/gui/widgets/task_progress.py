@@ -37,10 +37,11 @@ class TaskProgress(QWidget):
         self._on_cancel: Callable[[], None] | None = None
         self.setVisible(False)
 
-    def follow(self, task: Task, words: str, on_cancel: Callable[[], None] | None = None, unit: str = "") -> None:
-        """Show `task` until it ends: "`words` 12 / 300 `unit` · ETA 0:41". Cancel asks it to stop (or calls
-        `on_cancel`, for work that cannot stop halfway and is dropped instead)."""
-        self.task, self.words, self._on_cancel, self.unit = task, words, on_cancel, unit
+    def follow(self, task: Task, words: str, on_cancel: Callable[[], None] | None = None, unit: str = "",
+               scale: int = 1) -> None:
+        """Show `task` until it ends: "`words` 12 / 300 `unit` · ETA 0:41" (counts divided by `scale`: bytes shown
+        as MB). Cancel asks it to stop (or calls `on_cancel`, for work that cannot stop halfway and is dropped)."""
+        self.task, self.words, self._on_cancel, self.unit, self.scale = task, words, on_cancel, unit, scale
         self.started = time.perf_counter()
         self.bar.setRange(0, 0)
         self.bar.setFormat(f"{words}")
@@ -53,8 +54,8 @@ class TaskProgress(QWidget):
     def _progress(self, task: Task, done: int, total: int) -> None:
         if task is not self.task or not self.cancel.isEnabled():
             return
-        self.bar.setRange(0, max(total, 1))
-        self.bar.setValue(done)
+        self.bar.setRange(0, max(total // self.scale, 1))
+        self.bar.setValue(done // self.scale)
         unit = f" {self.unit}" if self.unit else ""
         self.bar.setFormat(f"{self.words} %v / %m{unit} · {time_left(self.started, done, total)}")
 

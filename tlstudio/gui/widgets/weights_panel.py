@@ -9,7 +9,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from tlstudio.gui.tasks import Task
-from tlstudio.gui.widgets.contrast_bar import ContrastBar
+from tlstudio.gui.widgets.task_progress import TaskProgress
 
 
 def _download(name: str):
@@ -51,19 +51,16 @@ class WeightsPanel(QWidget):
         self.label = QLabel("")
         self.download = QPushButton("Download weights")
         self.download.clicked.connect(lambda: self.start_download())
-        self.cancel = QPushButton("Cancel")
-        self.cancel.clicked.connect(lambda: self.download_task and self.download_task.cancel())
         self.import_button = QPushButton("Import a weights file…")
         self.import_button.setToolTip("Use a copy of torchvision's weights file brought from another computer.")
         self.import_button.clicked.connect(lambda: self.import_file())
-        self.bar = ContrastBar()  # text readable wherever the bar ends
-        for widget in (self.bar, self.cancel):
-            widget.setVisible(False)
+        self.progress = TaskProgress()  # MB arrived, the time left, and Cancel
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.label, self.download, self.import_button, self.bar, self.cancel):
+        for widget in (self.label, self.download, self.import_button):
             layout.addWidget(widget)
-        layout.addStretch(1)
+        layout.addWidget(self.progress, 1)
+        layout.addStretch(0)
 
     def show_row(self, row: dict[str, Any]) -> None:
         """The catalogue row of the chosen backbone: are its weights here?"""
@@ -80,14 +77,12 @@ class WeightsPanel(QWidget):
         if self.row is None:
             return None
         name = self.row["name"]
-        self.bar.setVisible(True)
-        self.cancel.setVisible(True)
         self.download.setEnabled(False)
         task = Task(_download(name))
-        task.progress.connect(lambda done, total: (self.bar.setRange(0, total or 0), self.bar.setValue(done)))
         task.finished.connect(lambda _path: self.arrived.emit(name))
         task.failed.connect(self._download_failed)
         task.done.connect(self._download_ended)
+        self.progress.follow(task, f"Downloading the {name} weights…", unit="MB", scale=1 << 20)
         self.download_task = task.start()
         return self.download_task
 
@@ -107,8 +102,6 @@ class WeightsPanel(QWidget):
         return task.start()
 
     def _download_ended(self) -> None:
-        self.bar.setVisible(False)
-        self.cancel.setVisible(False)
         self.download.setEnabled(True)
 
     def _download_failed(self, message: str, hint: str) -> None:
