@@ -15,6 +15,7 @@ from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QAbstractButton,
+    QAbstractItemView,
     QAbstractScrollArea,
     QCheckBox,
     QComboBox,
@@ -189,6 +190,29 @@ def clipped_cells(view: QTableView, limit: int = 60) -> list[str]:
     return found
 
 
+def too_few_rows(view: QAbstractItemView, least: int = 2) -> str | None:
+    """A table or list squeezed until it shows fewer than two whole rows of what it holds (a user at 960x600
+    saw a confusion matrix of column names and no cell)."""
+    model = view.model()
+    if model is None or model.rowCount() == 0 or (isinstance(view, QListView)
+                                                  and view.viewMode() == QListView.ViewMode.IconMode):
+        return None
+    wanted = min(least, sum(not (isinstance(view, QTableView) and view.isRowHidden(r))
+                            for r in range(min(model.rowCount(), least + 5))))
+    room = view.viewport().rect()
+    top = view.indexAt(room.topLeft()).row() if view.indexAt(room.topLeft()).isValid() else 0
+    whole = 0
+    for row in range(top, min(model.rowCount(), top + least + 5)):
+        if isinstance(view, QTableView) and view.isRowHidden(row):
+            continue
+        rect = view.visualRect(model.index(row, 0))
+        whole += rect.height() > 0 and room.contains(rect.adjusted(0, 0, 0, -1).topLeft()) and \
+            rect.bottom() <= room.bottom() + 1
+    if whole < wanted:
+        return f"{_name(view)} shows {whole} whole row(s) of {model.rowCount()}"
+    return None
+
+
 def long_line_scrollbar(view: QAbstractScrollArea) -> str | None:
     """A list or text box that scrolls sideways: one long line made it wider than the page."""
     if isinstance(view, (QListView, QPlainTextEdit, QTextEdit, QScrollArea)) and view.horizontalScrollBar().isVisible():
@@ -242,6 +266,10 @@ def audit(root: QWidget, contrast: bool = True) -> list[str]:
                 problems.append(f"contrast: {_name(widget)} text at {ratio:.2f}:1")
         if isinstance(widget, QTableView):
             problems += ["clipped: " + p for p in clipped_cells(widget)]
+        if isinstance(widget, QAbstractItemView) and not isinstance(widget, QHeaderView):
+            problem = too_few_rows(widget)
+            if problem:
+                problems.append("squeezed: " + problem)
         if isinstance(widget, QAbstractScrollArea):
             problem = long_line_scrollbar(widget)
             if problem:

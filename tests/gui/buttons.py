@@ -25,7 +25,9 @@ def name_of(widget: QWidget) -> str | None:
         if owner.__module__.startswith("tlstudio."):
             for attribute, value in vars(holder).items():
                 if value is widget:
-                    outer = name_of(holder) if owner.__module__.startswith("tlstudio.gui.widgets.") else None
+                    # a part of a reusable widget is named through its holder; a dialog's by the dialog's class
+                    reused = owner.__module__.startswith("tlstudio.gui.widgets.") and not holder.isWindow()
+                    outer = name_of(holder) if reused else None
                     return f"{outer}.{attribute}" if outer else f"{owner.__name__}.{attribute}"
         holder = holder.parentWidget()
     return None

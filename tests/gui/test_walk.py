@@ -60,6 +60,7 @@ def _pause_then_resume_at(window, qtbot, stage: str, seen: list[str]):
             assert page.pause_button.text() == "Resume"
             qtbot.wait(1500)  # paused: time passes and nothing moves
             seen.append(page.status.text())
+            seen.append(window.statusBar().currentMessage())
             click(qtbot, page.pause_button)
             seen.append(page.pause_button.text())
 
@@ -100,7 +101,8 @@ def test_a_new_user_walks_through_the_whole_studio(window, qtbot, tmp_path: Path
     metrics = _train(window, qtbot, page.start, _pause_then_resume_at(window, qtbot, "embedding train", seen))
     assert window.steps.currentRow() == 2
     assert seen[0].startswith("Paused") and "ETA" not in seen[0], seen  # not a frozen ETA
-    assert seen[1] == "Pause" and metrics["status"] == "completed" and metrics["epochs"] == 3
+    assert seen[1].startswith("Paused:"), seen  # the status bar too, not "Training…"
+    assert seen[2] == "Pause" and metrics["status"] == "completed" and metrics["epochs"] == 3
     assert window.statusBar().currentMessage().startswith("Done: validation accuracy")
     # -- Model again: one block fine-tuned; Pause/Resume during validation, then Stop after epoch 1 -----------
     go_to_step(window, qtbot, "Model")
@@ -118,7 +120,7 @@ def test_a_new_user_walks_through_the_whole_studio(window, qtbot, tmp_path: Path
             click(qtbot, train_page.stop_button)
 
     stopped = _train(window, qtbot, train_page.start_button, pause_then_stop)
-    assert seen[0].startswith("Paused") and "ETA" not in seen[0], seen
+    assert seen[0].startswith("Paused") and "ETA" not in seen[0] and seen[1].startswith("Paused:"), seen
     assert stopped["status"] == "cancelled" and stopped["epochs"] >= 1
     assert window.statusBar().currentMessage().startswith(f"Stopped after epoch {stopped['epochs']} of 3")
     # -- Continue the stopped run; then Start again (a new run after a stop) --------------------------------

@@ -73,7 +73,9 @@ def grouping_line(spec: DatasetSpec) -> str:
     if groups:
         text += f"; {groups.get('train', 0)} group(s) to train, {groups.get('val', 0)} to validate"
     if grouping.get("copies_merged"):
-        text += f"; {grouping['copies_merged']} copies kept with their originals"
+        copies = grouping["copies_merged"]
+        text += (f"; {copies} {'copy' if copies == 1 else 'copies'} of another file (the same picture) kept on its "
+                 "original's side")
     if spec.test:
         text += f"; test/ holds {len(spec.test)} file(s), kept apart for a final score"
     return text + "."

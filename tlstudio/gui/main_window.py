@@ -78,6 +78,9 @@ class MainWindow(ProjectFiles, ScratchTwin, QMainWindow):
         self.model_page.start_requested.connect(lambda: self.start_training())
         self.train_page.start_requested.connect(lambda: self.start_training())
         self.train_page.finished.connect(self._training_finished)
+        self.train_page.paused_changed.connect(lambda paused: self.statusBar().showMessage(
+            "Paused: the run waits after its current batch; Resume on the Train page goes on." if paused
+            else getattr(self, "_training_news", "Training…")))
         self.train_page.continue_on_new_data.connect(lambda: self.continue_on_new_data())
         self.data_page.map_requested.connect(self.show_map)
         self.evaluate_page.map_requested.connect(self.show_map)
@@ -194,7 +197,9 @@ class MainWindow(ProjectFiles, ScratchTwin, QMainWindow):
         self.next_button.setText(f"Next: {STEPS[row + 1].split('  ')[1].replace('&', '&&')} ▸")
         enabled = bool(self.steps.item(row + 1).flags() & Qt.ItemFlag.ItemIsEnabled)
         self.next_button.setEnabled(enabled)
-        self.next_reason.setText("" if enabled else self._why_not(row + 1).capitalize())
+        waiting = not enabled and self.state.training and row + 1 in (3, 4)
+        self.next_reason.setText("" if enabled else "Available when this run has finished its first epoch."
+                                 if waiting else self._why_not(row + 1).capitalize())
 
     def show_help(self) -> QMessageBox:
         box = QMessageBox(QMessageBox.Icon.Information, "Help", HELP.get(self.steps.currentRow(), ""), parent=self)
@@ -340,8 +345,9 @@ class MainWindow(ProjectFiles, ScratchTwin, QMainWindow):
         self.state.autosave()
         self.steps.setCurrentRow(2)
         self.train_page.start(run_path, config=config)
-        self.statusBar().showMessage(f"Training… the run is saved in {run_path}" + (
-            f"; it continues {Path(start_from).name}" if start_from is not None else ""))
+        self._training_news = f"Training… the run is saved in {run_path}" + (
+            f"; it continues {Path(start_from).name}" if start_from is not None else "")
+        self.statusBar().showMessage(self._training_news)
 
     def _training_finished(self, metrics) -> None:
         pending = self._compare_after

@@ -9,6 +9,15 @@ from tlstudio.gui.settings import settings
 from tlstudio.gui.state import is_untitled
 
 
+def proposed_project_path(project) -> Path:
+    """Named after its data folder, in the user's Documents (a user was offered /root/project.tlsproj)."""
+    from PySide6.QtCore import QStandardPaths
+
+    documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    name = Path(project.data).name if project.data else "project"
+    return Path(documents or Path.home()) / f"{name}.tlsproj"
+
+
 class ProjectFiles:
     def open_project_dialog(self) -> None:
         from PySide6.QtWidgets import QFileDialog
@@ -81,7 +90,7 @@ class ProjectFiles:
         self.model_page.collect()
         project = self.state.sync_project()
         if path is None and (ask or not project.path or is_untitled(project)):
-            chosen, _ = QFileDialog.getSaveFileName(self, "Save project", str(Path.home() / "project.tlsproj"),
+            chosen, _ = QFileDialog.getSaveFileName(self, "Save project", str(proposed_project_path(project)),
                                                     "Studio projects (*.tlsproj)")
             if not chosen:
                 return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -216,7 +217,9 @@ def _torchscript(wrapped: nn.Module, model: nn.Module, pipeline: ImagePipeline |
         else:
             core = torch.jit.trace(model, torch.randn(2, pipeline.settings.window) * 0.1, check_trace=False)
     wrapped.core = core
-    return torch.jit.script(wrapped)
+    with warnings.catch_warnings():  # "torch.jit.script is deprecated": a note to developers, not to users
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.script(wrapped)
 
 
 def _onnx(wrapped: nn.Module, pipeline: ImagePipeline | AudioPipeline, path: Path) -> None:
@@ -232,8 +235,12 @@ def _onnx(wrapped: nn.Module, pipeline: ImagePipeline | AudioPipeline, path: Pat
                 1: torch.export.Dim("samples", min=16, max=pipeline.settings.window * 3600)}
         names = ["waveform"]
     try:
-        program = torch.onnx.export(wrapped, (example,), dynamo=True, input_names=names, output_names=["probabilities"],
-                                    dynamic_shapes=(dims,), opset_version=18, verbose=False)
+        with warnings.catch_warnings():  # the exporter's notes to developers are not the user's news
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            program = torch.onnx.export(wrapped, (example,), dynamo=True, input_names=names,
+                                        output_names=["probabilities"], dynamic_shapes=(dims,), opset_version=18,
+                                        verbose=False)
         program.save(str(path))
         onnx.checker.check_model(onnx.load(str(path)))
     except Exception as exc:  # the exporter's own errors are long and technical

@@ -252,7 +252,8 @@ class ComparePage(QWidget):
         elif len([r for r in chosen if r.get("val_accuracy") is not None]) >= 2:
             self.verdict.setText(self._which_won([r for r in chosen if r.get("val_accuracy") is not None]))
         else:
-            self.verdict.setText("Select a pretrained run and press the button above to measure what transfer brings.")
+            self.verdict.setText("To measure what transfer brings, press “Does transfer help?” (it trains the "
+                                 "selected pretrained run's network from random weights, for comparison).")
 
     @staticmethod
     def _overlap_note(a: dict, b: dict) -> str:

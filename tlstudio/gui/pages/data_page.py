@@ -32,9 +32,11 @@ from tlstudio.gui.tasks import Task, settle_long_lived
 from tlstudio.gui.widgets.audio_view import AudioView
 from tlstudio.gui.widgets.elided_label import ElidedLabel
 from tlstudio.gui.widgets.line_list import LineList
+from tlstudio.gui.widgets.page_area import show_rows
 from tlstudio.gui.widgets.share_bar import ShareBar
 from tlstudio.gui.widgets.task_progress import TaskProgress
 from tlstudio.gui.widgets.thumbnails import ThumbnailGrid
+from tlstudio.gui.widgets.wrapped_label import WrappedLabel
 
 
 def demo_folder() -> Path:
@@ -118,9 +120,9 @@ class DataPage(QWidget):
         self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.progress = TaskProgress()  # files read, the time left, and Cancel
 
-        self.summary = QLabel("")
+        self.summary = WrappedLabel("")  # wrapped labels in the splitter's column: their lines count
         self.summary.setWordWrap(True)
-        self.split_label = QLabel("")
+        self.split_label = WrappedLabel("")
         self.split_label.setWordWrap(True)
         # the split is the data set's: set here, where it is shown; a change re-splits without reading files
         self.split_settings = SettingsBinder(self)
@@ -157,11 +159,12 @@ class DataPage(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a long class name: whole in its tooltip
         self.table.verticalHeader().setVisible(False)
+        show_rows(self.table, 2)  # at a small window the page scrolls, the table keeps 2 rows
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.itemSelectionChanged.connect(self._class_selected)
         self.table.setItemDelegateForColumn(2, ShareBar(self.table))  # painted, not a widget per class
-        self.notes = QLabel("")  # advice and warnings: a few lines, each read whole
+        self.notes = WrappedLabel("")  # advice and warnings: a few lines, each read whole
         self.notes.setWordWrap(True)
         self.notes.setTextFormat(Qt.TextFormat.PlainText)
         self.notes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

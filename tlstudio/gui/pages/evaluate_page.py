@@ -28,10 +28,12 @@ from tlstudio.gui.tasks import Task
 from tlstudio.gui.widgets.audio_view import AudioView
 from tlstudio.gui.widgets.confusion import ConfusionMatrix
 from tlstudio.gui.widgets.line_list import LineList
+from tlstudio.gui.widgets.page_area import show_rows
 from tlstudio.gui.widgets.reliability import ReliabilityDiagram
 from tlstudio.gui.widgets.task_progress import TaskProgress
 from tlstudio.gui.widgets.thumbnails import ThumbnailGrid
 from tlstudio.gui.widgets.value_scatter import ValueScatter
+from tlstudio.gui.widgets.wrapped_label import WrappedLabel
 
 
 class EvaluatePage(QWidget):
@@ -61,6 +63,7 @@ class EvaluatePage(QWidget):
         self.per_class.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.per_class.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a long class name: whole in its tooltip
         self.per_class.verticalHeader().setVisible(False)
+        show_rows(self.per_class, 2)
         self.per_class.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.per_class.setToolTip("Precision: of the files called this class, how many were right. "
                                   "Recall: of the files of this class, how many were found.")
@@ -95,7 +98,7 @@ class EvaluatePage(QWidget):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.per_class, 2)
-        matrix_title = QLabel("<b>Confusion matrix</b>: rows are the <b>true</b> class, columns what the model "
+        matrix_title = WrappedLabel("<b>Confusion matrix</b>: rows are the <b>true</b> class, columns what the model "
                               "<b>predicted</b>; click a cell to see its files")
         matrix_title.setWordWrap(True)
         left_layout.addWidget(matrix_title)
@@ -118,11 +121,12 @@ class EvaluatePage(QWidget):
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
-        title_row = QHBoxLayout()
-        title_row.addWidget(self.cell_title, 1)
+        title_row = QHBoxLayout()  # the buttons on their own line: a narrow column kept the title to one word a line
+        title_row.addStretch(1)
         title_row.addWidget(self.show_all)
         title_row.addWidget(self.map_button)
         right_layout.addLayout(title_row)
+        right_layout.addWidget(self.cell_title)
         right_layout.addWidget(self.samples_view)
         splitter = QSplitter()
         splitter.addWidget(self.left)
@@ -453,9 +457,22 @@ class EvaluatePage(QWidget):
         else:
             lines = [(Path(p["path"]).name, f"{p['true']} → {p['predicted']} {float(p['confidence']):.0%}")
                      for p in rows]
-            half = (room - metrics.horizontalAdvance(" → ") - metrics.horizontalAdvance(" 100%")) // 2
-            short = [f"{fit(p['true'], half)} → {fit(p['predicted'], half)} {float(p['confidence']):.0%}"
-                     for p in rows]
+            names_room = room - metrics.horizontalAdvance(" →  100%")
+
+            def pair(true: str, predicted: str) -> str:
+                """Both names whole when they fit; else the shorter one whole if it takes at most half, and the
+                other shortened in the middle to the rest ("pa…se → si…ka" read as nothing)."""
+                wide = {name: metrics.horizontalAdvance(name) for name in (true, predicted)}
+                if wide[true] + wide[predicted] <= names_room:
+                    return f"{true} → {predicted}"
+                half = names_room // 2
+                if wide[predicted] <= half:
+                    return f"{fit(true, names_room - wide[predicted])} → {predicted}"
+                if wide[true] <= half:
+                    return f"{true} → {fit(predicted, names_room - wide[true])}"
+                return f"{fit(true, half)} → {fit(predicted, half)}"
+
+            short = [f"{pair(p['true'], p['predicted'])} {float(p['confidence']):.0%}" for p in rows]
         # two lines that each fit the thumbnail's width (a wrapped long name pushed "true → predicted" out of
         # sight); the whole of both is in the list of clips and the thumbnail's tooltip
         captions = [f"{fit(name, room)}\n{verdict}" for (name, _), verdict in zip(lines, short, strict=True)]

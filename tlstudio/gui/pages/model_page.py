@@ -46,6 +46,7 @@ from tlstudio.gui.state import StudioState
 from tlstudio.gui.style import GOOD_GREEN, WARNING_RED
 from tlstudio.gui.tasks import Task
 from tlstudio.gui.widgets.number_boxes import BigIntEdit, CompactSpinBox
+from tlstudio.gui.widgets.page_area import show_rows
 from tlstudio.gui.widgets.weights_panel import WeightsPanel
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,10 @@ class ModelPage(ModelProbes, QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().setVisible(False)
+        show_rows(self.table, 3)  # at a small window the page scrolls, the table keeps 3 rows
+        self.table.horizontalHeaderItem(1).setToolTip(
+            "As published: with the 1,000-class ImageNet classifier, which your new head replaces (the count "
+            "under the slider is your model's).")
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -413,8 +418,10 @@ class ModelPage(ModelProbes, QWidget):
         self.depth_label.setText(f"{what}<br><b>{trainable:,} of {info['total']:,} parameters train "
                                  f"({share:.1f}%).</b>")
         chips = [f"<span style='color:{GOOD_GREEN if i >= n - k else '#888'}'>"
-                 f"{'●' if i >= n - k else '○'} {label}</span>" for i, label in enumerate(labels)]
-        self.block_list.setText(" &nbsp; ".join(chips) + f" &nbsp; <span style='color:{GOOD_GREEN}'>● new head</span>")
+                 f"{'●' if i >= n - k else '○'}&nbsp;{label}</span>" for i, label in enumerate(labels)]  # a line
+        # break never parts a dot from its block's name
+        self.block_list.setText(" &nbsp; ".join(chips) + f" &nbsp; <span style='color:{GOOD_GREEN}'>●&nbsp;new&nbsp;"
+                                "head</span>")
         self.state.config.unfreeze = str(k)
 
     def _weights_arrived(self, name: str) -> None:

@@ -120,6 +120,8 @@ class ModelProbes:
         """After the user moves the depth away from the advice, the page no longer says it is set."""
         chosen = getattr(self, "_advice_set", None)
         if chosen is None:
+            if self.advice.text().startswith(("Stopped: no advice", "No advice:")):
+                self.advice.setText("")  # a stopped probe's news, stale once the user moves on
             return
         depth, advice = chosen
         if self.depth.value() != depth:

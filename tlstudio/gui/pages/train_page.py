@@ -50,6 +50,7 @@ def run_label(run_dir: str | Path) -> str:
 
 class TrainPage(QWidget):
     error = Signal(str, str)
+    paused_changed = Signal(bool)  # the window's status bar says paused, not "Training…"
     finished = Signal(object)  # metrics or None
     epoch_ended = Signal(int)
     run_stopped = Signal(str)  # a run that can be continued
@@ -263,10 +264,12 @@ class TrainPage(QWidget):
             self.session.pause()
             self.pause_button.setText("Resume")
             self.status.setText("Paused after this batch. Press Resume to continue.")
+            self.paused_changed.emit(True)
         else:
             self.session.resume()
             self.pause_button.setText("Pause")
             self.status.setText("Running again…")
+            self.paused_changed.emit(False)
 
     def stop(self) -> None:
         if self.session is not None and self.is_running():

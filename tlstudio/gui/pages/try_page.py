@@ -77,8 +77,12 @@ class PredictionCard(QWidget):
             column.addWidget(verdict)
         elif prediction.top:
             if self.verdict == "unknown" and prediction.unfamiliar:
-                text = (f"<span style='color:{WARNING_RED}'><b>Not sure</b>: this is unlike every training file, so it "
-                        "is probably none of these classes (the bars below only share 100% among them).</span>")
+                name, share = prediction.top[0]
+                # a confident class on an unfamiliar file is said as both (a real leaf seen from below read
+                # "probably none of these classes" beside a 99.5% bar)
+                text = (f"<span style='color:{WARNING_RED}'><b>Not sure</b>: this file is unlike every training "
+                        f"file, so the answer may not hold. Best guess: {html.escape(name)} ({share:.1%}); the bars "
+                        "share 100% among the known classes only.</span>")
             elif self.verdict == "unknown":
                 text = (f"<span style='color:{WARNING_RED}'><b>Not sure</b>: the best guess, "
                         f"{prediction.top[0][0]}, is below {min_confidence:.0%}. It may be none of these "

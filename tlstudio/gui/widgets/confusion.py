@@ -115,7 +115,7 @@ class ConfusionMatrix(QTableWidget):
                 self.setItem(row, col, item)
         self.cell_min = self._smallest_cell(max((max(row, default=0) for row in matrix), default=0))
         self.horizontalHeader().rotated = False
-        self.horizontalHeader().setFixedHeight(self.horizontalHeader().sizeHint().height())
+        self.horizontalHeader().setFixedHeight(max(0, self.horizontalHeader().sizeHint().height()))  # -1: empty
         self._fit()
 
     def _smallest_cell(self, largest: int) -> int:
@@ -158,8 +158,12 @@ class ConfusionMatrix(QTableWidget):
         rotated = width < min(columns.longest_label() + 10, UPRIGHT_WIDTH)  # wide columns elide their names
         if rotated != columns.rotated:
             columns.rotated = rotated
-            columns.setFixedHeight(columns.sizeHint().height())
+            columns.setFixedHeight(max(0, columns.sizeHint().height()))
             columns.viewport().update()
+        # never squeezed to its column names alone (a user at 960x600 saw headers and no cell): two rows at the
+        # least; the page scrolls down instead
+        self.setMinimumHeight(max(0, columns.sizeHint().height()) + 2 * row_min + 2 * self.frameWidth()
+                              + self.horizontalScrollBar().sizeHint().height())
         roomy = width >= max(ROOMY_CELL, metrics.horizontalAdvance("100%") + 12) and \
             rows.sectionSize(0) >= 2 * metrics.height() + 8
         if roomy == self._roomy:

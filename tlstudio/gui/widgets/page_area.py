@@ -37,9 +37,10 @@ class PageArea(QScrollArea):
     def needed_height(self, width: int) -> int:
         page = self.widget()
         layout = page.layout()
-        if layout is not None and layout.hasHeightForWidth():
-            return layout.totalMinimumHeightForWidth(width)
-        return page.minimumSizeHint().height()
+        least = page.minimumSizeHint().height()  # what every widget's minimum adds up to
+        if layout is not None and layout.hasHeightForWidth():  # and wrapped texts, at this width
+            return max(least, layout.totalMinimumHeightForWidth(width))
+        return least
 
     def fit(self) -> None:
         page = self.widget()
@@ -52,3 +53,9 @@ class PageArea(QScrollArea):
             width = max(room.width() - self.verticalScrollBar().sizeHint().width(), page.minimumSizeHint().width())
             height = self.needed_height(width)
         page.resize(width, max(height, room.height()))
+
+
+def show_rows(view, rows: int = 2) -> None:
+    """A table never squeezed below its header and `rows` rows: at a small window its page scrolls instead."""
+    view.setMinimumHeight(view.horizontalHeader().sizeHint().height() + rows * (
+        view.verticalHeader().defaultSectionSize() + 1) + 2 * view.frameWidth())

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from tlstudio.gui.widgets.wrapped_label import WrappedLabel
 
 
 def calibration_text(calibration: dict | None) -> str:
@@ -11,9 +13,11 @@ def calibration_text(calibration: dict | None) -> str:
     if not calibration:
         return "No calibration in this run (trained by an earlier version)."
     if calibration["applied"]:
-        return (f"Confidence calibrated: error {calibration['ece_before']:.1%} → {calibration['ece_after']:.1%} "
-                f"(temperature {calibration['temperature']:.2f}, on {calibration['files']} validation files). "
-                "Bars on the diagonal mean '80% sure' is right 80% of the time.")
+        return (f"Confidence calibrated: calibration error {calibration['ece_before']:.1%} → "
+                f"{calibration['ece_after']:.1%} on {calibration['files']} validation files (each half scored with "
+                f"the correction fitted on the other half; the correction divides the model's scores by "
+                f"{calibration['temperature']:.2f}). The bars show the calibrated confidence: on the diagonal, "
+                "'80% sure' is right 80% of the time.")
     return (f"Confidence left as trained: calibration error {calibration['ece_before']:.1%}; a temperature did "
             f"not lower it on held-out validation files.")
 
@@ -30,7 +34,7 @@ class ReliabilityDiagram(QWidget):
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.setMinimumHeight(150)
-        self.caption = QLabel("")
+        self.caption = WrappedLabel("")  # its lines are counted in the page's height
         self.caption.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
