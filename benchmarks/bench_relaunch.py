@@ -52,7 +52,11 @@ os._exit(0)
 """
 
 LAUNCH = PRELUDE + """
-from tlstudio.gui.app import start_up
+try:
+    from tlstudio.gui.app import start_up
+except ImportError:  # the code before issue 23 (a baseline run with PYTHONPATH at an older checkout)
+    def start_up(window):
+        window.reopen_last()
 window.show()
 if {reopen}:
     start_up(window)  # as `tlstudio` does: the last project, shown from memory while the folder is read again
