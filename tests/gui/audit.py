@@ -62,6 +62,12 @@ def _luminance(rgb: np.ndarray) -> np.ndarray:
     return 0.2126 * c[..., 0] + 0.7152 * c[..., 1] + 0.0722 * c[..., 2]
 
 
+def contrast_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """WCAG contrast of RGB colours (arrays of [..., 3]), element by element: 1 (none) to 21."""
+    one, other = _luminance(a), _luminance(b)
+    return (np.maximum(one, other) + 0.05) / (np.minimum(one, other) + 0.05)
+
+
 def _pixels(widget: QWidget) -> np.ndarray:
     image = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
     array = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
@@ -86,9 +92,7 @@ def text_contrast(widget: QWidget) -> float | None:
     changed = np.any(with_text != without, axis=-1)
     if not changed.any():
         return None
-    drawn, under = _luminance(with_text[changed]), _luminance(without[changed])
-    light, dark = np.maximum(drawn, under), np.minimum(drawn, under)
-    return float(((light + 0.05) / (dark + 0.05)).max())
+    return float(contrast_ratio(with_text[changed], without[changed]).max())
 
 
 def _name(widget: QWidget) -> str:

@@ -16,6 +16,12 @@ def seconds_left(batch: BatchEnd, epoch_elapsed: float, epochs: int) -> float:
     return per_epoch * (1 - fraction) + per_epoch * (epochs - batch.epoch)
 
 
+def at_rate(elapsed: float, done: int, left: int) -> float:
+    """Seconds for `left` more steps at the rate of the `done` steps that took `elapsed` (Evaluate, Try, the scan,
+    the map and the depth probe all estimate their time left this way)."""
+    return elapsed / max(done, 1) * left
+
+
 def clock(seconds: float) -> str:
     """'m:ss' below an hour, then '1h05'."""
     seconds = max(0, int(seconds))

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from PySide6.QtWidgets import QPushButton
 
-from tlstudio.core.training.eta import clock
+from tlstudio.core.training.eta import at_rate, clock
 from tlstudio.gui.tasks import Task
 
 
@@ -99,7 +99,8 @@ class ModelProbes:
         if self.recommend_task.control.cancelled:
             return
         elapsed = time.perf_counter() - stage["started"]
-        left = f"ETA {clock(elapsed / done * (total - done))}" if done > 0 and elapsed > 2 else "estimating time left"
+        left = (f"ETA {clock(at_rate(elapsed, done, total - done))}" if done > 0 and elapsed > 2
+                else "estimating time left")
         self.advice.setText(f"Probing ({stage['name']}): {100 * done // max(total, 1)}% · {left}. "
                             "Press Cancel to stop.")
 

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tlstudio.core.training.eta import clock
+from tlstudio.core.training.eta import at_rate, clock
 from tlstudio.gui.plots import Legended
 from tlstudio.gui.state import StudioState
 from tlstudio.gui.tasks import Task
@@ -141,7 +141,7 @@ class MapDialog(QDialog):
         self.bar.setRange(0, max(total, 1))
         self.bar.setValue(done)
         elapsed, counted = time.perf_counter() - stage["since"], done - stage["first"]
-        left = f" · ETA {clock(elapsed / counted * (total - done))}" if counted > 0 and elapsed > 1 else ""
+        left = f" · ETA {clock(at_rate(elapsed, counted, total - done))}" if counted > 0 and elapsed > 1 else ""
         self.status.setText(f"Reading the files: {done} / {total}{left}")
 
     def _cancel(self) -> None:

@@ -15,12 +15,12 @@ from tlstudio.gui.widgets.contrast_bar import ContrastBar
 
 def time_left(started: float, done: int, total: int) -> str:
     """ "ETA m:ss" once a rate can be told (a second in, or two steps done), else a word that says so."""
-    from tlstudio.core.training.eta import clock
+    from tlstudio.core.training.eta import at_rate, clock
 
     elapsed = time.perf_counter() - started
     if done <= 0 or total <= 0 or (elapsed < 1.0 and done < 2):
         return "estimating time left…"
-    return f"ETA {clock(elapsed / done * (total - done))}"
+    return f"ETA {clock(at_rate(elapsed, done, total - done))}"
 
 
 class TaskProgress(QWidget):
